@@ -1,0 +1,73 @@
+"""The application context the CLI and the daemon share: config + engine.
+
+The core never imports the CLI; the CLI builds an ``App`` and passes it down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from . import db
+from .config import Config, find_config_path, load_config, render_config_toml
+from .fileutil import write_text_atomic
+
+log = logging.getLogger("broadcaster")
+
+
+@dataclass
+class App:
+    config: Config
+    _checked: bool = field(default=False, repr=False)
+
+    @classmethod
+    def load(cls, config_path: str | Path | None = None) -> App:
+        return cls(load_config(config_path))
+
+    @cached_property
+    def engine(self) -> Engine:
+        return db.make_engine(self.config.database_url)
+
+    def ready_engine(self) -> Engine:
+        """The engine, after checking the schema is initialised and current."""
+        if not self._checked:
+            db.require_current_schema(self.engine)
+            self._checked = True
+        return self.engine
+
+    def session(self):
+        return db.session_scope(self.ready_engine())
+
+
+@dataclass
+class InitResult:
+    config_path: Path
+    config_created: bool
+    data_dir: Path
+    database_url: str
+    revision_before: str | None
+    revision_after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.config_created or self.revision_before != self.revision_after
+
+
+def initialise(config_path: str | Path | None = None, data_dir: Path | None = None) -> InitResult:
+    """Create the config (if missing), the data dir and the database; idempotent."""
+    path, exists = find_config_path(config_path)
+    if not exists:
+        write_text_atomic(path, render_config_toml(data_dir))
+    config = load_config(path)
+    for directory in (config.data_dir, config.cache_dir, config.output_dir, config.recordings_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(config.database_url)
+    try:
+        before, after = db.upgrade(engine)
+    finally:
+        engine.dispose()
+    return InitResult(config.path, not exists, config.data_dir, config.database_url, before, after)

@@ -1,0 +1,305 @@
+"""Plans, their topics and targets: the TOML plan format and its import.
+
+A plan file::
+
+    [plan]
+    code = "911/KH-UBND"
+    title = "Kế hoạch thông tin, tuyên truyền CCHC tỉnh Ninh Thuận năm 2023"
+    issuer = "UBND tỉnh Ninh Thuận"
+    issued_on = 2023-03-15
+    period = "2023"                  # or "2021-2030", or period_start/period_end
+    audiences = ["người dân", "doanh nghiệp"]
+
+    [[topics]]
+    code = "TTHC"
+    title = "Cải cách thủ tục hành chính"
+
+      [[topics.targets]]
+      channel = "loudspeaker"        # loudspeaker | sms | any
+      metric = "broadcasts"          # broadcasts | airtime_minutes | sms_sent | sms_delivered | people_reached
+      amount = 8
+      period = "month"               # month | quarter | year | plan
+
+    [[targets]]                      # targets for the whole plan
+    channel = "sms"
+    metric = "sms_sent"
+    amount = 2000
+    period = "plan"
+
+See ``docs/plan-format.md`` for every field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlmodel import Session, select
+
+from .errors import AlreadyExistsError, InputError, NotFoundError
+from .models import Channel, ContentItem, Delivery, Metric, Plan, Station, Target, TargetPeriod, Topic
+from .timeutil import parse_date
+from .validation import first_error
+
+SMS_METRICS = {Metric.SMS_SENT, Metric.SMS_DELIVERED}
+LOUDSPEAKER_METRICS = {Metric.BROADCASTS, Metric.AIRTIME_MINUTES}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TargetSpec(_Strict):
+    channel: Literal["loudspeaker", "sms", "any"] = "any"
+    metric: Literal["broadcasts", "airtime_minutes", "sms_sent", "sms_delivered", "people_reached"]
+    amount: float = Field(gt=0)
+    period: Literal["month", "quarter", "year", "plan"] = "year"
+    station: str | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _metric_fits_channel(self) -> TargetSpec:
+        if self.metric in SMS_METRICS and self.channel == Channel.LOUDSPEAKER:
+            raise ValueError(f"chỉ tiêu '{self.metric}' không dùng cho loa / metric is SMS-only")
+        if self.metric in LOUDSPEAKER_METRICS and self.channel == Channel.SMS:
+            raise ValueError(f"chỉ tiêu '{self.metric}' không dùng cho SMS / metric is loudspeaker-only")
+        return self
+
+
+class TopicSpec(_Strict):
+    code: str = Field(min_length=1, max_length=40)
+    title: str = Field(min_length=1)
+    description: str = ""
+    targets: list[TargetSpec] = []
+
+
+class PlanHeader(_Strict):
+    code: str = Field(min_length=1, max_length=60)
+    title: str = Field(min_length=1)
+    issuer: str = ""
+    issued_on: date | None = None
+    period: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    audiences: list[str] = []
+    source: str = ""
+    notes: str = ""
+    illustrative_targets: bool = False
+
+    @field_validator("issued_on", "period_start", "period_end", mode="before")
+    @classmethod
+    def _dates(cls, value: object) -> object:
+        return parse_date(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _resolve_period(self) -> PlanHeader:
+        if self.period:
+            if self.period_start or self.period_end:
+                raise ValueError("dùng 'period' hoặc 'period_start/period_end', không cả hai / not both")
+            self.period_start, self.period_end = parse_period(self.period)
+        if not self.period_start or not self.period_end:
+            raise ValueError("thiếu thời gian của kế hoạch / plan needs 'period' or 'period_start' and 'period_end'")
+        if self.period_end < self.period_start:
+            raise ValueError("'period_end' trước 'period_start' / period ends before it starts")
+        return self
+
+
+class PlanFile(_Strict):
+    plan: PlanHeader
+    topics: list[TopicSpec] = Field(min_length=1)
+    targets: list[TargetSpec] = []
+
+    @model_validator(mode="after")
+    def _unique_topic_codes(self) -> PlanFile:
+        seen: set[str] = set()
+        for topic in self.topics:
+            if topic.code in seen:
+                raise ValueError(f"mã chủ đề trùng / duplicate topic code '{topic.code}'")
+            seen.add(topic.code)
+        return self
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    """'2023' -> the year; '2021-2030' -> the years; '2023-03-15..2023-12-31' -> those dates."""
+    text = str(text).strip()
+    try:
+        if ".." in text:
+            start, end = text.split("..", 1)
+            return parse_date(start), parse_date(end)
+        if text.isdigit() and len(text) == 4:
+            year = int(text)
+            return date(year, 1, 1), date(year, 12, 31)
+        first, _, last = text.partition("-")
+        if first.isdigit() and last.isdigit() and len(first) == len(last) == 4:
+            return date(int(first), 1, 1), date(int(last), 12, 31)
+    except ValueError:
+        pass
+    raise ValueError(f"thời gian không hợp lệ / bad period {text!r} (2023, 2021-2030 hoặc/or YYYY-MM-DD..YYYY-MM-DD)")
+
+
+def read_plan_file(path: Path) -> PlanFile:
+    source = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("không tìm thấy tệp / file not found", source=source) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError("tệp không phải UTF-8 / file is not UTF-8", source=source) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"TOML không hợp lệ / invalid TOML: {exc}", source=source) from exc
+    try:
+        return PlanFile.model_validate(raw)
+    except ValidationError as exc:
+        raise first_error(exc, source) from exc
+
+
+@dataclass
+class ImportResult:
+    plan: Plan
+    topics: int
+    targets: int
+    replaced: bool
+
+
+def import_plan(session: Session, spec: PlanFile, *, source: str, replace: bool = False) -> ImportResult:
+    """Write a validated plan in the caller's transaction (all-or-nothing)."""
+    stations = {s.code: s.id for s in session.exec(select(Station)).all()}
+    for where, target in _all_targets(spec):
+        if target.station and target.station not in stations:
+            raise InputError(f"không có đài '{target.station}' / unknown station (thêm bằng/add with "
+                             "'broadcaster station add')", source=source, field=f"{where}.station")
+    header = spec.plan
+    plan = session.exec(select(Plan).where(Plan.code == header.code)).first()
+    replaced = plan is not None
+    if plan is not None and not replace:
+        raise AlreadyExistsError(
+            f"{source}: kế hoạch {header.code} đã có; dùng --replace để thay / "
+            f"plan {header.code} already exists; use --replace to replace it"
+        )
+    fields = dict(
+        title=header.title, issuer=header.issuer, issued_on=header.issued_on,
+        period_start=header.period_start, period_end=header.period_end,
+        audiences=header.audiences, source=header.source, notes=header.notes,
+    )
+    if plan is None:
+        plan = Plan(code=header.code, **fields)
+        session.add(plan)
+        session.flush()
+    else:
+        for key, value in fields.items():
+            setattr(plan, key, value)
+        for target in session.exec(select(Target).where(Target.plan_id == plan.id)).all():
+            session.delete(target)
+    topics = _upsert_topics(session, plan, spec.topics, source)
+    count = 0
+    for topic_spec in spec.topics:
+        for target in topic_spec.targets:
+            session.add(_target_row(plan, topics[topic_spec.code], target, stations, header.illustrative_targets))
+            count += 1
+    for target in spec.targets:
+        session.add(_target_row(plan, None, target, stations, header.illustrative_targets))
+        count += 1
+    session.flush()
+    return ImportResult(plan=plan, topics=len(spec.topics), targets=count, replaced=replaced)
+
+
+def _all_targets(spec: PlanFile):
+    for i, topic in enumerate(spec.topics, 1):
+        for j, target in enumerate(topic.targets, 1):
+            yield f"topics[{i}].targets[{j}]", target
+    for j, target in enumerate(spec.targets, 1):
+        yield f"targets[{j}]", target
+
+
+def _upsert_topics(session: Session, plan: Plan, specs: list[TopicSpec], source: str) -> dict[str, Topic]:
+    existing = {t.code: t for t in session.exec(select(Topic).where(Topic.plan_id == plan.id)).all()}
+    wanted = {spec.code for spec in specs}
+    for code, topic in existing.items():
+        if code in wanted:
+            continue
+        in_use = session.exec(select(ContentItem.id).where(ContentItem.topic_id == topic.id)).first() or \
+            session.exec(select(Delivery.id).where(Delivery.topic_id == topic.id)).first()
+        if in_use:
+            raise InputError(
+                f"chủ đề '{code}' đang có tin bài hoặc nhật ký nên không bỏ được / "
+                f"topic '{code}' has content or deliveries and cannot be dropped",
+                source=source, field="topics",
+            )
+        session.delete(topic)
+    topics: dict[str, Topic] = {}
+    for position, spec in enumerate(specs, 1):
+        topic = existing.get(spec.code) or Topic(plan_id=plan.id, code=spec.code, title=spec.title)
+        topic.title, topic.description, topic.position = spec.title, spec.description, position
+        session.add(topic)
+        topics[spec.code] = topic
+    session.flush()
+    return topics
+
+
+def _target_row(plan: Plan, topic: Topic | None, spec: TargetSpec, stations: dict[str, int],
+                illustrative: bool) -> Target:
+    return Target(
+        plan_id=plan.id, topic_id=topic.id if topic else None, channel=spec.channel, metric=spec.metric,
+        amount=spec.amount, period=spec.period, station_id=stations.get(spec.station) if spec.station else None,
+        illustrative=illustrative, note=spec.note,
+    )
+
+
+def get_plan(session: Session, code: str) -> Plan:
+    plan = session.exec(select(Plan).where(Plan.code == code)).first()
+    if plan is None:
+        raise NotFoundError(f"không có kế hoạch '{code}' / no plan with code '{code}'")
+    return plan
+
+
+def list_plans(session: Session) -> list[Plan]:
+    return list(session.exec(select(Plan).order_by(Plan.period_start, Plan.code)).all())
+
+
+def plan_topics(session: Session, plan: Plan) -> list[Topic]:
+    return list(session.exec(select(Topic).where(Topic.plan_id == plan.id).order_by(Topic.position)).all())
+
+
+def plan_targets(session: Session, plan: Plan) -> list[Target]:
+    return list(session.exec(select(Target).where(Target.plan_id == plan.id).order_by(Target.id)).all())
+
+
+def find_topic(session: Session, code: str, plan_code: str | None = None) -> Topic:
+    """A topic by code; ``PLAN:CODE`` or ``--plan`` disambiguates when plans share codes."""
+    if ":" in code and plan_code is None:
+        plan_code, code = code.rsplit(":", 1)
+    query = select(Topic).where(Topic.code == code)
+    if plan_code:
+        query = query.join(Plan).where(Plan.code == plan_code)
+    found = session.exec(query).all()
+    if not found:
+        raise NotFoundError(f"không có chủ đề '{code}' / unknown topic '{code}'")
+    if len(found) > 1:
+        raise InputError(
+            f"mã chủ đề '{code}' có trong nhiều kế hoạch, ghi 'MÃ_KH:{code}' / "
+            f"topic code '{code}' is in several plans: write 'PLAN_CODE:{code}'"
+        )
+    return found[0]
+
+
+METRIC_LABELS = {
+    Metric.BROADCASTS: ("lượt phát", "broadcasts"),
+    Metric.AIRTIME_MINUTES: ("phút phát sóng", "airtime minutes"),
+    Metric.SMS_SENT: ("tin nhắn đã gửi", "SMS sent"),
+    Metric.SMS_DELIVERED: ("tin nhắn đã đến", "SMS delivered"),
+    Metric.PEOPLE_REACHED: ("người được tiếp cận", "people reached"),
+}
+PERIOD_LABELS = {
+    TargetPeriod.MONTH: ("mỗi tháng", "per month"),
+    TargetPeriod.QUARTER: ("mỗi quý", "per quarter"),
+    TargetPeriod.YEAR: ("mỗi năm", "per year"),
+    TargetPeriod.PLAN: ("cả kế hoạch", "whole plan"),
+}
+
+
+def select_stations(session: Session) -> list[Station]:
+    return list(session.exec(select(Station)).all())
