@@ -1,0 +1,245 @@
+"""On-disk cache of rendered speech.
+
+Every text that went through a synthesizer is kept as a mono WAV file so a
+broadcast can be rebuilt without calling the TTS service again (the gTTS
+endpoint is undocumented and rate-limited) and so a daemon and a CLI can share
+renders.
+
+Layout: ``<directory>/<key[:2]>/<key>.wav`` where ``key`` is the SHA-256 of the
+NFC-normalised text, the backend name, the language and the settings that
+change the sound (see :func:`cache_key`).
+
+Concurrency: files are written to a temporary file in the same directory and
+moved into place with :func:`os.replace`, which is atomic on POSIX and Windows.
+A reader therefore sees either no file or a complete file, never a half-written
+one, whether the writer is another thread, the daemon or the CLI. Two writers
+racing on the same key both write complete files; the last one wins, and both
+hold the same sound. Reads refresh the file's access time so pruning removes
+the least recently *used* renders first, even on ``noatime`` mounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydub import AudioSegment
+
+log = logging.getLogger("broadcaster.audio")
+
+__all__ = ["AudioCache", "CacheStats", "PruneResult", "cache_key"]
+
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_TMP_SUFFIX = ".tmp"
+# A temporary file older than this was left by a writer that crashed.
+_STALE_TMP_SECONDS = 3600.0
+
+
+def cache_key(text: str, backend: str, lang: str, settings: dict[str, Any]) -> str:
+    """Return the cache key of one render.
+
+    The text is NFC-normalised first, so the same Vietnamese sentence typed
+    with combining marks (NFD) or precomposed letters (NFC) shares a key.
+    ``settings`` must be JSON-serialisable (voice, speed, tld, ...).
+    """
+    payload = {
+        "text": unicodedata.normalize("NFC", text),
+        "backend": backend,
+        "lang": lang,
+        "settings": settings,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    files_removed: int
+    bytes_freed: int
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    directory: Path
+    files: int
+    total_bytes: int
+    oldest_access: float | None  # epoch seconds, None when empty
+    newest_access: float | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    size: int
+    last_used: float
+
+
+class AudioCache:
+    """A directory of rendered speech, keyed by :func:`cache_key`."""
+
+    def __init__(self, directory: Path | str):
+        self.directory = Path(directory)
+
+    # -- keys -------------------------------------------------------------
+    @staticmethod
+    def key(text: str, backend: str, lang: str, settings: dict[str, Any]) -> str:
+        return cache_key(text, backend, lang, settings)
+
+    def path_for(self, key: str) -> Path:
+        if not _KEY_RE.match(key):
+            raise ValueError(
+                f"Khoá bộ nhớ đệm không hợp lệ: {key!r} / Invalid cache key: {key!r} "
+                "(expected 64 lowercase hex digits)"
+            )
+        return self.directory / key[:2] / f"{key}.wav"
+
+    # -- read / write -----------------------------------------------------
+    def get(self, key: str) -> AudioSegment | None:
+        """Return the cached render, or None on a miss.
+
+        A file that cannot be decoded (e.g. truncated by a disk error) is
+        removed and reported as a miss so it gets rendered again.
+        """
+        path = self.path_for(key)
+        try:
+            seg = AudioSegment.from_wav(str(path))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # pydub raises several types on bad data
+            log.warning(
+                "Tệp âm thanh trong bộ nhớ đệm bị hỏng, sẽ tạo lại: %s / "
+                "Corrupt cache file removed and will be re-rendered: %s (%s)",
+                path,
+                path,
+                exc,
+            )
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            now = time.time()
+            os.utime(path, (now, now))
+        except OSError:
+            pass  # pruned meanwhile, or read-only cache: the audio is still good
+        return seg
+
+    def put(self, key: str, seg: AudioSegment) -> Path:
+        """Store ``seg`` as a mono WAV under ``key`` (atomic replace)."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if seg.channels != 1:
+            seg = seg.set_channels(1)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                seg.export(fh, format="wav")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+            raise
+        return path
+
+    def __contains__(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    # -- housekeeping -----------------------------------------------------
+    def _entries(self) -> list[_Entry]:
+        entries: list[_Entry] = []
+        if not self.directory.is_dir():
+            return entries
+        for path in self.directory.glob("??/*.wav"):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            entries.append(_Entry(path, st.st_size, max(st.st_atime, st.st_mtime)))
+        return entries
+
+    def _remove(self, path: Path) -> int | None:
+        """Delete ``path``; return its size, or None if another process got there first."""
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return None
+        return size
+
+    def prune(self, max_age_days: float | None = None, max_bytes: int | None = None) -> PruneResult:
+        """Remove renders not used for ``max_age_days`` days, then the least
+        recently used ones until the cache holds at most ``max_bytes``.
+
+        Temporary files left behind by a crashed writer (older than an hour)
+        are removed as well.
+        """
+        removed = 0
+        freed = 0
+        now = time.time()
+
+        if self.directory.is_dir():
+            for tmp in self.directory.glob(f"??/*{_TMP_SUFFIX}"):
+                try:
+                    if now - tmp.stat().st_mtime < _STALE_TMP_SECONDS:
+                        continue
+                except FileNotFoundError:
+                    continue
+                size = self._remove(tmp)
+                if size is not None:
+                    removed += 1
+                    freed += size
+
+        entries = sorted(self._entries(), key=lambda e: e.last_used)
+        kept: list[_Entry] = []
+        if max_age_days is not None:
+            cutoff = now - max_age_days * 86400.0
+            for entry in entries:
+                if entry.last_used < cutoff:
+                    size = self._remove(entry.path)
+                    if size is not None:
+                        removed += 1
+                        freed += size
+                else:
+                    kept.append(entry)
+        else:
+            kept = entries
+
+        if max_bytes is not None:
+            total = sum(e.size for e in kept)
+            for entry in kept:  # oldest-used first
+                if total <= max_bytes:
+                    break
+                size = self._remove(entry.path)
+                if size is not None:
+                    removed += 1
+                    freed += size
+                total -= entry.size
+
+        for sub in self.directory.glob("??") if self.directory.is_dir() else ():
+            try:
+                sub.rmdir()  # only succeeds when empty
+            except OSError:
+                pass
+        return PruneResult(files_removed=removed, bytes_freed=freed)
+
+    def stats(self) -> CacheStats:
+        entries = self._entries()
+        times = [e.last_used for e in entries]
+        return CacheStats(
+            directory=self.directory,
+            files=len(entries),
+            total_bytes=sum(e.size for e in entries),
+            oldest_access=min(times) if times else None,
+            newest_access=max(times) if times else None,
+        )

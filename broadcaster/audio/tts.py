@@ -1,0 +1,544 @@
+"""Speech synthesis backends, a fallback chain and recorded-audio loading.
+
+Pure library code: every setting is a constructor argument; nothing here reads
+the configuration or the database.
+
+Backends implement the small :class:`Synthesizer` protocol:
+
+* :class:`GttsSynthesizer` - Google Translate's TTS through the ``gtts``
+  library (needs the network; best Vietnamese voice).
+* :class:`EspeakSynthesizer` - ``espeak-ng`` run as a subprocess (offline,
+  robotic but always available).
+
+:class:`SynthesisChain` tries them in order with the render cache in front.
+
+Cache policy of the chain (a deliberate choice): for each backend *in chain
+order*, a cached render of that backend is returned at once; otherwise that
+backend is asked to synthesise, and on success the result is stored and
+returned; on failure the next backend is tried. Consequences:
+
+* a cached gTTS render is always preferred, and costs no network call;
+* a cached espeak render (made while the network was down) does *not* stop
+  the chain from trying gTTS again next time, so the better voice comes back
+  by itself once the service is reachable;
+* the chain never returns silence: a backend that produces empty or silent
+  audio counts as failed. When every backend fails, :class:`SynthesisError`
+  is raised.
+
+To keep a long outage cheap, :class:`GttsSynthesizer` stops calling Google for
+``cooldown`` seconds after it has exhausted its retries on a transient error
+(connection error, timeout, 429, 5xx); during that time it fails at once and the
+chain falls through to the next backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import requests
+from pydub import AudioSegment
+
+from broadcaster.audio.cache import AudioCache
+
+log = logging.getLogger("broadcaster.audio")
+
+__all__ = [
+    "DEFAULT_CHAIN",
+    "EspeakSynthesizer",
+    "GttsSynthesizer",
+    "Speech",
+    "SynthesisChain",
+    "SynthesisError",
+    "Synthesizer",
+    "build_chain",
+    "load_recording",
+]
+
+DEFAULT_CHAIN: tuple[str, ...] = ("gtts", "espeak")
+
+# Audio shorter than this, or entirely at digital zero, is not speech.
+_MIN_SPEECH_MS = 50
+
+
+class SynthesisError(Exception):
+    """Speech could not be produced. The message is Vietnamese first, then English."""
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One synthesised (or recorded) piece of speech."""
+
+    audio: AudioSegment
+    backend: str  # "gtts" | "espeak" | "recorded"
+    voice: str
+    cached: bool
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    name: str
+
+    def synthesize(self, text: str, lang: str) -> AudioSegment: ...
+
+    def cache_key_settings(self) -> dict: ...
+
+
+# ---------------------------------------------------------------------------
+# text helpers
+
+_HAS_WORD = re.compile(r"\w")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;])\s+|\s*\n+\s*")
+# A piece ending in a short all-capitals token or a list number + "." is most
+# likely an abbreviation ("TP. Hồ Chí Minh", "Q. 1", "1. Thủ tục ...") - do not
+# pause after it. (Length alone is no hint: Vietnamese words are syllables, so
+# "bà con." ends a sentence.)
+_ABBREVIATION_END = re.compile(r"(?:^|\s)(?:[A-ZĐ]{1,3}|Tp|\d{1,3})\.$")
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _has_speech(text: str) -> bool:
+    return bool(_HAS_WORD.search(text))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences worth a short pause between them.
+
+    Pieces with nothing to say (only punctuation) are dropped.
+    """
+    pieces = [p.strip() for p in _SENTENCE_BREAK.split(text) if p and p.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and _ABBREVIATION_END.search(merged[-1]):
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    return [p for p in merged if _has_speech(p)]
+
+
+def _is_silent(seg: AudioSegment) -> bool:
+    return len(seg) < _MIN_SPEECH_MS or seg.max == 0
+
+
+# ---------------------------------------------------------------------------
+# gTTS
+
+
+class GttsSynthesizer:
+    """Google Translate TTS via ``gtts``.
+
+    Text is NFC-normalised, split into sentences, and each sentence is sent as
+    its own gTTS request (gTTS further cuts anything over 100 characters);
+    the decoded pieces are joined with ``sentence_pause_ms`` of silence.
+
+    Each sentence is retried up to ``retries`` times with exponential backoff
+    (``backoff * 2**attempt`` seconds, or the server's ``Retry-After`` if
+    longer, capped at ``max_backoff``) when the failure is transient: a
+    connection error, a timeout, HTTP 429 or HTTP 5xx. Other failures (403,
+    unsupported language, an answer with no audio) fail at once.
+    """
+
+    name = "gtts"
+
+    def __init__(
+        self,
+        *,
+        lang: str = "vi",
+        tld: str = "com.vn",
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        sentence_pause_ms: int = 250,
+        sleep: Callable[[float], None] = time.sleep,
+        slow: bool = False,
+        max_backoff: float = 60.0,
+        cooldown: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0 (gTTS waits forever without one)")
+        if sentence_pause_ms < 0:
+            raise ValueError("sentence_pause_ms must be >= 0")
+        self.lang = lang
+        self.tld = tld
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.sentence_pause_ms = sentence_pause_ms
+        self.slow = slow
+        self.max_backoff = max_backoff
+        self.cooldown = cooldown
+        self._sleep = sleep
+        self._clock = clock
+        self._down_until: float | None = None
+
+    def voice_for(self, lang: str) -> str:
+        return f"{lang or self.lang}@translate.google.{self.tld}"
+
+    def cache_key_settings(self) -> dict:
+        return {
+            "voice": f"translate.google.{self.tld}",
+            "tld": self.tld,
+            "slow": self.slow,
+            "sentence_pause_ms": self.sentence_pause_ms,
+        }
+
+    def synthesize(self, text: str, lang: str) -> AudioSegment:
+        lang = lang or self.lang
+        text = _nfc(text).strip()
+        sentences = split_sentences(text)
+        if not sentences:
+            raise SynthesisError("Không có nội dung để đọc / Nothing to speak")
+        if self._down_until is not None:
+            remaining = self._down_until - self._clock()
+            if remaining > 0:
+                raise SynthesisError(
+                    f"gTTS tạm ngừng {remaining:.0f} giây nữa sau lỗi kết nối trước đó / "
+                    f"gTTS paused for another {remaining:.0f} s after an earlier failure"
+                )
+            self._down_until = None
+
+        result: AudioSegment | None = None
+        for sentence in sentences:
+            piece = self._decode(self._fetch(sentence, lang), sentence)
+            if result is None:
+                result = piece
+            else:
+                pause = AudioSegment.silent(duration=self.sentence_pause_ms, frame_rate=piece.frame_rate)
+                result = result + pause + piece
+        assert result is not None
+        return result
+
+    # -- internals --------------------------------------------------------
+    def _fetch(self, sentence: str, lang: str) -> bytes:
+        from gtts import gTTS, gTTSError
+
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                tts = gTTS(sentence, lang=lang, tld=self.tld, slow=self.slow, timeout=self.timeout)
+                buf = BytesIO()
+                tts.write_to_fp(buf)
+            except gTTSError as exc:
+                transient, reason, retry_after = _classify_gtts_error(exc)
+                if not transient:
+                    raise SynthesisError(
+                        f"gTTS từ chối yêu cầu: {reason} / gTTS request refused: {reason}"
+                    ) from exc
+                if attempt + 1 >= attempts:
+                    if self.cooldown > 0:
+                        self._down_until = self._clock() + self.cooldown
+                    raise SynthesisError(
+                        f"gTTS thất bại sau {attempts} lần thử: {reason} / "
+                        f"gTTS failed after {attempts} attempts: {reason}"
+                    ) from exc
+                delay = min(self.backoff * (2**attempt), self.max_backoff)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, self.max_backoff))
+                log.info(
+                    "gTTS attempt %d/%d failed (%s); retrying in %.1f s", attempt + 1, attempts, reason, delay
+                )
+                self._sleep(delay)
+                continue
+            except ValueError as exc:  # lang_check: unsupported language
+                raise SynthesisError(
+                    f"gTTS không hỗ trợ ngôn ngữ {lang!r} / gTTS does not support language {lang!r}"
+                ) from exc
+            except AssertionError as exc:  # gTTS asserts on empty text
+                raise SynthesisError(
+                    f"gTTS không có gì để đọc: {exc} / gTTS has nothing to speak: {exc}"
+                ) from exc
+            data = buf.getvalue()
+            if not data:
+                raise SynthesisError("gTTS trả lời nhưng không có âm thanh / gTTS answered without any audio")
+            return data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _decode(data: bytes, sentence: str) -> AudioSegment:
+        try:
+            seg = AudioSegment.from_file(BytesIO(data), format="mp3")
+        except Exception as exc:
+            raise SynthesisError(
+                f"Không giải mã được MP3 từ gTTS ({len(data)} byte) / "
+                f"Could not decode gTTS MP3 ({len(data)} bytes): {exc}"
+            ) from exc
+        if seg.channels != 1:
+            seg = seg.set_channels(1)
+        return seg
+
+
+def _classify_gtts_error(exc: Exception) -> tuple[bool, str, float | None]:
+    """Return (transient, reason, retry_after_seconds) for a gTTSError.
+
+    gTTS wraps everything in gTTSError: ``exc.rsp`` is the HTTP response when
+    the server answered (status >= 400, or 200 without audio), or None when the
+    request itself failed - the original requests exception is then only
+    reachable as ``__context__`` (gTTS raises inside its ``except`` block).
+    """
+    rsp = getattr(exc, "rsp", None)
+    if rsp is None:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, requests.exceptions.Timeout):
+            return True, f"hết thời gian chờ / timed out ({type(cause).__name__})", None
+        if isinstance(cause, requests.exceptions.RequestException):
+            return True, f"lỗi kết nối / connection error ({type(cause).__name__}: {cause})", None
+        return True, f"lỗi kết nối / connection error ({exc})", None
+    status = rsp.status_code
+    reason = f"HTTP {status} {getattr(rsp, 'reason', '') or ''}".strip()
+    retry_after = None
+    raw = rsp.headers.get("Retry-After") if getattr(rsp, "headers", None) is not None else None
+    if raw:
+        try:
+            retry_after = float(raw)
+        except ValueError:
+            retry_after = None
+    if status == 429 or status >= 500:
+        return True, reason, retry_after
+    if status == 200:
+        return False, "câu trả lời không chứa âm thanh / answer carries no audio", None
+    return False, reason, None
+
+
+# ---------------------------------------------------------------------------
+# espeak-ng
+
+
+class EspeakSynthesizer:
+    """``espeak-ng`` run as a subprocess; works offline."""
+
+    name = "espeak"
+
+    def __init__(
+        self,
+        *,
+        voice: str = "vi",
+        speed: int = 150,
+        pitch: int = 50,
+        binary: str = "espeak-ng",
+        timeout: float = 120.0,
+    ):
+        if not 80 <= int(speed) <= 450:
+            raise ValueError(f"espeak speed must be 80..450 words per minute, got {speed}")
+        if not 0 <= int(pitch) <= 99:
+            raise ValueError(f"espeak pitch must be 0..99, got {pitch}")
+        self.voice = voice
+        self.speed = int(speed)
+        self.pitch = int(pitch)
+        self.binary = binary
+        self.timeout = timeout
+
+    def voice_for(self, lang: str) -> str:
+        """The configured voice when it speaks ``lang``; otherwise espeak's voice named ``lang``."""
+        if not lang or self.voice.split("-")[0].lower() == lang.split("-")[0].lower():
+            return self.voice
+        return lang
+
+    def cache_key_settings(self) -> dict:
+        return {"voice": self.voice, "speed": self.speed, "pitch": self.pitch}
+
+    def synthesize(self, text: str, lang: str) -> AudioSegment:
+        text = _nfc(text).strip()
+        if not _has_speech(text):
+            raise SynthesisError("Không có nội dung để đọc / Nothing to speak")
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise SynthesisError(
+                f"Không tìm thấy chương trình {self.binary}; hãy cài đặt (apt install espeak-ng) / "
+                f"{self.binary} not found on PATH; install it (apt install espeak-ng)"
+            )
+        voice = self.voice_for(lang)
+        with tempfile.TemporaryDirectory(prefix="broadcaster-espeak-") as tmp:
+            src = Path(tmp) / "text.txt"
+            out = Path(tmp) / "speech.wav"
+            src.write_text(text, encoding="utf-8")
+            cmd = [
+                exe,
+                "-b",
+                "1",
+                "-v",
+                voice,
+                "-s",
+                str(self.speed),
+                "-p",
+                str(self.pitch),
+                "-w",
+                str(out),
+                "-f",
+                str(src),
+            ]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, timeout=self.timeout, check=False)
+            except subprocess.TimeoutExpired as exc:
+                raise SynthesisError(
+                    f"espeak-ng quá thời gian {self.timeout:.0f} giây / espeak-ng timed out after {self.timeout:.0f} s"
+                ) from exc
+            except OSError as exc:
+                raise SynthesisError(
+                    f"Không chạy được espeak-ng: {exc} / Could not run espeak-ng: {exc}"
+                ) from exc
+            if proc.returncode != 0 or not out.is_file():
+                err = proc.stderr.decode("utf-8", "replace").strip() or f"exit code {proc.returncode}"
+                raise SynthesisError(
+                    f"espeak-ng lỗi (giọng {voice!r}): {err} / espeak-ng failed (voice {voice!r}): {err}"
+                )
+            try:
+                seg = AudioSegment.from_wav(str(out))
+            except Exception as exc:
+                raise SynthesisError(
+                    f"Không đọc được WAV từ espeak-ng / Could not read espeak-ng WAV: {exc}"
+                ) from exc
+        if seg.channels != 1:
+            seg = seg.set_channels(1)
+        return seg
+
+
+# ---------------------------------------------------------------------------
+# the chain
+
+
+class SynthesisChain:
+    """Ordered fallback over synthesizers with an optional render cache.
+
+    See the module docstring for the cache policy.
+    """
+
+    def __init__(self, synthesizers: Sequence[Synthesizer], cache: AudioCache | None):
+        if not synthesizers:
+            raise ValueError("SynthesisChain needs at least one synthesizer")
+        self.synthesizers = list(synthesizers)
+        self.cache = cache
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.synthesizers]
+
+    def speak(self, text: str, lang: str = "vi") -> Speech:
+        text = _nfc(text).strip()
+        if not _has_speech(text):
+            raise SynthesisError("Không có nội dung để đọc / Nothing to speak")
+        failures: list[str] = []
+        for synth in self.synthesizers:
+            settings = synth.cache_key_settings()
+            voice_for = getattr(synth, "voice_for", None)
+            voice = voice_for(lang) if callable(voice_for) else str(settings.get("voice", synth.name))
+            key = AudioCache.key(text, synth.name, lang, settings) if self.cache is not None else None
+
+            if self.cache is not None and key is not None:
+                try:
+                    hit = self.cache.get(key)
+                except OSError as exc:
+                    log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
+                    hit = None
+                if hit is not None and not _is_silent(hit):
+                    return Speech(audio=hit, backend=synth.name, voice=voice, cached=True)
+
+            try:
+                audio = synth.synthesize(text, lang)
+                if _is_silent(audio):
+                    raise SynthesisError("kết quả rỗng hoặc im lặng / produced empty or silent audio")
+            except Exception as exc:  # any backend failure falls through to the next one
+                reason = str(exc) or type(exc).__name__
+                failures.append(f"{synth.name}: {reason}")
+                last = synth is self.synthesizers[-1]
+                log.warning(
+                    "Bộ tổng hợp giọng %r thất bại%s / Speech backend %r failed%s: %s",
+                    synth.name,
+                    "" if last else ", thử bộ tiếp theo",
+                    synth.name,
+                    "" if last else ", trying the next one",
+                    reason,
+                )
+                continue
+
+            if self.cache is not None and key is not None:
+                try:
+                    self.cache.put(key, audio)
+                except OSError as exc:
+                    log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
+            return Speech(audio=audio, backend=synth.name, voice=voice, cached=False)
+
+        summary = "; ".join(failures)
+        raise SynthesisError(
+            f"Không tạo được giọng đọc bằng bất kỳ bộ nào ({summary}) / "
+            f"All speech backends failed ({summary})"
+        )
+
+
+# ---------------------------------------------------------------------------
+# factories
+
+
+_FACTORIES: dict[str, type] = {"gtts": GttsSynthesizer, "espeak": EspeakSynthesizer}
+
+
+def build_chain(
+    names: Sequence[str] | None,
+    *,
+    cache_dir: Path | None,
+    gtts_options: dict[str, Any] | None = None,
+    espeak_options: dict[str, Any] | None = None,
+) -> SynthesisChain:
+    """Build a chain from backend names (config order); ``None`` means :data:`DEFAULT_CHAIN`."""
+    valid = ", ".join(sorted(_FACTORIES))
+    if names is None:
+        names = list(DEFAULT_CHAIN)
+    if isinstance(names, str):
+        names = [names]
+    if not names:
+        raise ValueError(
+            f"Danh sách bộ tổng hợp giọng trống; chọn trong: {valid} / "
+            f"Empty speech backend list; choose from: {valid}"
+        )
+    options = {"gtts": dict(gtts_options or {}), "espeak": dict(espeak_options or {})}
+    synths: list[Synthesizer] = []
+    seen: set[str] = set()
+    for raw in names:
+        name = str(raw).strip().lower()
+        if name not in _FACTORIES:
+            raise ValueError(
+                f"Bộ tổng hợp giọng không tồn tại: {raw!r}; hợp lệ: {valid} / "
+                f"Unknown speech backend {raw!r}; valid names: {valid}"
+            )
+        if name in seen:
+            raise ValueError(f"Bộ tổng hợp giọng bị lặp: {raw!r} / Speech backend listed twice: {raw!r}")
+        seen.add(name)
+        try:
+            synths.append(_FACTORIES[name](**options[name]))
+        except TypeError as exc:
+            raise ValueError(
+                f"Tuỳ chọn không hợp lệ cho {name}: {exc} / Invalid options for {name}: {exc}"
+            ) from exc
+    cache = AudioCache(cache_dir) if cache_dir is not None else None
+    return SynthesisChain(synths, cache)
+
+
+def load_recording(path: Path | str) -> AudioSegment:
+    """Load an item's own recorded audio (any file ffmpeg can read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SynthesisError(f"Không tìm thấy tệp ghi âm: {path} / Recording not found: {path}")
+    try:
+        seg = AudioSegment.from_file(str(path))
+    except Exception as exc:  # CouldntDecodeError, and IndexError/KeyError from ffprobe output
+        raise SynthesisError(
+            f"Không đọc được tệp ghi âm {path}: {exc} / Cannot read recording {path}: {exc}"
+        ) from exc
+    if len(seg) == 0:
+        raise SynthesisError(f"Tệp ghi âm rỗng: {path} / Recording is empty: {path}")
+    return seg
