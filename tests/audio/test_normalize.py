@@ -1,0 +1,527 @@
+"""Tests for the Vietnamese text normaliser.
+
+Expected strings are what a Vietnamese radio announcer says, written by hand;
+they are not produced by a number-to-words library.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from broadcaster.audio.normalize import load_abbreviations, normalize_text, number_to_words
+
+SEEDS_DIR = Path("/work/shared/seeds")
+
+Y2021 = "hai nghìn không trăm hai mươi mốt"
+Y2022 = "hai nghìn không trăm hai mươi hai"
+Y2030 = "hai nghìn không trăm ba mươi"
+
+
+def say(text: str, **kwargs) -> str:
+    """Normalise text that holds exactly one sentence."""
+    sentences = normalize_text(text, **kwargs)
+    assert len(sentences) == 1, sentences
+    return sentences[0]
+
+
+# --------------------------------------------------------------------------
+# number_to_words
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (0, "không"),
+        (1, "một"),
+        (4, "bốn"),
+        (5, "năm"),
+        (10, "mười"),
+        (11, "mười một"),
+        (14, "mười bốn"),
+        (15, "mười lăm"),
+        (20, "hai mươi"),
+        (21, "hai mươi mốt"),
+        (24, "hai mươi tư"),
+        (25, "hai mươi lăm"),
+        (41, "bốn mươi mốt"),
+        (55, "năm mươi lăm"),
+        (100, "một trăm"),
+        (101, "một trăm linh một"),
+        (104, "một trăm linh bốn"),
+        (105, "một trăm linh năm"),
+        (110, "một trăm mười"),
+        (115, "một trăm mười lăm"),
+        (121, "một trăm hai mươi mốt"),
+        (219, "hai trăm mười chín"),
+        (1000, "một nghìn"),
+        (1001, "một nghìn không trăm linh một"),
+        (1010, "một nghìn không trăm mười"),
+        (1100, "một nghìn một trăm"),
+        (1945, "một nghìn chín trăm bốn mươi lăm"),
+        (2000, "hai nghìn"),
+        (2005, "hai nghìn không trăm linh năm"),
+        (2016, "hai nghìn không trăm mười sáu"),
+        (2022, Y2022),
+        (2024, "hai nghìn không trăm hai mươi tư"),
+        (10_000, "mười nghìn"),
+        (21_000, "hai mươi mốt nghìn"),
+        (50_000, "năm mươi nghìn"),
+        (100_000, "một trăm nghìn"),
+        (1_000_000, "một triệu"),
+        (1_000_500, "một triệu năm trăm"),
+        (1_005_000, "một triệu không trăm linh năm nghìn"),
+        (1_250_000, "một triệu hai trăm năm mươi nghìn"),
+        (1_000_000_000, "một tỷ"),
+        (2_500_000_000, "hai tỷ năm trăm triệu"),
+        (1_000_000_021, "một tỷ không trăm hai mươi mốt"),
+        (1_000_000_000_000, "một nghìn tỷ"),
+        (-5, "âm năm"),
+    ],
+)
+def test_number_to_words(n: int, words: str) -> None:
+    assert number_to_words(n) == words
+
+
+# --------------------------------------------------------------------------
+# Abbreviations
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("UBND tỉnh Lai Châu", "Ủy ban nhân dân tỉnh Lai Châu"),
+        ("HĐND xã", "Hội đồng nhân dân xã"),
+        ("công tác CCHC", "công tác cải cách hành chính"),
+        ("giải quyết TTHC", "giải quyết thủ tục hành chính"),
+        ("Sở KH&CN", "Sở khoa học và công nghệ"),
+        ("của CC-VC-NLĐ", "của công chức, viên chức, người lao động"),
+        ("tuyển dụng CC-VC", "tuyển dụng công chức, viên chức"),
+        ("đội ngũ CBCCVC", "đội ngũ cán bộ, công chức, viên chức"),
+        ("Ủy ban MTTQ xã", "Ủy ban Mặt trận Tổ quốc xã"),
+        ("chỉ số SIPAS", "chỉ số chỉ số hài lòng về sự phục vụ hành chính"),
+        ("kết quả PAR INDEX", "kết quả chỉ số cải cách hành chính"),
+        ("Đ/c Chủ tịch", "đồng chí Chủ tịch"),
+        ("tại TP.HCM", "tại Thành phố Hồ Chí Minh"),
+        ("TP. Hồ Chí Minh", "thành phố Hồ Chí Minh"),
+        ("Bản tin KH&CN", "Bản tin khoa học và công nghệ"),
+        ("theo TT-BTTTT", "theo thông tư của Bộ Thông tin và Truyền thông"),
+        ("các văn bản QĐ-TTg", "các văn bản quyết định của Thủ tướng Chính phủ"),
+        ("NQ/TU", "nghị quyết của Tỉnh ủy"),
+        ("mẫu KH-UBND", "mẫu kế hoạch của Ủy ban nhân dân"),
+        # a code token whose parts are all known, though not listed as a whole
+        ("mẫu KH-SKHCN", "mẫu kế hoạch của Sở Khoa học và Công nghệ"),
+        ("phát triển KT-XH", "phát triển kinh tế, xã hội"),
+        ("(TTHC)", "(thủ tục hành chính)"),
+        ("phòng chống COVID-19", "phòng chống cô vít mười chín"),
+    ],
+)
+def test_abbreviations(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ubnd",  # acronyms are case-sensitive
+        "UBNDX",  # whole tokens only
+        "XUBND",
+        "Mục B",
+        "Hội nghị I",  # a lone Roman-looking letter without a context word
+        "I am here",
+        "Zalo, Fanpage",
+    ],
+)
+def test_text_left_alone(text: str) -> None:
+    assert say(text) == text
+
+
+def test_load_abbreviations_has_the_administrative_dictionary() -> None:
+    table = load_abbreviations()
+    assert len(table) >= 40
+    assert table["UBND"] == "Ủy ban nhân dân"
+    assert table["CC-VC-NLĐ"] == "công chức, viên chức, người lao động"
+    assert table["KH&CN"] == "khoa học và công nghệ"
+    for key in (
+        "HĐND",
+        "CCHC",
+        "TTHC",
+        "CBCCVC",
+        "MTTQ",
+        "SIPAS",
+        "PAR INDEX",
+        "TT-BTTTT",
+        "QĐ-TTg",
+        "NQ/TU",
+    ):
+        assert key in table
+    for key, value in table.items():
+        assert unicodedata.is_normalized("NFC", key), key
+        assert unicodedata.is_normalized("NFC", value), key
+        assert not re.search(r"\d", value), key
+
+
+def test_load_abbreviations_merges_extras_and_returns_a_copy() -> None:
+    table = load_abbreviations({"UBND": "Ủy ban", "BQL": "Ban quản lý"})
+    assert table["UBND"] == "Ủy ban"
+    assert table["BQL"] == "Ban quản lý"
+    table["CCHC"] = "changed"
+    assert load_abbreviations()["CCHC"] == "cải cách hành chính"
+    assert load_abbreviations()["UBND"] == "Ủy ban nhân dân"
+
+
+def test_extra_abbreviations() -> None:
+    extra = {"BQL": "Ban quản lý", "HTX NN": "hợp tác xã nông nghiệp"}
+    assert say("BQL dự án và HTX NN Tân Uyên", extra_abbreviations=extra) == (
+        "Ban quản lý dự án và hợp tác xã nông nghiệp Tân Uyên"
+    )
+    # extras do not leak into later calls
+    assert say("BQL dự án") == "BQL dự án"
+
+
+def test_extra_abbreviations_are_nfc_normalised() -> None:
+    extra = {unicodedata.normalize("NFD", "ĐVHC"): unicodedata.normalize("NFD", "đơn vị hành chính")}
+    assert say("các ĐVHC cấp xã", extra_abbreviations=extra) == "các đơn vị hành chính cấp xã"
+
+
+# --------------------------------------------------------------------------
+# Numbers, money, percentages, units
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("có 21 xã", "có hai mươi mốt xã"),
+        ("15 thôn", "mười lăm thôn"),
+        ("mức độ 3, 4", "mức độ ba, bốn"),
+        ("08 nội dung", "tám nội dung"),
+        ("sơ kết 05 năm", "sơ kết năm năm"),
+        ("10 nhóm nội dung", "mười nhóm nội dung"),
+        ("năm 2022", f"năm {Y2022}"),
+        ("năm 2005", "năm hai nghìn không trăm linh năm"),
+        ("1.000.000 người", "một triệu người"),
+        ("50.000 đồng", "năm mươi nghìn đồng"),
+        ("50.000đ", "năm mươi nghìn đồng"),
+        ("1.250.000 VNĐ", "một triệu hai trăm năm mươi nghìn đồng"),
+        ("2,5 tỷ đồng", "hai phẩy năm tỷ đồng"),
+        ("3 tỷ đ", "ba tỷ đồng"),
+        ("tăng 2,5 lần", "tăng hai phẩy năm lần"),
+        ("0,05", "không phẩy không năm"),
+        ("đạt 95%", "đạt chín mươi lăm phần trăm"),
+        ("tăng 2,5%", "tăng hai phẩy năm phần trăm"),
+        ("100%", "một trăm phần trăm"),
+        ("dài 12 km", "dài mười hai ki lô mét"),
+        ("rộng 500 ha", "rộng năm trăm héc ta"),
+        ("1.000 m2", "một nghìn mét vuông"),
+        ("60km/h", "sáu mươi ki lô mét trên giờ"),
+        ("300 người/km2", "ba trăm người trên ki lô mét vuông"),
+        ("từ 5-10 phút", "từ năm đến mười phút"),
+        ("15/20 xã", "mười lăm trên hai mươi xã"),
+        ("cách mạng công nghiệp 4.0", "cách mạng công nghiệp bốn chấm không"),
+        ("mạng 4G", "mạng bốn G"),
+    ],
+)
+def test_numbers(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+# --------------------------------------------------------------------------
+# Dates, years, ranges, times
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("ký 20/1/2022", f"ký ngày hai mươi tháng một năm {Y2022}"),
+        ("Ngày 20/1/2022", f"Ngày hai mươi tháng một năm {Y2022}"),
+        ("ngày 20\u20441\u20442022", f"ngày hai mươi tháng một năm {Y2022}"),  # fraction slash
+        ("ngày 06/01-2022", f"ngày sáu tháng một năm {Y2022}"),
+        ("ngày 09/8/2021", f"ngày chín tháng tám năm {Y2021}"),
+        ("ngày 24/4/2022", f"ngày hai mươi tư tháng tư năm {Y2022}"),
+        ("ngày 4/12/2022", f"ngày bốn tháng mười hai năm {Y2022}"),
+        ("Đăng ngày 20 - 03 - 2023", "Đăng ngày hai mươi tháng ba năm hai nghìn không trăm hai mươi ba"),
+        ("2022-01-21", f"ngày hai mươi mốt tháng một năm {Y2022}"),
+        ("ngày 15/3", "ngày mười lăm tháng ba"),
+        ("tháng 3/2023", "tháng ba năm hai nghìn không trăm hai mươi ba"),
+        ("ngày 27 tháng 3 năm 2021", f"ngày hai mươi bảy tháng ba năm {Y2021}"),
+        ("trong tháng 4", "trong tháng tư"),
+        ("Tháng 11", "Tháng mười một"),
+        ("giai đoạn 2021-2030", f"giai đoạn {Y2021} đến {Y2030}"),
+        ("giai đoạn 2021 - 2030", f"giai đoạn {Y2021} đến {Y2030}"),
+        ("nhiệm kỳ 2021 – 2026", f"nhiệm kỳ {Y2021} đến hai nghìn không trăm hai mươi sáu"),
+        ("kế hoạch 2021-2030", f"kế hoạch từ năm {Y2021} đến năm {Y2030}"),
+        ("năm 2021-2022", f"năm {Y2021} đến năm {Y2022}"),
+        ("phát sóng lúc 6h30", "phát sóng lúc sáu giờ ba mươi phút"),
+        ("lúc 17h", "lúc mười bảy giờ"),
+        ("lúc 17h00", "lúc mười bảy giờ"),
+        ("lúc 6:30", "lúc sáu giờ ba mươi phút"),
+        ("lúc 6h05", "lúc sáu giờ năm phút"),
+        ("khung giờ 05:30–06:30", "khung giờ từ năm giờ ba mươi phút đến sáu giờ ba mươi phút"),
+        ("khung 17h-18h", "khung từ mười bảy giờ đến mười tám giờ"),
+        (
+            "(03/01/2025 3:34 CH)",
+            "(ngày ba tháng một năm hai nghìn không trăm hai mươi lăm ba giờ ba mươi tư phút chiều)",
+        ),
+    ],
+)
+def test_dates_and_times(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+# --------------------------------------------------------------------------
+# Phone numbers: digit by digit
+# --------------------------------------------------------------------------
+
+MOBILE = "không chín một hai ba bốn năm sáu bảy tám"
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("gọi 0912345678", f"gọi {MOBILE}"),
+        ("số 0912 345 678", f"số {MOBILE}"),
+        ("số 0912.345.678", f"số {MOBILE}"),
+        ("số +84 912 345 678", "số cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
+        ("số +84912345678", "số cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
+        ("máy bàn (0231) 3876 543", "máy bàn không hai ba một ba tám bảy sáu năm bốn ba"),
+        ("tổng đài 1900 1234", "tổng đài một chín không không một hai ba bốn"),
+        ("gọi 113", "gọi một một ba"),
+        ("đường dây nóng: 1022", "đường dây nóng: một không hai hai"),
+    ],
+)
+def test_phone_numbers(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+# --------------------------------------------------------------------------
+# Roman numerals and ordinals
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("khóa XVI", "khóa mười sáu"),
+        ("Quốc hội khoá XV", "Quốc hội khoá mười lăm"),
+        ("Quý II", "Quý hai"),
+        ("quý IV năm nay", "quý bốn năm nay"),
+        ("Quý I/2023", "Quý một năm hai nghìn không trăm hai mươi ba"),
+        ("Phần I", "Phần một"),
+        ("Chương IX", "Chương chín"),
+        ("Mục XIV", "Mục mười bốn"),
+        ("Đại hội XIII", "Đại hội mười ba"),
+        ("thế kỷ XXI", "thế kỷ hai mươi mốt"),
+        ("lần thứ IV", "lần thứ tư"),
+        ("thứ 2", "thứ hai"),
+        ("Thứ 4", "Thứ tư"),
+        ("thứ 7", "thứ bảy"),
+        ("lần thứ 1", "lần thứ nhất"),
+        ("lần thứ 14", "lần thứ mười bốn"),
+        ("Phiên họp thứ 9", "Phiên họp thứ chín"),
+    ],
+)
+def test_roman_numerals_and_ordinals(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+# --------------------------------------------------------------------------
+# Document numbers
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Kế hoạch số 219/KH-UBND", "Kế hoạch số hai trăm mười chín của Ủy ban nhân dân"),
+        ("Kế hoạch số 219\u2044KH-UBND", "Kế hoạch số hai trăm mười chín của Ủy ban nhân dân"),
+        ("Quyết định số 468/QĐ-TTg", "Quyết định số bốn trăm sáu mươi tám của Thủ tướng Chính phủ"),
+        ("Nghị quyết số 07-NQ/TU", "Nghị quyết số bảy của Tỉnh ủy"),
+        (
+            "Quyết định số 45/2016/QĐ-TTg",
+            "Quyết định số bốn mươi lăm năm hai nghìn không trăm mười sáu của Thủ tướng Chính phủ",
+        ),
+        (
+            "Thông tư 01/2020/TT-BTTTT",
+            "Thông tư một năm hai nghìn không trăm hai mươi của Bộ Thông tin và Truyền thông",
+        ),
+        # the type is said when the sentence has not said it yet
+        ("theo 219/KH-UBND", "theo kế hoạch số hai trăm mười chín của Ủy ban nhân dân"),
+        ("văn bản số 219/KH-UBND", "văn bản số hai trăm mười chín kế hoạch của Ủy ban nhân dân"),
+        # the issuer is not repeated when the sentence names it right after
+        ("Nghị quyết số 76/NQ-CP của Chính phủ", "Nghị quyết số bảy mươi sáu của Chính phủ"),
+        (
+            "Kế hoạch số 405/KH-UBND ngày 30/12/2021 của UBND tỉnh",
+            f"Kế hoạch số bốn trăm linh năm ngày ba mươi tháng mười hai năm {Y2021} của Ủy ban nhân dân tỉnh",
+        ),
+    ],
+)
+def test_document_numbers(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+# --------------------------------------------------------------------------
+# Sentences, whitespace, bullets, Unicode
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n", "- ", "./.", "…"])
+def test_empty_input_gives_no_sentences(text: str) -> None:
+    assert normalize_text(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        (
+            "Câu một. Câu hai! Câu ba? Câu bốn; câu năm",
+            ["Câu một", "Câu hai!", "Câu ba?", "Câu bốn", "câu năm"],
+        ),
+        ("Dòng một\nDòng hai", ["Dòng một", "Dòng hai"]),
+        ("- Gạch đầu dòng\n-Dính liền\n• Chấm tròn", ["Gạch đầu dòng", "Dính liền", "Chấm tròn"]),
+        ("Nhiều     khoảng\t trắng  ", ["Nhiều khoảng trắng"]),
+        ("1. Mục đích\n2) Yêu cầu\na) Nội dung", ["Mục đích", "Yêu cầu", "Nội dung"]),
+        ("Thu 1.250.000 đồng. Xong.", ["Thu một triệu hai trăm năm mươi nghìn đồng", "Xong"]),
+        ("Đạt 2,5%. Tốt", ["Đạt hai phẩy năm phần trăm", "Tốt"]),
+        ("Tại TP. Hồ Chí Minh. Hết", ["Tại thành phố Hồ Chí Minh", "Hết"]),
+        ("điều hành cải cách…. Tình hình", ["điều hành cải cách", "Tình hình"]),
+        ("lý luận chính trị,...Tuyên truyền qua", ["lý luận chính trị", "Tuyên truyền qua"]),
+        ("đạt kết quả./.", ["đạt kết quả"]),
+        ("a\u00a0b\u200bc", ["a bc"]),
+        ("Tải tệp 911-KH-tuyen-truyen-CCHC-nam-2023.pdf", ["Tải tệp"]),
+        (
+            "Báo Lai Châu, Đài Phát thanh - Truyền hình tỉnh",
+            ["Báo Lai Châu, Đài Phát thanh, Truyền hình tỉnh"],
+        ),
+        ("xã/phường/thị trấn", ["xã, phường, thị trấn"]),
+    ],
+)
+def test_sentence_split_and_cleanup(text: str, sentences: list[str]) -> None:
+    assert normalize_text(text) == sentences
+
+
+def test_decomposed_input_gives_the_same_output() -> None:
+    text = "Ngày 20/1/2022, UBND tỉnh Lai Châu ban hành Kế hoạch số 219/KH-UBND về CCHC; khóa XVI."
+    nfd = unicodedata.normalize("NFD", text)
+    assert nfd != text
+    assert normalize_text(nfd) == normalize_text(text)
+    assert all(unicodedata.is_normalized("NFC", s) for s in normalize_text(nfd))
+
+
+# --------------------------------------------------------------------------
+# Whole seed sentences
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        (
+            "Ngày 20⁄1⁄2022, UBND tỉnh Lai Châu đã ban hành Kế hoạch số 219⁄KH-UBND về tuyên truyền công tác "
+            "cải cách hành chính nhà nước tỉnh Lai Châu năm 2022.",
+            [
+                f"Ngày hai mươi tháng một năm {Y2022}, Ủy ban nhân dân tỉnh Lai Châu đã ban hành Kế hoạch số "
+                "hai trăm mười chín của Ủy ban nhân dân về tuyên truyền công tác cải cách hành chính nhà nước "
+                f"tỉnh Lai Châu năm {Y2022}"
+            ],
+        ),
+        (
+            "Tuyên truyền về xây dựng và phát triển Chính quyền điện tử, Chính quyền số, việc ứng dụng công nghệ "
+            "thông tin, cung cấp dịch vụ công trực tuyến mức độ 3, 4. Tuyên truyền các mô hình thí điểm trong quá "
+            "trình CCHC; các điển hình tiên tiến trong thực hiện CCHC tại sở, ngành.",
+            [
+                "Tuyên truyền về xây dựng và phát triển Chính quyền điện tử, Chính quyền số, việc ứng dụng công "
+                "nghệ thông tin, cung cấp dịch vụ công trực tuyến mức độ ba, bốn",
+                "Tuyên truyền các mô hình thí điểm trong quá trình cải cách hành chính",
+                "các điển hình tiên tiến trong thực hiện cải cách hành chính tại sở, ngành",
+            ],
+        ),
+        (
+            "Căn cứ Kế hoạch số 405/KH-UBND ngày 30/12/2021 của UBND tỉnh về việc ban hành Kế hoạch tuyên truyền "
+            "cải cách hành chính tỉnh (CCHC) Thừa Thiên Huế năm 2022, Sở Khoa học và Công nghệ (KH&CN) cũng đã "
+            "ban hành Kế hoạch số 29/KH-SKHCN ngày 06/01-2022 tuyên truyền CCHC năm 2022 của Sở.",
+            [
+                "Căn cứ Kế hoạch số bốn trăm linh năm ngày ba mươi tháng mười hai năm "
+                f"{Y2021} của Ủy ban nhân dân tỉnh về việc ban hành Kế hoạch tuyên truyền cải cách hành chính "
+                f"tỉnh (cải cách hành chính) Thừa Thiên Huế năm {Y2022}, Sở Khoa học và Công nghệ (khoa học và "
+                "công nghệ) cũng đã ban hành Kế hoạch số hai mươi chín của Sở Khoa học và Công nghệ ngày sáu "
+                f"tháng một năm {Y2022} tuyên truyền cải cách hành chính năm {Y2022} của Sở"
+            ],
+        ),
+        (
+            "- Tuyên truyền các quan điểm về CCHC gắn với việc triển khai Nghị quyết số 07-NQ/TU ngày 09/8/2021 "
+            "của Hội nghị lần thứ tư Ban chấp hành Đảng bộ tỉnh Thừa Thiên Huế khóa XVI về xây dựng Thừa Thiên "
+            "Huế trở thành một trong những trung tâm lớn của cả nước về KH&CN giai đoạn 2021-2025 và tầm nhìn "
+            "đến năm 2030.",
+            [
+                "Tuyên truyền các quan điểm về cải cách hành chính gắn với việc triển khai Nghị quyết số bảy của "
+                f"Tỉnh ủy ngày chín tháng tám năm {Y2021} của Hội nghị lần thứ tư Ban chấp hành Đảng bộ tỉnh Thừa "
+                "Thiên Huế khóa mười sáu về xây dựng Thừa Thiên Huế trở thành một trong những trung tâm lớn của cả "
+                f"nước về khoa học và công nghệ giai đoạn {Y2021} đến hai nghìn không trăm hai mươi lăm và tầm "
+                f"nhìn đến năm {Y2030}"
+            ],
+        ),
+        (
+            "Mục đích của kế hoạch là tăng cường nâng cao nhận thức, trách nhiệm của công chức, viên chức, người "
+            "lao động (CC-VC-NLĐ) về ý nghĩa, mục tiêu, tầm quan trọng của công tác CCHC.",
+            [
+                "Mục đích của kế hoạch là tăng cường nâng cao nhận thức, trách nhiệm của công chức, viên chức, "
+                "người lao động (công chức, viên chức, người lao động) về ý nghĩa, mục tiêu, tầm quan trọng của "
+                "công tác cải cách hành chính"
+            ],
+        ),
+        (
+            "theo Quyết định số 468/QĐ-TTg ngày 27 tháng 3 năm 2021 của Thủ tướng Chính phủ về Phê duyệt Đề án",
+            [
+                "theo Quyết định số bốn trăm sáu mươi tám ngày hai mươi bảy tháng ba năm "
+                f"{Y2021} của Thủ tướng Chính phủ về Phê duyệt Đề án"
+            ],
+        ),
+        (
+            "Cơ cấu Chính phủ nhiệm kỳ 2021 – 2026;\n\nTình hình triển khai",
+            [
+                f"Cơ cấu Chính phủ nhiệm kỳ {Y2021} đến hai nghìn không trăm hai mươi sáu",
+                "Tình hình triển khai",
+            ],
+        ),
+        (
+            "Ngoài ra, Chủ tịch UBND tỉnh đề ra mục tiêu thực hiện và 08 nội dung thông tin, tuyên truyền cụ thể",
+            [
+                "Ngoài ra, Chủ tịch Ủy ban nhân dân tỉnh đề ra mục tiêu thực hiện và tám nội dung thông tin, "
+                "tuyên truyền cụ thể"
+            ],
+        ),
+        (
+            "Quyết định số 1216/QĐ-BTTTT ngày 13/8/2021..",
+            [
+                "Quyết định số một nghìn hai trăm mười sáu của Bộ Thông tin và Truyền thông ngày mười ba tháng "
+                f"tám năm {Y2021}"
+            ],
+        ),
+    ],
+)
+def test_seed_sentences(text: str, sentences: list[str]) -> None:
+    assert normalize_text(text) == sentences
+
+
+def _seed_texts() -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(SEEDS_DIR.glob("*.txt"))]
+
+
+@pytest.mark.skipif(not SEEDS_DIR.is_dir(), reason="seed documents not available")
+def test_no_digit_or_known_abbreviation_survives_in_the_seeds() -> None:
+    acronyms = [k for k in load_abbreviations() if re.fullmatch(r"[A-ZĐ&/-]{3,}", k)]
+    for text in _seed_texts():
+        for sentence in normalize_text(text):
+            assert not re.search(r"\d", sentence), sentence
+            for acronym in acronyms:
+                assert not re.search(rf"(?<![\w&]){re.escape(acronym)}(?![\w&])", sentence), (
+                    acronym,
+                    sentence,
+                )
