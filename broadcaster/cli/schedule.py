@@ -1,0 +1,139 @@
+"""``schedule``: when stations air bulletins and groups get SMS."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from .. import schedules
+from ..models import Channel, Station
+from ..scheduling.airing import Airing
+from ..stations import get_station
+from ..timeutil import as_utc, local, parse_local_datetime, utcnow
+from .common import BroadcasterGroup, echo_json, echo_table, get_app, json_option
+
+
+@click.group("schedule", cls=BroadcasterGroup)
+def schedule_group() -> None:
+    """Lịch phát / broadcast schedules."""
+
+
+@schedule_group.command("add")
+@click.option("--station", "station_code", required=True, help="Mã đài / station code.")
+@click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER, Channel.SMS]), default=Channel.LOUDSPEAKER,
+              show_default=True)
+@click.option("--cron", default=None, help='Lặp lại, giờ địa phương / repeating, station time: "0 6,17 * * *".')
+@click.option("--at", "at_text", default=None, help='Một lần / once: "2026-12-01 06:00" (giờ đài / station time).')
+@click.option("--length", default="15m", show_default=True, help="Độ dài / length: 15m, 90s, 1h.")
+@click.option("--group", "group_name", default=None, help="Nhóm nhận SMS / contact group (channel sms).")
+@click.option("--topic", "topics", multiple=True, help="Chỉ các chủ đề này / only these topics (repeatable).")
+@click.option("--name", default="", help="Tên lịch / a name.")
+def schedule_add(station_code: str, channel: str, cron: str | None, at_text: str | None, length: str,
+                 group_name: str | None, topics: tuple[str, ...], name: str) -> None:
+    """Thêm lịch phát / add a schedule."""
+    app = get_app()
+    with app.session() as session:
+        station = get_station(session, station_code)
+        at = parse_local_datetime(at_text, station.timezone) if at_text else None
+        schedule = schedules.add_schedule(
+            session, station_code=station_code, channel=channel, cron=cron, at=at,
+            length_s=schedules.parse_length(length), group_name=group_name, topic_codes=list(topics), name=name)
+        upcoming = schedules.next_fire_time(schedule, station.timezone, utcnow())
+        schedule_id = schedule.id
+    when = local(upcoming, station.timezone).strftime("%Y-%m-%d %H:%M") if upcoming else "-"
+    click.echo(f"Đã thêm lịch / schedule added: #{schedule_id}, lần tới / next: {when} ({station.timezone})")
+
+
+@schedule_group.command("list")
+@json_option
+def schedule_list(as_json: bool) -> None:
+    """Liệt kê lịch / list schedules."""
+    app = get_app()
+    now = utcnow()
+    with app.session() as session:
+        data = []
+        for schedule in schedules.list_schedules(session):
+            station = session.get(Station, schedule.station_id)
+            upcoming = None if schedule.paused else schedules.next_fire_time(schedule, station.timezone, now)
+            data.append({
+                "id": schedule.id, "name": schedule.name, "station": station.code, "channel": schedule.channel,
+                "cron": schedule.cron, "at": local(schedule.at, station.timezone) if schedule.at else None,
+                "length_s": schedule.length_s, "topics": schedule.topic_codes, "paused": schedule.paused,
+                "next": local(upcoming, station.timezone) if upcoming else None,
+            })
+    if as_json:
+        echo_json(data)
+        return
+    echo_table(["#", "Tên/name", "Đài/station", "Kênh/channel", "Lịch/when", "Độ dài/length", "Chủ đề/topics",
+                "Lần tới/next"],
+               ([d["id"], d["name"], d["station"], d["channel"],
+                 d["cron"] or d["at"].strftime("%Y-%m-%d %H:%M"), f"{d['length_s'] // 60}m{d['length_s'] % 60:02d}s",
+                 ",".join(d["topics"]), "tạm dừng/paused" if d["paused"] else
+                 (d["next"].strftime("%Y-%m-%d %H:%M") if d["next"] else "-")] for d in data),
+               title="Lịch phát / schedules")
+
+
+@schedule_group.command("remove")
+@click.argument("schedule_id", type=int)
+def schedule_remove(schedule_id: int) -> None:
+    """Xóa lịch / remove a schedule."""
+    with get_app().session() as session:
+        schedules.remove_schedule(session, schedule_id)
+    click.echo(f"Đã xóa lịch / removed schedule #{schedule_id}")
+
+
+@schedule_group.command("pause")
+@click.argument("schedule_id", type=int)
+def schedule_pause(schedule_id: int) -> None:
+    """Tạm dừng lịch / pause a schedule."""
+    with get_app().session() as session:
+        schedules.set_paused(session, schedule_id, True)
+    click.echo(f"Đã tạm dừng lịch / paused schedule #{schedule_id}")
+
+
+@schedule_group.command("resume")
+@click.argument("schedule_id", type=int)
+def schedule_resume(schedule_id: int) -> None:
+    """Chạy lại lịch / resume a schedule."""
+    with get_app().session() as session:
+        schedules.set_paused(session, schedule_id, False)
+    click.echo(f"Đã chạy lại lịch / resumed schedule #{schedule_id}")
+
+
+@schedule_group.command("preview")
+@click.option("--days", type=int, default=7, show_default=True)
+@json_option
+def schedule_preview(days: int, as_json: bool) -> None:
+    """Các lần phát tới và tin sẽ phát, kèm lý do / next slots, their items and why."""
+    app = get_app()
+    now = utcnow()
+    airing = Airing(app)
+    data = []
+    with app.session() as session:
+        for schedule in schedules.list_schedules(session, include_paused=False):
+            station = session.get(Station, schedule.station_id)
+            for slot_time in schedules.fire_times(schedule, station.timezone, now, now + timedelta(days=days)):
+                choices = airing.compose(session, schedule, station, slot_time)
+                data.append({
+                    "schedule": schedule.id, "station": station.code, "channel": schedule.channel,
+                    "time": local(slot_time, station.timezone), "utc": as_utc(slot_time),
+                    "items": [{"id": c.item_id, "title": c.title, "topic": c.topic_code, "seconds": round(c.seconds),
+                               "reason": c.reason} for c in choices],
+                })
+    data.sort(key=lambda d: d["utc"])
+    if as_json:
+        echo_json(data)
+        return
+    for slot in data:
+        click.echo(f"{slot['time']:%Y-%m-%d %H:%M} {slot['station']} #{slot['schedule']} ({slot['channel']})")
+        for item in slot["items"]:
+            click.echo(f"    - [{item['id']}] {item['title']} ({item['topic'] or '-'}, ~{item['seconds']} s): "
+                       f"{item['reason']}")
+        if not slot["items"]:
+            click.echo("    (không có tin / nothing to air)")
+    if not data:
+        click.echo("Không có lần phát nào / no slots in that window.")
+
+
+COMMANDS = [schedule_group]

@@ -1,0 +1,148 @@
+"""Schedules: when a station airs a bulletin or a group gets an SMS.
+
+Schedules live in the project's own table; the daemon rebuilds APScheduler
+jobs from it (APScheduler's own job stores drop rows that fail to unpickle and
+must never be shared by two processes).
+
+Cron expressions are standard five-field crontab in *station* time. Day-of-week
+numbers follow cron (0 or 7 = Sunday); APScheduler 3 numbers Monday as 0, so
+numbers are translated to day names before APScheduler sees them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import Session, select
+
+from .errors import InputError, NotFoundError
+from .models import Channel, ContactGroup, Schedule, Station
+from .timeutil import as_utc, utcnow, zone
+
+_CRON_DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_LENGTH_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|m|min|s|sec)?\s*$", re.IGNORECASE)
+
+
+def parse_length(text: str) -> int:
+    """'15m' -> 900, '90s' -> 90, '1h' -> 3600, '600' -> 600 seconds."""
+    match = _LENGTH_RE.match(str(text))
+    if not match:
+        raise InputError(f"độ dài không hợp lệ / bad length {text!r} (vd/e.g. 15m, 90s, 1h)", field="length")
+    value, unit = float(match.group(1)), (match.group(2) or "s").lower()
+    seconds = int(value * {"h": 3600, "m": 60, "min": 60, "s": 1, "sec": 1}[unit])
+    if not 10 <= seconds <= 4 * 3600:
+        raise InputError("độ dài phải từ 10 giây đến 4 giờ / length must be 10 s to 4 h", field="length")
+    return seconds
+
+
+def _translate_day_of_week(field: str) -> str:
+    return re.sub(r"\d+", lambda m: _CRON_DAY_NAMES[int(m.group())] if int(m.group()) <= 7 else m.group(),
+                  field)
+
+
+def cron_trigger(expression: str, tz_name: str) -> CronTrigger:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise InputError(f"lịch cron cần 5 trường (phút giờ ngày tháng thứ) / cron needs 5 fields: {expression!r}",
+                         field="cron")
+    fields[4] = _translate_day_of_week(fields[4])
+    try:
+        return CronTrigger.from_crontab(" ".join(fields), timezone=zone(tz_name))
+    except ValueError as exc:
+        raise InputError(f"lịch cron không hợp lệ / bad cron {expression!r}: {exc}", field="cron") from exc
+
+
+def fire_times(schedule: Schedule, tz_name: str, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Fire times (aware UTC) in (start, end]."""
+    start, end = as_utc(start), as_utc(end)
+    if schedule.cron:
+        trigger = cron_trigger(schedule.cron, tz_name)
+        previous = None
+        moment = trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
+        while moment is not None and as_utc(moment) <= end:
+            yield as_utc(moment)
+            previous = moment
+            moment = trigger.get_next_fire_time(previous, moment + timedelta(seconds=1))
+    elif schedule.at is not None:
+        at = as_utc(schedule.at)
+        if start < at <= end:
+            yield at
+
+
+def next_fire_time(schedule: Schedule, tz_name: str, after: datetime) -> datetime | None:
+    if schedule.cron:
+        moment = cron_trigger(schedule.cron, tz_name).get_next_fire_time(None, as_utc(after))
+        return as_utc(moment) if moment else None
+    at = as_utc(schedule.at)
+    return at if at and at > as_utc(after) else None
+
+
+def add_schedule(session: Session, *, station_code: str, channel: str, cron: str | None, at: datetime | None,
+                 length_s: int, group_name: str | None = None, topic_codes: list[str] | None = None,
+                 name: str = "", now: datetime | None = None) -> Schedule:
+    station = session.exec(select(Station).where(Station.code == station_code)).first()
+    if station is None:
+        raise NotFoundError(f"không có đài '{station_code}' / unknown station '{station_code}'")
+    if channel not in (Channel.LOUDSPEAKER, Channel.SMS):
+        raise InputError("kênh phải là loudspeaker hoặc sms / channel must be loudspeaker or sms", field="channel")
+    if bool(cron) == bool(at):
+        raise InputError("cần đúng một trong --cron hoặc --at / give exactly one of --cron or --at")
+    if cron:
+        cron = " ".join(cron.split())
+        cron_trigger(cron, station.timezone)
+    if at is not None and as_utc(at) <= as_utc(now or utcnow()):
+        raise InputError(f"thời điểm {at.isoformat(' ', 'minutes')} đã qua / that time is in the past",
+                         field="at")
+    group_id = None
+    if channel == Channel.SMS:
+        if not group_name:
+            raise InputError("lịch SMS cần --group / an SMS schedule needs --group", field="group")
+        group = session.exec(select(ContactGroup).where(ContactGroup.name == group_name)).first()
+        if group is None:
+            raise NotFoundError(f"không có nhóm '{group_name}' / unknown contact group '{group_name}'")
+        group_id = group.id
+    if topic_codes:
+        from .plans import find_topic
+
+        for code in topic_codes:
+            find_topic(session, code)
+    schedule = Schedule(name=name, station_id=station.id, channel=channel, cron=cron,
+                        at=as_utc(at) if at else None, length_s=length_s, group_id=group_id,
+                        topic_codes=list(topic_codes or []))
+    session.add(schedule)
+    session.flush()
+    return schedule
+
+
+def get_schedule(session: Session, schedule_id: int) -> Schedule:
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFoundError(f"không có lịch số {schedule_id} / no schedule {schedule_id}")
+    return schedule
+
+
+def list_schedules(session: Session, *, include_paused: bool = True) -> list[Schedule]:
+    query = select(Schedule).order_by(Schedule.id)
+    if not include_paused:
+        query = query.where(Schedule.paused == False)  # noqa: E712
+    return list(session.exec(query).all())
+
+
+def set_paused(session: Session, schedule_id: int, paused: bool) -> Schedule:
+    schedule = get_schedule(session, schedule_id)
+    schedule.paused = paused
+    schedule.updated_at = utcnow()
+    session.add(schedule)
+    return schedule
+
+
+def remove_schedule(session: Session, schedule_id: int) -> None:
+    session.delete(get_schedule(session, schedule_id))
+
+
+def describe(schedule: Schedule) -> str:
+    return f"cron '{schedule.cron}'" if schedule.cron else f"at {as_utc(schedule.at).isoformat()}"
+

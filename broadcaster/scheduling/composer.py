@@ -1,0 +1,213 @@
+"""Choosing what a slot carries.
+
+For one slot (station, channel, time, length) the composer takes approved
+items valid at that time for the channel, and orders them:
+
+1. emergency items, then priority items;
+2. then items whose topic is furthest behind the pace of its targets:
+   ``behind = (expected by now - achieved) / target amount`` summed over the
+   topic's targets for this channel, where "expected by now" is linear over
+   the target's current period (month, quarter, year or the whole plan);
+3. ties: the item aired longest ago on this station first (never aired
+   first), then the lower id.
+
+It fills the slot length with the items' spoken durations (real ones from the
+render cache where known), skipping what does not fit, and does not repeat a
+non-emergency item aired on the same station within ``repeat_gap``. An SMS
+slot carries one item: the first in that order. The same database state and
+time always give the same choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from ..models import (
+    PRIORITY_RANK,
+    Channel,
+    ContentItem,
+    Delivery,
+    DeliveryStatus,
+    ItemStatus,
+    Metric,
+    Plan,
+    Priority,
+    Station,
+    Target,
+    TargetPeriod,
+    Topic,
+)
+from ..timeutil import as_utc, zone
+
+LOUDSPEAKER_PROGRESS = {Metric.BROADCASTS, Metric.AIRTIME_MINUTES, Metric.PEOPLE_REACHED}
+SMS_PROGRESS = {Metric.SMS_SENT, Metric.SMS_DELIVERED, Metric.PEOPLE_REACHED}
+SMS_COUNTED = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED}
+
+
+@dataclass(frozen=True)
+class Choice:
+    item_id: int
+    title: str
+    topic_code: str | None
+    priority: str
+    seconds: float
+    behind: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    station: Station
+    channel: str
+    at: datetime  # aware
+    length_s: float
+    topic_codes: tuple[str, ...] = ()
+
+
+def period_bounds(period: str, moment: datetime, tz_name: str, plan: Plan) -> tuple[datetime, datetime]:
+    """The target period containing ``moment`` (station time), as aware UTC bounds."""
+    local = as_utc(moment).astimezone(zone(tz_name))
+    if period == TargetPeriod.MONTH:
+        start = date(local.year, local.month, 1)
+        end = date(local.year + (local.month == 12), local.month % 12 + 1, 1)
+    elif period == TargetPeriod.QUARTER:
+        first_month = (local.month - 1) // 3 * 3 + 1
+        start = date(local.year, first_month, 1)
+        end = date(local.year + (first_month == 10), (first_month + 2) % 12 + 1, 1)
+    elif period == TargetPeriod.YEAR:
+        start, end = date(local.year, 1, 1), date(local.year + 1, 1, 1)
+    else:
+        start, end = plan.period_start, plan.period_end + timedelta(days=1)
+    tz = zone(tz_name)
+    return (as_utc(datetime.combine(start, time(), tz)), as_utc(datetime.combine(end, time(), tz)))
+
+
+def _achieved(session: Session, target: Target, channel: str, start: datetime, end: datetime) -> float:
+    query = select(Delivery).where(Delivery.topic_id == target.topic_id, Delivery.channel == channel,
+                                   Delivery.created_at >= start, Delivery.created_at < end)
+    if target.station_id:
+        query = query.where(Delivery.station_id == target.station_id)
+    if channel == Channel.LOUDSPEAKER:
+        query = query.where(Delivery.status == DeliveryStatus.PLAYED)
+        if target.metric == Metric.AIRTIME_MINUTES:
+            total = session.exec(select(func.coalesce(func.sum(Delivery.duration_s), 0.0))
+                                 .select_from(query.subquery())).one()
+            return float(total) / 60
+        return float(session.exec(select(func.count()).select_from(query.subquery())).one())
+    statuses = {DeliveryStatus.DELIVERED} if target.metric == Metric.SMS_DELIVERED else SMS_COUNTED
+    query = query.where(Delivery.status.in_(statuses))
+    return float(session.exec(select(func.count()).select_from(query.subquery())).one())
+
+
+def topic_behind(session: Session, topic: Topic, plan: Plan, channel: str, at: datetime, tz_name: str,
+                 station_id: int | None) -> float:
+    """How far the topic is behind its pace (fraction of target amounts); 0 when on pace or no target."""
+    metrics = LOUDSPEAKER_PROGRESS if channel == Channel.LOUDSPEAKER else SMS_PROGRESS
+    behind = 0.0
+    targets = session.exec(select(Target).where(Target.topic_id == topic.id,
+                                                or_(Target.channel == channel, Target.channel == Channel.ANY))).all()
+    for target in targets:
+        if target.metric not in metrics or target.metric == Metric.PEOPLE_REACHED:
+            continue
+        if target.station_id and target.station_id != station_id:
+            continue
+        start, end = period_bounds(target.period, at, tz_name, plan)
+        elapsed = min(1.0, max(0.0, (as_utc(at) - start) / (end - start)))
+        expected = target.amount * elapsed
+        achieved = _achieved(session, target, channel, start, end)
+        behind += max(0.0, expected - achieved) / target.amount
+    return behind
+
+
+def _last_aired(session: Session, station_id: int) -> dict[int, datetime]:
+    rows = session.exec(
+        select(Delivery.item_id, func.max(Delivery.created_at))
+        .where(Delivery.station_id == station_id, Delivery.channel == Channel.LOUDSPEAKER,
+               Delivery.status == DeliveryStatus.PLAYED, Delivery.item_id.is_not(None))
+        .group_by(Delivery.item_id)
+    ).all()
+    return {item_id: as_utc(moment) for item_id, moment in rows}
+
+
+def candidates(session: Session, slot: Slot) -> list[ContentItem]:
+    at = as_utc(slot.at)
+    items = session.exec(select(ContentItem).where(ContentItem.status == ItemStatus.APPROVED)
+                         .order_by(ContentItem.id)).all()
+    wanted_topics: set[int] | None = None
+    if slot.topic_codes:
+        from ..plans import find_topic
+
+        wanted_topics = {find_topic(session, code).id for code in slot.topic_codes}
+    chosen = []
+    for item in items:
+        if slot.channel not in item.channels:
+            continue
+        if item.valid_from and as_utc(item.valid_from) > at:
+            continue
+        if item.valid_until and as_utc(item.valid_until) < at:
+            continue
+        if wanted_topics is not None and item.priority != Priority.EMERGENCY and item.topic_id not in wanted_topics:
+            continue
+        chosen.append(item)
+    return chosen
+
+
+def compose(session: Session, slot: Slot, *, seconds_of: Callable[[ContentItem], float],
+            repeat_gap: timedelta, overhead_s: float = 0.0) -> list[Choice]:
+    at = as_utc(slot.at)
+    items = candidates(session, slot)
+    last_aired = _last_aired(session, slot.station.id) if slot.channel == Channel.LOUDSPEAKER else {}
+    topics = {t.id: t for t in session.exec(select(Topic)).all()}
+    plans = {p.id: p for p in session.exec(select(Plan)).all()}
+    behind_cache: dict[int, float] = {}
+
+    def behind_of(item: ContentItem) -> float:
+        if item.topic_id is None:
+            return 0.0
+        if item.topic_id not in behind_cache:
+            topic = topics[item.topic_id]
+            behind_cache[item.topic_id] = topic_behind(session, topic, plans[topic.plan_id], slot.channel, at,
+                                                       slot.station.timezone, slot.station.id)
+        return behind_cache[item.topic_id]
+
+    never = datetime.min.replace(tzinfo=at.tzinfo)
+    eligible = []
+    for item in items:
+        aired = last_aired.get(item.id)
+        if item.priority != Priority.EMERGENCY and aired and at - aired < repeat_gap:
+            continue
+        eligible.append(item)
+    eligible.sort(key=lambda it: (PRIORITY_RANK[Priority(it.priority)], -round(behind_of(it), 6),
+                                  last_aired.get(it.id, never), it.id))
+
+    choices: list[Choice] = []
+    budget = slot.length_s - overhead_s
+    for item in eligible:
+        seconds = seconds_of(item) if slot.channel == Channel.LOUDSPEAKER else 0.0
+        if slot.channel == Channel.LOUDSPEAKER and seconds > budget:
+            continue
+        budget -= seconds
+        topic = topics.get(item.topic_id)
+        choices.append(Choice(item_id=item.id, title=item.title, topic_code=topic.code if topic else None,
+                              priority=item.priority, seconds=seconds, behind=behind_of(item),
+                              reason=_reason(item, behind_of(item), last_aired.get(item.id))))
+        if slot.channel == Channel.SMS:
+            break
+    return choices
+
+
+def _reason(item: ContentItem, behind: float, aired: datetime | None) -> str:
+    if item.priority == Priority.EMERGENCY:
+        return "khẩn cấp / emergency"
+    if item.priority == Priority.PRIORITY:
+        return "ưu tiên / priority"
+    if behind > 0:
+        return f"chủ đề chậm {behind:.0%} so với tiến độ / topic {behind:.0%} behind pace"
+    if aired is None:
+        return "chưa phát lần nào / never aired"
+    return "đúng tiến độ, phát lâu nhất / on pace, aired longest ago"
