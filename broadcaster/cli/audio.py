@@ -1,0 +1,275 @@
+"""Audio commands: ``normalize``, ``render``, ``play``, ``cache``.
+
+Thin: parse, call :mod:`broadcaster.audio.render` / players / cache, print.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..errors import BroadcasterError, InputError, NotFoundError
+from .common import BroadcasterGroup, echo_json, get_app, json_option
+
+
+def _mmss(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def _fmt_db(value: float | None, unit: str) -> str:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return f"- {unit}"
+    return f"{value:.1f} {unit}"
+
+
+def _station(session, code: str | None, *, required: bool):
+    from .. import stations
+
+    if code:
+        return stations.get_station(session, code)
+    found = stations.list_stations(session)
+    if len(found) == 1:  # a commune usually has one station: no need to name it
+        return found[0]
+    if required:
+        raise InputError("cần --station (có nhiều hơn một đài) / --station is needed (several stations)",
+                         field="--station")
+    return None
+
+
+# ---------------------------------------------------------------------------- normalize
+
+
+@click.command("normalize")
+@click.argument("text", required=False)
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Đọc văn bản từ tệp UTF-8 ('-' = stdin) / read the text from a UTF-8 file.")
+def normalize_command(text: str | None, file: Path | None) -> None:
+    """In đúng câu chữ sẽ được đọc, mỗi câu một dòng / print exactly what will be spoken, one sentence a line.
+
+    Ví dụ / example: broadcaster normalize "UBND xã thông báo lịch tiếp dân ngày 20/1/2022."
+    """
+    from ..audio.normalize import normalize_text
+
+    if (text is None) == (file is None):
+        raise InputError("cần TEXT hoặc --file (một trong hai) / give TEXT or --file (one of them)")
+    if file is not None:
+        if str(file) == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise InputError(f"không tìm thấy tệp / file not found: {file}", field="--file") from None
+            except UnicodeDecodeError:
+                raise InputError(f"tệp không phải UTF-8 / not a UTF-8 file: {file}", field="--file") from None
+    abbreviations = dict(get_app().config.audio.abbreviations)
+    for sentence in normalize_text(text or "", abbreviations):
+        click.echo(sentence)
+
+
+# ---------------------------------------------------------------------------- render
+
+
+class _Progress:
+    """A rich progress bar on stderr (only drawn on a terminal)."""
+
+    def __init__(self, total_items: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]Đang tạo bản tin / rendering[/bold]"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task("", total=total_items + 2)
+
+    def __enter__(self) -> _Progress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        self.progress.update(self.task, completed=done, total=total, description=label)
+
+
+@click.command("render")
+@click.option("--item", "item_ids", type=int, multiple=True, required=True,
+              help="Số tin, lặp lại được, theo thứ tự phát / item id, repeatable, in playing order.")
+@click.option("--station", "station_code", default=None,
+              help="Mã đài (cho lời giới thiệu đài; mặc định đài duy nhất nếu chỉ có một) / station code "
+                   "(for the ident; default: the only station if there is one).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Tệp kết quả (.mp3 hoặc .wav) / output file (.mp3 or .wav); mặc định/default: thư mục "
+                   "bulletins/ của dữ liệu.")
+@click.option("--title", default=None, help="Tên bản tin (thẻ ID3) / bulletin title (ID3 tag).")
+@json_option
+def render_command(item_ids: tuple[int, ...], station_code: str | None, output: Path | None, title: str | None,
+                   as_json: bool) -> None:
+    """Tạo tệp bản tin từ các tin / render content items into one bulletin file.
+
+    Nhạc hiệu, lời giới thiệu đài, các tin (tin khẩn đọc hai lần), nhạc kết.
+    Intro jingle, station ident, the items (emergency items read twice), outro.
+    """
+    from .. import content
+    from ..audio.render import Renderer
+
+    app = get_app()
+    renderer = Renderer(app.config)
+    # Read the database in a short transaction: synthesis may wait on the network.
+    with app.session() as session:
+        items = [content.get_item(session, item_id) for item_id in item_ids]
+        station = _station(session, station_code, required=False)
+        job = renderer.prepare(session, items, station)
+    if len(job.items) > 1 and not as_json:
+        with _Progress(len(job.items)) as bar:
+            result = renderer.render(job, output=output, progress=bar, title=title)
+    else:
+        result = renderer.render(job, output=output, title=title)
+
+    loud = result.loudness
+    if as_json:
+        echo_json({
+            "path": str(result.path), "manifest": str(result.manifest_path),
+            "duration_s": round(result.duration_s, 3), "loudness": loud.as_dict(),
+            "backends": {str(k): v for k, v in result.backends.items()},
+            "item_seconds": {str(k): v for k, v in result.item_seconds.items()},
+            "fallbacks": len(result.fallbacks), "station": job.station_code,
+        })
+        return
+    click.echo(f"Tệp / file: {result.path}")
+    click.echo(f"Thời lượng / duration: {_mmss(result.duration_s)} ({result.duration_s:.1f} s)")
+    click.echo(f"Âm lượng / loudness: {_fmt_db(loud.integrated_lufs, 'LUFS')}, "
+               f"đỉnh thực / true peak {_fmt_db(loud.true_peak_dbtp, 'dBTP')}")
+    if job.station_name:
+        click.echo(f"Đài / station: {job.station_code} ({job.station_name})")
+    click.echo("Giọng đọc / voices:")
+    for item in job.items:
+        times = f" ×{item.repeat}" if item.repeat > 1 else ""
+        click.echo(f"  tin/item {item.id} «{item.title}»{times}: {result.backends[item.id]} "
+                   f"({_mmss(result.item_seconds[item.id])})")
+    if result.fallbacks:
+        used = ", ".join(sorted({f["backend"] for f in result.fallbacks if f.get("backend")})) or "-"
+        click.echo(f"Cảnh báo / warning: {len(result.fallbacks)} đoạn đọc bằng giọng dự phòng ({used}) vì "
+                   f"giọng chính không dùng được; xem {result.manifest_path.name} / {len(result.fallbacks)} "
+                   f"piece(s) used the fallback voice ({used}); see the manifest.", err=True)
+
+
+# ---------------------------------------------------------------------------- play
+
+
+@click.command("play")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--station", "station_code", default=None,
+              help="Mã đài (mặc định đài duy nhất) / station code (default: the only station).")
+def play_command(file: Path, station_code: str | None) -> None:
+    """Phát một tệp qua đài (không ghi vào nhật ký phát) / play a file through a station's player.
+
+    Phát tay một tệp không tính là một lần phát theo kế hoạch.
+    A manual play of a file is not a plan delivery and is not logged as one.
+    """
+    import threading
+
+    from ..audio.players import PlayerError, make_player
+    from ..timeutil import local
+
+    if not file.is_file():
+        raise NotFoundError(f"không tìm thấy tệp / file not found: {file}")
+    app = get_app()
+    with app.session() as session:
+        station = _station(session, station_code, required=True)
+        code, name, tz_name = station.code, station.name, station.timezone
+        kind, options = station.player, dict(station.player_options)
+    try:
+        player = make_player(kind, options)
+    except ValueError as exc:
+        raise InputError(str(exc), field="player") from None
+    click.echo(f"Đang phát / playing: {file.name} → {code} ({name}, {kind})", err=True)
+    stop = threading.Event()
+    t0 = time.monotonic()
+    try:
+        result = player.play(file, station_code=code, stop_event=stop)
+    except PlayerError as exc:
+        raise BroadcasterError(str(exc)) from None
+    except KeyboardInterrupt:
+        stop.set()
+        click.echo(f"Đã dừng sau / stopped after {time.monotonic() - t0:.1f} s", err=True)
+        raise SystemExit(130) from None
+    click.echo(f"Bắt đầu / started: {local(result.started_at, tz_name):%Y-%m-%d %H:%M:%S}")
+    click.echo(f"Kết thúc / ended:   {local(result.ended_at, tz_name):%Y-%m-%d %H:%M:%S}")
+    click.echo(f"Thời lượng / duration: {_mmss(result.duration_s)} ({result.duration_s:.1f} s)")
+    click.echo(f"Chi tiết / detail: {result.detail}")
+    if result.interrupted:
+        click.echo("Bị ngắt / interrupted", err=True)
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+@click.group("cache", cls=BroadcasterGroup)
+def cache_group() -> None:
+    """Bộ nhớ đệm giọng đọc / the speech render cache."""
+
+
+def _cache():
+    from ..audio.cache import AudioCache
+
+    return AudioCache(get_app().config.cache_dir)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+@cache_group.command("stats")
+@json_option
+def cache_stats(as_json: bool) -> None:
+    """Số tệp và dung lượng / files and size."""
+    from datetime import UTC, datetime
+
+    stats = _cache().stats()
+
+    def when(epoch: float | None) -> str | None:
+        return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
+
+    data = {"directory": str(stats.directory), "files": stats.files, "bytes": stats.total_bytes,
+            "oldest_use": when(stats.oldest_access), "newest_use": when(stats.newest_access)}
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"Thư mục / directory: {data['directory']}")
+    click.echo(f"Số tệp / files: {stats.files}")
+    click.echo(f"Dung lượng / size: {_mb(stats.total_bytes)}")
+    if stats.files:
+        click.echo(f"Dùng cũ nhất / least recently used: {data['oldest_use']}")
+        click.echo(f"Dùng gần nhất / most recently used: {data['newest_use']}")
+
+
+@cache_group.command("prune")
+@click.option("--max-age-days", type=click.FloatRange(min=0), default=None,
+              help="Xóa tệp không dùng quá N ngày / remove renders unused for N days.")
+@click.option("--max-mb", type=click.FloatRange(min=0), default=None,
+              help="Giữ tối đa N MB, xóa tệp ít dùng nhất trước / keep at most N MB, least recently used go first.")
+def cache_prune(max_age_days: float | None, max_mb: float | None) -> None:
+    """Dọn bộ nhớ đệm / prune the cache (cần ít nhất một điều kiện / needs a limit)."""
+    if max_age_days is None and max_mb is None:
+        raise InputError("cần --max-age-days hoặc --max-mb / give --max-age-days or --max-mb")
+    cache = _cache()
+    result = cache.prune(max_age_days=max_age_days,
+                         max_bytes=int(max_mb * 1_000_000) if max_mb is not None else None)
+    left = cache.stats()
+    click.echo(f"Đã xóa / removed: {result.files_removed} tệp/files, {_mb(result.bytes_freed)}; "
+               f"còn / left: {left.files} tệp/files, {_mb(left.total_bytes)}")
+
+
+COMMANDS = [normalize_command, render_command, play_command, cache_group]
