@@ -1,0 +1,214 @@
+"""SMS campaigns: one item sent to one contact group, one ``Delivery`` row per recipient.
+
+:func:`create_campaign` expands the group (Vietnamese mobiles, not opted out)
+and writes every recipient's row ``pending`` in **one transaction, before
+anything is sent**. Rows are unique on (campaign, item, contact), so a person
+can never get two messages from one campaign; the dispatcher
+(:mod:`broadcaster.sms.dispatcher`) only ever sends a row it moved from
+``pending`` to ``sending`` itself.
+
+Sending the same item to the same group again:
+
+- while a campaign for it is **open** (rows still pending, sending or
+  uncertain), a second ``broadcaster sms send`` *resumes* that campaign: same
+  body, same rows, same schedule — no new messages for people already served;
+- once it is **done** (every row sent / delivered / undelivered / failed /
+  skipped), sending again is a deliberate second campaign and needs
+  ``again=True`` (``--again``), so a repeated command cannot spam a village;
+- a campaign started by the daemon for a bulletin (``bulletin_id``) is unique
+  per (item, group, bulletin): re-running the job returns the existing campaign,
+  open or done.
+
+``not_before`` is the later of ``--at`` and, when that moment (or now) falls in
+``sms.quiet_hours``, the end of the quiet hours, in station time
+(``broadcaster.timezone``). The campaign stores the final body (diacritics
+stripped when ``sms.strip_diacritics``): editing the item later does not change
+what a resumed campaign sends.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from ..config import DEFAULTS, Config
+from ..errors import AlreadyExistsError, InputError
+from ..models import Campaign, Contact, ContactGroup, Delivery, DeliveryStatus, ItemStatus, Topic
+from ..timeutil import as_utc, utcnow
+from .encoding import encode_sms
+from .quiet_hours import QuietHours, parse_quiet_hours
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CampaignOpening",
+    "campaign_counts",
+    "create_campaign",
+    "default_config",
+    "find_campaign",
+    "open_campaign",
+    "open_campaigns",
+    "quiet_hours_of",
+    "refresh_campaign_status",
+    "compute_not_before",
+]
+
+OPEN = "open"
+DONE = "done"
+
+#: Row states that keep a campaign open.
+ACTIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN)
+#: Every status an SMS row can take, in display order.
+SMS_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN, DeliveryStatus.SENT,
+                DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED,
+                DeliveryStatus.SKIPPED)
+#: Statuses for which the operator paid (the provider accepted the message).
+PAID_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED)
+
+
+def default_config() -> Config:
+    """The built-in defaults (for callers that pass no configuration)."""
+    return Config(path=Path("broadcaster.toml"), exists=False, values=copy.deepcopy(DEFAULTS))
+
+
+def quiet_hours_of(config: Config) -> QuietHours | None:
+    return parse_quiet_hours(config.sms.quiet_hours, config.broadcaster.timezone)
+
+
+def compute_not_before(at: datetime | None, now: datetime, quiet: QuietHours | None) -> datetime | None:
+    """``max(at, end of quiet hours if the moment falls inside them)``; None = send at once."""
+    moment = as_utc(at) if at is not None else None
+    base = moment if moment is not None and moment > as_utc(now) else as_utc(now)
+    if quiet is not None and quiet.contains(base):
+        return quiet.end_after(base)
+    return moment if moment is not None and moment > as_utc(now) else None
+
+
+@dataclass
+class CampaignOpening:
+    campaign: Campaign
+    created: bool  #: False: an existing campaign was returned (resumed)
+    recipients: int  #: rows of the campaign
+
+
+def _group(session: Session, group_name: str) -> ContactGroup:
+    from ..contacts import get_group
+
+    return get_group(session, group_name)
+
+
+def find_campaign(session: Session, campaign_id: int) -> Campaign:
+    from ..errors import NotFoundError
+
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFoundError(f"không có chiến dịch SMS số {campaign_id} / no SMS campaign {campaign_id}")
+    return campaign
+
+
+def _same(column, value):  # noqa: ANN001, ANN202 - SQL "IS" for None, "=" otherwise
+    return column.is_(None) if value is None else column == value
+
+
+def _count_rows(session: Session, campaign_id: int) -> int:
+    return session.exec(select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign_id)).one()
+
+
+def open_campaign(session: Session, item_id: int, group_name: str, at: datetime | None = None,
+                  schedule_id: int | None = None, bulletin_id: int | None = None, *,
+                  config: Config | None = None, now: datetime | None = None,
+                  again: bool = False) -> CampaignOpening:
+    """Create the campaign and all its pending rows (or return the one already there). See the module doc.
+
+    Runs in the caller's transaction: commit it before dispatching. Raises
+    ``NotFoundError`` (item, group), ``InputError`` (no recipients, retired
+    item, no SMS text), ``SmsTooLong`` (a ``ValueError``) or
+    ``AlreadyExistsError`` (already sent, without ``again``).
+    """
+    from ..contacts import recipients
+    from ..content import get_item, sms_body
+
+    config = config or default_config()
+    now = as_utc(now) if now is not None else utcnow()
+    item = get_item(session, item_id)
+    group = _group(session, group_name)
+
+    existing = session.exec(
+        select(Campaign).where(Campaign.item_id == item.id, Campaign.group_id == group.id,
+                               _same(Campaign.schedule_id, schedule_id), _same(Campaign.bulletin_id, bulletin_id))
+        .order_by(Campaign.id.desc())
+    ).all()
+    for campaign in existing:
+        if campaign.status == OPEN or bulletin_id is not None:
+            return CampaignOpening(campaign, False, _count_rows(session, campaign.id))
+    if existing and not again:
+        last = existing[0]
+        raise AlreadyExistsError(
+            f"tin số {item.id} đã gửi tới nhóm '{group.name}' (chiến dịch số {last.id}); "
+            f"thêm --again để gửi lại / item {item.id} was already sent to group '{group.name}' "
+            f"(campaign {last.id}): add --again to send it again"
+        )
+
+    if item.status == ItemStatus.RETIRED:
+        raise InputError(f"tin số {item.id} đã thôi dùng / item {item.id} is retired")
+    enc = encode_sms(sms_body(session, item), strip=bool(config.sms.strip_diacritics))
+    people: list[Contact] = recipients(session, group.name)
+    if not people:
+        raise InputError(f"nhóm '{group.name}' không có số di động nào nhận được tin / "
+                         f"group '{group.name}' has no mobile number that can receive SMS")
+    not_before = compute_not_before(at, now, quiet_hours_of(config))
+    plan_id = topic_id = None
+    if item.topic_id is not None:
+        topic = session.get(Topic, item.topic_id)
+        if topic is not None:
+            plan_id, topic_id = topic.plan_id, topic.id
+
+    campaign = Campaign(item_id=item.id, group_id=group.id, schedule_id=schedule_id, bulletin_id=bulletin_id,
+                        body=enc.text, encoding=enc.encoding, segments=enc.segments, not_before=not_before,
+                        status=OPEN, created_at=now)
+    session.add(campaign)
+    session.flush()
+    for contact in people:
+        session.add(Delivery(channel="sms", status=DeliveryStatus.PENDING, plan_id=plan_id, topic_id=topic_id,
+                             item_id=item.id, bulletin_id=bulletin_id, campaign_id=campaign.id,
+                             contact_id=contact.id, recipient=contact.phone, scheduled_for=not_before,
+                             segments=enc.segments, created_at=now, updated_at=now))
+    session.flush()
+    return CampaignOpening(campaign, True, len(people))
+
+
+def create_campaign(session: Session, item_id: int, group_name: str, at: datetime | None = None,
+                    schedule_id: int | None = None, bulletin_id: int | None = None, *,
+                    config: Config | None = None, now: datetime | None = None, again: bool = False) -> Campaign:
+    """:func:`open_campaign`, returning only the campaign (new or resumed)."""
+    return open_campaign(session, item_id, group_name, at, schedule_id, bulletin_id, config=config, now=now,
+                         again=again).campaign
+
+
+def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    """status -> rows, every SMS status present (0 when none)."""
+    counts = {str(status): 0 for status in SMS_STATUSES}
+    rows = session.exec(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
+                        .group_by(Delivery.status)).all()
+    for status, count in rows:
+        counts[str(status)] = count
+    return counts
+
+
+def refresh_campaign_status(session: Session, campaign: Campaign) -> str:
+    """``open`` while any row is pending, sending or uncertain; ``done`` otherwise."""
+    active = session.exec(select(func.count()).select_from(Delivery).where(
+        Delivery.campaign_id == campaign.id, Delivery.status.in_([str(s) for s in ACTIVE_STATUSES]))).one()
+    status = OPEN if active else DONE
+    if campaign.status != status:
+        campaign.status = status
+        session.add(campaign)
+    return status
+
+
+def open_campaigns(session: Session) -> list[Campaign]:
+    return list(session.exec(select(Campaign).where(Campaign.status == OPEN).order_by(Campaign.id)).all())

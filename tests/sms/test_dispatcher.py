@@ -1,0 +1,328 @@
+"""The dispatcher against the Twilio fake (real client): states, retries, uncertainty, quiet hours, limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from broadcaster.contacts import opt_out
+from broadcaster.db import session_scope
+from broadcaster.models import Contact, Delivery
+from broadcaster.sms.backends import SendResult, SmsSendError, TwilioSender, make_sender
+from broadcaster.sms.campaigns import create_campaign
+from broadcaster.sms.dispatcher import (
+    TokenBucket,
+    dispatch_campaign,
+    dispatch_due,
+    dispatch_lock,
+    recover_interrupted,
+    resume,
+)
+from broadcaster.timeutil import zone
+
+HCM = zone("Asia/Ho_Chi_Minh")
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=HCM)
+EVENING = datetime(2026, 3, 2, 22, 0, tzinfo=HCM)
+NEXT_MORNING = datetime(2026, 3, 3, 7, 30, tzinfo=HCM)
+
+
+def start(sms, count=3, *, now=NOON, at=None, **config):
+    if config:
+        sms.configure(**config)
+    numbers = sms.seed_contacts(count)
+    item_id = sms.add_item()
+    app = sms.app()
+    with session_scope(app.engine) as session:
+        cid = create_campaign(session, item_id, "Thôn 1", at=at, config=app.config, now=now).id
+    return app, cid, numbers
+
+
+def statuses(sms, cid):
+    return [r.status for r in sms.rows(cid)]
+
+
+def test_sent_rows_keep_the_twilio_sid(sms):
+    app, cid, numbers = start(sms)
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    assert result.counts["sent"] == 3 and result.campaign_status == "done" and result.error is None
+    rows = sms.rows(cid)
+    messages = sms.fake.messages
+    for row in rows:
+        assert row.status == "sent" and row.attempts == 1 and row.backend == "twilio"
+        assert messages[row.provider_id]["to"] == row.recipient
+    assert sorted(sms.sent_to()) == numbers
+
+
+def test_quiet_hours_hold_rows_and_dispatch_due_sends_them_later(sms):
+    app, cid, _ = start(sms, quiet_hours="21:00-07:00")
+    held = dispatch_campaign(app, cid, now=lambda: EVENING)
+    assert held.held == "quiet_hours" and held.held_until == datetime(2026, 3, 3, 7, 0, tzinfo=HCM)
+    assert statuses(sms, cid) == ["pending"] * 3 and sms.fake.requests == []
+    assert dispatch_due(app, now=lambda: EVENING) == []
+    assert dispatch_due(app, now=lambda: NEXT_MORNING.replace(hour=6, minute=59)) == []
+    (done,) = dispatch_due(app, now=lambda: NEXT_MORNING)
+    assert done.counts["sent"] == 3 and statuses(sms, cid) == ["sent"] * 3
+    assert dispatch_due(app, now=lambda: NEXT_MORNING) == []  # nothing left
+
+
+def test_campaign_created_at_night_waits_for_morning(sms):
+    app, cid, _ = start(sms, now=EVENING, quiet_hours="21:00-07:00")
+    result = dispatch_campaign(app, cid, now=lambda: EVENING + timedelta(hours=1))
+    assert result.held == "not_before" and result.held_until == datetime(2026, 3, 3, 7, 0, tzinfo=HCM)
+    assert sms.fake.requests == []
+    assert [r.campaign_id for r in dispatch_due(app, now=lambda: NEXT_MORNING)] == [cid]
+
+
+def test_at_holds_until_then(sms):
+    at = datetime(2026, 3, 2, 15, 0, tzinfo=HCM)
+    app, cid, _ = start(sms, at=at)
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    assert result.held == "not_before" and result.held_until == at and sms.fake.requests == []
+    assert dispatch_due(app, now=lambda: at - timedelta(seconds=1)) == []
+    assert dispatch_due(app, now=lambda: at)[0].counts["sent"] == 3
+
+
+def test_quiet_hours_starting_mid_campaign_stop_sending(sms):
+    app, cid, _ = start(sms, 5, quiet_hours="21:00-07:00", concurrency=1)
+    before = datetime(2026, 3, 2, 20, 59, 59, tzinfo=HCM)
+    clock = {"now": before}
+
+    class Sender:
+        name = "test"
+
+        def send(self, to, body, status_callback=None, *, meta=None):
+            if meta["delivery"] == 2:
+                clock["now"] = before + timedelta(seconds=1)  # 21:00 after the second message
+            return SendResult("T" + to, "queued")
+
+    result = dispatch_campaign(app, cid, now=lambda: clock["now"], sender_factory=Sender)
+    assert result.held == "quiet_hours"
+    assert statuses(sms, cid) == ["sent", "sent", "pending", "pending", "pending"]
+
+
+def test_opted_out_since_creation_is_skipped(sms):
+    app, cid, numbers = start(sms)
+    with session_scope(app.engine) as session:
+        opt_out(session, numbers[0], "nhắn tin đề nghị dừng")
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    assert statuses(sms, cid) == ["skipped", "sent", "sent"] and result.counts["skipped"] == 1
+    assert numbers[0] not in sms.sent_to()
+
+
+def test_21610_fails_and_opts_out(sms):
+    app, cid, numbers = start(sms)
+    sms.fake.add_number_rule(numbers[1], 21610)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    row = sms.rows(cid)[1]
+    assert (row.status, row.error_code, row.attempts) == ("failed", "21610", 1)
+    with session_scope(app.engine) as session:
+        contact = session.exec(select(Contact).where(Contact.phone == numbers[1])).one()
+        assert contact.opted_out_at is not None and "21610" in contact.opt_out_reason
+
+
+@pytest.mark.parametrize("code", [21211, 21614, 21612])
+def test_permanent_errors_fail_at_once(sms, code):
+    app, cid, numbers = start(sms, 2)
+    sms.fake.add_number_rule(numbers[0], code)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    failed, ok = sms.rows(cid)
+    assert (failed.status, failed.error_code, failed.attempts, failed.provider_id) == ("failed", str(code), 1, None)
+    assert numbers[0] not in (failed.error_message or "")  # numbers are masked in stored errors
+    assert ok.status == "sent"
+    assert sms.sent_to()[numbers[0]] == 1  # no retry
+    with session_scope(app.engine) as session:
+        assert session.exec(select(Contact).where(Contact.phone == numbers[0])).one().opted_out_at is None
+
+
+def test_read_timeout_is_uncertain_and_never_resent(sms):
+    app, cid, numbers = start(sms, 3, concurrency=1, twilio={"timeout": 0.3})
+    sms.fake.hang(1)  # the first create is received but never answered
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    rows = sms.rows(cid)
+    assert [r.status for r in rows] == ["uncertain", "sent", "sent"]
+    assert rows[0].error_code == "timeout" and result.counts["uncertain"] == 1
+    assert result.campaign_status == "open"  # an uncertain row keeps the campaign open
+    resume(app, cid, now=lambda: NOON)
+    assert sms.sent_to()[numbers[0]] == 1 and statuses(sms, cid)[0] == "uncertain"
+    resume(app, cid, retry_uncertain=True, now=lambda: NOON)
+    assert sms.sent_to()[numbers[0]] == 2 and statuses(sms, cid) == ["sent"] * 3
+    assert sms.rows(cid)[0].attempts == 2
+    assert sms.campaigns()[0].status == "done"
+
+
+def test_connection_dropped_after_sending_is_uncertain(sms):
+    app, cid, _ = start(sms, 1)
+    sms.fake.hang(1)
+
+    def drop():
+        sms.fake.wait_for_requests(1, timeout=5)
+        sms.fake.release()  # closes the connection without an answer
+
+    threading.Thread(target=drop).start()
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    (row,) = sms.rows(cid)
+    assert (row.status, row.error_code) == ("uncertain", "connection")
+
+
+def test_refused_connection_is_retried_then_failed(sms, fake):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app, cid, _ = start(sms, 1, max_retries=2, twilio={"api_base_url": f"http://127.0.0.1:{closed_port}"})
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    (row,) = sms.rows(cid)
+    assert (row.status, row.error_code, row.attempts) == ("failed", "connection", 3)
+
+
+def test_throttled_then_sent(sms):
+    app, cid, numbers = start(sms, 1, max_retries=3)
+    sms.fake.throttle(2)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    (row,) = sms.rows(cid)
+    assert (row.status, row.attempts, row.error_code) == ("sent", 3, None)
+    assert [r["response_status"] for r in sms.fake.requests] == [429, 429, 201]
+
+
+def test_server_errors_beyond_max_retries_fail(sms):
+    app, cid, _ = start(sms, 1, max_retries=2)
+    sms.fake.fail_next(3, status=500)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    (row,) = sms.rows(cid)
+    assert (row.status, row.attempts, row.error_code) == ("failed", 3, "20500")
+
+
+def test_backoff_doubles(sms):
+    app, cid, _ = start(sms, 1, max_retries=3, retry_backoff=0.05)
+    sms.fake.fail_next(3, status=503)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    times = [r["time"] for r in sms.fake.requests]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(gaps) == 3 and gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2
+    assert sms.rows(cid)[0].status == "sent"
+
+
+def test_bad_credentials_stop_everything_and_leave_rows_pending(sms, monkeypatch):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "wrong-token")
+    app, cid, _ = start(sms, 4)
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    assert result.error and "20003" in result.error and "wrong-token" not in result.error
+    assert statuses(sms, cid) == ["pending"] * 4
+    assert len(sms.fake.requests) <= 2  # each worker stops after its first refusal
+
+
+def test_rows_left_sending_become_uncertain_and_are_not_resent(sms):
+    app, cid, numbers = start(sms)
+    with session_scope(app.engine) as session:
+        row = session.exec(select(Delivery).where(Delivery.recipient == numbers[0])).one()
+        row.status, row.attempts = "sending", 1  # as a killed process leaves it
+    results = resume(app, now=lambda: NOON)
+    assert [r.campaign_id for r in results] == [cid]
+    assert statuses(sms, cid) == ["uncertain", "sent", "sent"]
+    assert numbers[0] not in sms.sent_to()
+
+
+def test_recovery_waits_for_the_lock(sms):
+    app, cid, _ = start(sms)
+    with session_scope(app.engine) as session:
+        session.exec(select(Delivery)).first().status = "sending"
+    with dispatch_lock(app.config) as held:
+        assert held
+        assert dispatch_due(app, now=lambda: NOON) == []  # another dispatcher is busy: do nothing
+        assert statuses(sms, cid)[0] == "sending"  # a live process may be sending it
+    assert recover_interrupted(app.engine) == 1
+
+
+def test_concurrency_is_bounded_and_each_thread_has_its_own_sender(sms):
+    app, cid, _ = start(sms, 12, concurrency=3)
+    lock = threading.Lock()
+    state = {"in_flight": 0, "max": 0}
+    senders = []
+
+    class Sender:
+        name = "test"
+
+        def __init__(self):
+            self.threads = set()
+            senders.append(self)
+
+        def send(self, to, body, status_callback=None, *, meta=None):
+            self.threads.add(threading.get_ident())
+            with lock:
+                state["in_flight"] += 1
+                state["max"] = max(state["max"], state["in_flight"])
+            time.sleep(0.02)
+            with lock:
+                state["in_flight"] -= 1
+            return SendResult("T" + str(meta["delivery"]), "queued")
+
+    dispatch_campaign(app, cid, now=lambda: NOON, sender_factory=Sender)
+    assert state["max"] == 3 and len(senders) == 3
+    assert all(len(s.threads) == 1 for s in senders)
+    assert len({next(iter(s.threads)) for s in senders}) == 3
+    assert statuses(sms, cid) == ["sent"] * 12
+
+
+def test_twilio_senders_do_not_share_a_client(sms):
+    app = sms.app()
+    first, second = make_sender(app.config), make_sender(app.config)
+    assert isinstance(first, TwilioSender)
+    assert first.client is not second.client
+    assert first.client.http_client.session is not second.client.http_client.session
+
+
+def test_rate_limit_spaces_requests(sms):
+    app, cid, _ = start(sms, 6, concurrency=3, rate_per_second=20.0)
+    began = time.monotonic()
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    assert time.monotonic() - began >= 5 / 20 - 0.01
+    times = sorted(r["time"] for r in sms.fake.requests)
+    assert times[-1] - times[0] >= 5 / 20 - 0.02
+
+
+def test_token_bucket():
+    t = {"now": 0.0}
+    bucket = TokenBucket(10.0, clock=lambda: t["now"])
+    assert bucket.acquire()
+    stop = threading.Event()
+    stop.set()
+    assert bucket.acquire(stop) is False  # would have to wait 0.1 s
+    t["now"] = 0.1
+    assert bucket.acquire(stop)
+    assert TokenBucket(0).acquire()  # 0 = unlimited
+
+
+def test_unexpected_sender_error_is_uncertain(sms):
+    app, cid, _ = start(sms, 1)
+
+    class Broken:
+        name = "broken"
+
+        def send(self, to, body, status_callback=None, *, meta=None):
+            raise RuntimeError(f"boom for {to}")
+
+    dispatch_campaign(app, cid, now=lambda: NOON, sender_factory=Broken)
+    (row,) = sms.rows(cid)
+    assert row.status == "uncertain" and row.recipient not in row.error_message
+
+
+def test_retryable_errors_from_any_backend(sms):
+    app, cid, _ = start(sms, 1, max_retries=1)
+    calls = []
+
+    class Flaky:
+        name = "flaky"
+
+        def send(self, to, body, status_callback=None, *, meta=None):
+            calls.append(datetime.now(UTC))
+            if len(calls) == 1:
+                raise SmsSendError("20429", "Too Many Requests", retryable=True)
+            return SendResult("X1", "queued")
+
+    dispatch_campaign(app, cid, now=lambda: NOON, sender_factory=Flaky)
+    assert len(calls) == 2 and sms.rows(cid)[0].status == "sent"
