@@ -5,8 +5,8 @@ items valid at that time for the channel, and orders them:
 
 1. emergency items, then priority items;
 2. then items whose topic is furthest behind the pace of its targets:
-   ``behind = (expected by now - achieved) / target amount`` summed over the
-   topic's targets for this channel, where "expected by now" is linear over
+   ``behind = (expected by now - achieved) / target amount`` for the topic's
+   worst target on this channel, where "expected by now" is linear over
    the target's current period (month, quarter, year or the whole plan);
 3. ties: the item aired longest ago on this station first (never aired
    first), then the lower id.
@@ -88,25 +88,24 @@ def period_bounds(period: str, moment: datetime, tz_name: str, plan: Plan) -> tu
 
 
 def _achieved(session: Session, target: Target, channel: str, start: datetime, end: datetime) -> float:
-    query = select(Delivery).where(Delivery.topic_id == target.topic_id, Delivery.channel == channel,
-                                   Delivery.created_at >= start, Delivery.created_at < end)
+    conditions = [Delivery.topic_id == target.topic_id, Delivery.channel == channel,
+                  Delivery.created_at >= start, Delivery.created_at < end]
     if target.station_id:
-        query = query.where(Delivery.station_id == target.station_id)
+        conditions.append(Delivery.station_id == target.station_id)
     if channel == Channel.LOUDSPEAKER:
-        query = query.where(Delivery.status == DeliveryStatus.PLAYED)
+        conditions.append(Delivery.status == DeliveryStatus.PLAYED)
         if target.metric == Metric.AIRTIME_MINUTES:
-            total = session.exec(select(func.coalesce(func.sum(Delivery.duration_s), 0.0))
-                                 .select_from(query.subquery())).one()
-            return float(total) / 60
-        return float(session.exec(select(func.count()).select_from(query.subquery())).one())
-    statuses = {DeliveryStatus.DELIVERED} if target.metric == Metric.SMS_DELIVERED else SMS_COUNTED
-    query = query.where(Delivery.status.in_(statuses))
-    return float(session.exec(select(func.count()).select_from(query.subquery())).one())
+            seconds = session.exec(select(func.coalesce(func.sum(Delivery.duration_s), 0.0)).where(*conditions)).one()
+            return float(seconds) / 60
+    else:
+        statuses = {DeliveryStatus.DELIVERED} if target.metric == Metric.SMS_DELIVERED else SMS_COUNTED
+        conditions.append(Delivery.status.in_(statuses))
+    return float(session.exec(select(func.count()).select_from(Delivery).where(*conditions)).one())
 
 
 def topic_behind(session: Session, topic: Topic, plan: Plan, channel: str, at: datetime, tz_name: str,
                  station_id: int | None) -> float:
-    """How far the topic is behind its pace (fraction of target amounts); 0 when on pace or no target."""
+    """How far the topic's worst target is behind its pace, as a fraction of that target (0 to 1)."""
     metrics = LOUDSPEAKER_PROGRESS if channel == Channel.LOUDSPEAKER else SMS_PROGRESS
     behind = 0.0
     targets = session.exec(select(Target).where(Target.topic_id == topic.id,
@@ -120,7 +119,7 @@ def topic_behind(session: Session, topic: Topic, plan: Plan, channel: str, at: d
         elapsed = min(1.0, max(0.0, (as_utc(at) - start) / (end - start)))
         expected = target.amount * elapsed
         achieved = _achieved(session, target, channel, start, end)
-        behind += max(0.0, expected - achieved) / target.amount
+        behind = max(behind, max(0.0, expected - achieved) / target.amount)
     return behind
 
 
