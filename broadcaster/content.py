@@ -167,7 +167,8 @@ class ItemSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     title: str = Field(min_length=1, max_length=200)
-    topic: str = Field(min_length=1)
+    # Only an emergency item (a storm warning) may stand outside the plan's topics.
+    topic: str | None = Field(default=None, min_length=1)
     plan: str | None = None
     text: str | None = None
     lang: str = "vi"
@@ -185,6 +186,13 @@ class ItemSpec(BaseModel):
     @classmethod
     def _nfc_str(cls, value: Any) -> Any:
         return nfc(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _topic_unless_emergency(self) -> ItemSpec:
+        if self.topic is None and self.priority != "emergency":
+            raise ValueError("thiếu chủ đề (chỉ tin khẩn cấp được để trống) / topic missing "
+                             "(only emergency items may have none)")
+        return self
 
     @field_validator("text", "sms_text", mode="before")
     @classmethod
@@ -332,7 +340,7 @@ def probe_duration(path: Path) -> float:
 @dataclass
 class PreparedItem:
     spec: ItemSpec
-    topic: Topic
+    topic: Topic | None
     audio: dict[str, Path] = field(default_factory=dict)  # lang -> source file, checked
 
 
@@ -343,7 +351,7 @@ def prepare_item(session: Session, spec: ItemSpec, *, base_dir: Path | None = No
         return f"--{name.replace('_', '-')}" if cli else f"{prefix}.{name}" if prefix else name
 
     try:
-        topic = find_topic(session, spec.topic, spec.plan)
+        topic = find_topic(session, spec.topic, spec.plan) if spec.topic else None
     except BroadcasterError as exc:
         raise InputError(str(exc), source=source, line=line, field=where("topic")) from exc
     audio: dict[str, Path] = {}
@@ -372,7 +380,8 @@ def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path
     """Insert one checked item in the caller's transaction; recordings are copied after the flush."""
     spec = prepared.spec
     item = ContentItem(
-        title=spec.title, topic_id=prepared.topic.id, channels=list(spec.channels or ITEM_CHANNELS),
+        title=spec.title, topic_id=prepared.topic.id if prepared.topic else None,
+        channels=list(spec.channels or ITEM_CHANNELS),
         priority=spec.priority,
         repeat=spec.repeat if spec.repeat is not None else default_repeat(spec.priority, emergency_repeat),
         valid_from=spec.valid_from, valid_until=spec.valid_until, status=spec.status, sms_text=spec.sms_text,
@@ -462,7 +471,7 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
         if name not in CSV_COLUMNS:
             raise InputError(f"cột không được hỗ trợ / unknown column '{name}' (có/known: {', '.join(CSV_COLUMNS)})",
                              source=source, line=1)
-    for name in ("title", "topic"):
+    for name in ("title",):
         if name not in header:
             raise InputError(f"thiếu cột '{name}' / missing column '{name}'", source=source, line=1)
     if len(set(header)) != len(header):

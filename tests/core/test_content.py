@@ -293,3 +293,18 @@ def test_text_file_and_rows(run, planned, app):
         rows = session.exec(select(ContentText).where(ContentText.item_id == ident)).all()
         assert [(r.lang, r.text) for r in rows] == [("vi", "Nội dung từ tệp")]
         assert session.get(ContentItem, ident).status == "draft"
+
+
+def test_example_content_imports_and_only_emergency_items_may_lack_a_topic(run, workspace, app):
+    from tests.conftest import EXAMPLES, db_snapshot
+
+    run("plan", "import", EXAMPLES / "plans" / "ninh-thuan-2023.toml")
+    assert "13" in run("content", "import", EXAMPLES / "content" / "ninh-thuan-2023.toml").output
+    items = json.loads(run("content", "list", "--json").output)
+    assert [i for i in items if i["priority"] == "emergency" and i["topic"] is None]
+    bad = workspace / "no-topic.toml"
+    bad.write_text('[[items]]\ntitle = "x"\ntext = "Thông báo."\n', encoding="utf-8")
+    before = db_snapshot(app)
+    result = run("content", "import", bad, ok=False)
+    assert "items[1]" in result.output and "topic" in result.output
+    assert db_snapshot(app) == before
