@@ -1,0 +1,147 @@
+"""The demo: a commune's broadcast day in under two minutes, with no network.
+
+It builds a workspace, imports an example plan, contacts and content, adds a
+file-drop station, schedules two loudspeaker slots and an SMS slot a few
+seconds apart, and runs the real daemon until they have fired.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from . import contacts as contacts_mod
+from . import content as content_mod
+from . import plans, schedules, stations
+from .app import App, initialise
+from .errors import BroadcasterError
+from .models import Bulletin, Campaign, Delivery, DeliveryStatus
+from .timeutil import utcnow
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PLAN_FILE = EXAMPLES / "plans" / "ninh-thuan-2023.toml"
+CONTENT_FILE = EXAMPLES / "content" / "ninh-thuan-2023.toml"
+CONTACTS_FILE = EXAMPLES / "contacts" / "phuoc-ha.csv"
+PLAN_CODE = "911/KH-UBND"
+MARKER = ".broadcaster-demo"
+
+log = logging.getLogger("broadcaster.demo")
+
+
+@dataclass
+class DemoResult:
+    workspace: Path
+    app: App
+    plan_code: str
+    bulletins: list[Bulletin]
+    sms_sent: int
+    outbox: Path
+    drop_dir: Path
+
+
+def prepare_workspace(directory: Path) -> App:
+    directory = directory.resolve()
+    if directory.exists():
+        if not (directory / MARKER).exists() and any(directory.iterdir()):
+            raise BroadcasterError(f"{directory}: thư mục đã có dữ liệu khác, chọn --dir khác / "
+                                   "folder is not empty and not a demo workspace: choose another --dir")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / MARKER).write_text("made by `broadcaster demo`; safe to delete\n", encoding="utf-8")
+    config_path = directory / "broadcaster.toml"
+    initialise(config_path, directory / "data")
+    text = config_path.read_text(encoding="utf-8")
+    # Offline by design: espeak-ng speaks (gTTS would be tried first and fall back anyway), SMS go to the
+    # outbox file, no quiet hours so the demo sends at any hour, quick heartbeats.
+    for old, new in [('tts = ["gtts", "espeak"]', 'tts = ["espeak"]'), ('quiet_hours = "21:00-07:00"',
+                     'quiet_hours = "off"'), ("heartbeat_seconds = 5", "heartbeat_seconds = 1"),
+                     ("reload_seconds = 3", "reload_seconds = 1"), ("rate_per_second = 10.0", "rate_per_second = 50.0")]:
+        text = text.replace(old, new)
+    config_path.write_text(text, encoding="utf-8")
+    return App.load(config_path)
+
+
+def load_examples(app: App, drop_dir: Path) -> None:
+    with app.session() as session:
+        stations.add_station(session, code="PHUOC-HA", name="xã Phước Hà", commune="Phước Hà",
+                             timezone=app.config.broadcaster.timezone, player="file",
+                             player_options={"drop_dir": str(drop_dir)}, listeners=1200)
+        plans.import_plan(session, plans.read_plan_file(PLAN_FILE), source=str(PLAN_FILE))
+    residents = contacts_mod.read_contacts_csv(CONTACTS_FILE)
+    with app.session() as session:
+        contacts_mod.import_contacts(session, residents.rows)
+    items = content_mod.read_content_file(CONTENT_FILE, app.config.broadcaster.timezone)
+    with content_mod.StagedFiles() as staged, app.session() as session:
+        content_mod.import_items(session, items, recordings_dir=app.config.recordings_dir, staged=staged,
+                                 emergency_repeat=app.config.audio.emergency_repeat)
+
+
+def schedule_day(app: App, start_in_s: float) -> list[int]:
+    """Two loudspeaker slots and an SMS slot, seconds apart (standing for 06:00, 12:00 and 17:00)."""
+    now = utcnow()
+    with app.session() as session:
+        ids = []
+        for offset, channel, length, group, topics, name in [
+            (start_in_s, "loudspeaker", 150, None, [], "Bản tin sáng / morning"),
+            (start_in_s + 6, "sms", 60, "toan-xa", [], "SMS trưa / midday SMS"),
+            (start_in_s + 12, "loudspeaker", 90, None, [f"{PLAN_CODE}:CDS", f"{PLAN_CODE}:TTHC"],
+             "Bản tin chiều / evening"),
+        ]:
+            schedule = schedules.add_schedule(session, station_code="PHUOC-HA", channel=channel, cron=None,
+                                              at=now + timedelta(seconds=offset), length_s=length,
+                                              group_name=group, topic_codes=topics, name=name)
+            ids.append(schedule.id)
+    return ids
+
+
+def _all_fired(app: App, schedule_ids: list[int]) -> bool:
+    with app.session() as session:
+        done = session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))).all()
+        finished = [b for b in done if b.status not in ("ready", "rendering", DeliveryStatus.PLAYING)]
+        open_sms = session.exec(select(Delivery).where(Delivery.channel == "sms", Delivery.status.in_(
+            [DeliveryStatus.PENDING, DeliveryStatus.SENDING]))).all()
+        return len(finished) == len(schedule_ids) and not open_sms
+
+
+def run_demo(directory: Path, *, start_in_s: float = 20.0, timeout_s: float = 240.0,
+             progress=print) -> DemoResult:  # noqa: ANN001
+    from .scheduling.daemon import Daemon
+
+    app = prepare_workspace(directory)
+    drop_dir = directory.resolve() / "loa-drop"
+    progress(f"Không gian làm việc / workspace: {directory.resolve()}")
+    load_examples(app, drop_dir)
+    progress(f"Đã nhập kế hoạch {PLAN_CODE}, danh bạ và tin bài / imported plan, contacts and content")
+    schedule_ids = schedule_day(app, start_in_s)
+    progress(f"Đã lên {len(schedule_ids)} lịch cách nhau vài giây / scheduled {len(schedule_ids)} slots "
+             "seconds apart; daemon chạy / daemon running...")
+    daemon = Daemon(app)
+    deadline = time.monotonic() + timeout_s
+
+    def watch() -> None:
+        while not daemon.stop_event.is_set():
+            if _all_fired(app, schedule_ids) or time.monotonic() > deadline:
+                daemon.stop()
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="demo-watch", daemon=True).start()
+    daemon.run()
+    with app.session() as session:
+        bulletins = list(session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))
+                                      .order_by(Bulletin.slot_time)).all())
+        campaigns = session.exec(select(Campaign)).all()
+        sent = session.exec(select(Delivery).where(Delivery.channel == "sms",
+                                                   Delivery.status == DeliveryStatus.SENT)).all()
+    if not _all_fired(app, schedule_ids):
+        raise BroadcasterError("Demo hết giờ trước khi phát xong / demo timed out before every slot fired")
+    log.info("demo done: %d bulletins, %d campaigns", len(bulletins), len(campaigns))
+    return DemoResult(workspace=directory.resolve(), app=app, plan_code=PLAN_CODE, bulletins=bulletins,
+                      sms_sent=len(sent), outbox=app.config.sms_outbox_path, drop_dir=drop_dir)
