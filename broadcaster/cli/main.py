@@ -32,9 +32,9 @@ def cli(config_path: str | None, verbose: int) -> None:
 
 
 def _register() -> None:
-    from . import admin, audio, contacts, content, daemon, demo, plans, schedule, sms, stations
+    from . import admin, audio, contacts, content, daemon, demo, plans, reports, schedule, sms, stations
 
-    for module in (admin, plans, content, contacts, stations, schedule, daemon, audio, sms, demo):
+    for module in (admin, plans, content, contacts, stations, schedule, daemon, audio, sms, demo, reports):
         for command in module.COMMANDS:
             cli.add_command(command)
 

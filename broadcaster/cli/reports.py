@@ -1,0 +1,126 @@
+"""``log`` and ``report``: the delivery log, and results measured against a plan's targets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import click
+
+from .. import report_formats, reports
+from ..fileutil import write_text_atomic
+from ..models import Channel, DeliveryStatus
+from ..phones import mask_phone
+from ..timeutil import parse_local_datetime
+from .common import echo_json, echo_table, fmt_dt, get_app
+
+LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "topic", "item_id", "item_title",
+              "station", "recipient", "bulletin_id", "campaign_id", "started_at", "duration_s", "late_s",
+              "attempts", "error"]
+
+
+@click.command("log")
+@click.option("--since", help="Từ ngày/giờ (giờ địa phương) / from date or date-time, local: 2023-05-01, "
+                              "'2023-05-01 06:00'.")
+@click.option("--until", help="Đến hết ngày / until the end of this date, or until this date-time (local).")
+@click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER.value, Channel.SMS.value]),
+              help="Kênh / channel.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in DeliveryStatus]),
+              help="Trạng thái (lặp lại được) / status (repeatable).")
+@click.option("--topic", help="Mã chủ đề (MÃ_KH:MÃ nếu trùng) / topic code (PLAN:CODE when ambiguous).")
+@click.option("--station", help="Mã đài / station code.")
+@click.option("--plan", "plan_code", help="Mã kế hoạch / plan code.")
+@click.option("--item", "item_id", type=int, help="Số tin bài / content item id.")
+@click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Số dòng tối đa, 0 = tất cả / most rows, 0 = all.")
+@click.option("--csv", "as_csv", is_flag=True, help="In ra CSV / print CSV.")
+@click.option("--json", "as_json", is_flag=True, help="In ra JSON / print JSON.")
+@click.option("--show-numbers", is_flag=True, help="Hiện đủ số điện thoại / show full phone numbers.")
+def log_command(since: str | None, until: str | None, channel: str | None, statuses: tuple[str, ...],
+                topic: str | None, station: str | None, plan_code: str | None, item_id: int | None, limit: int,
+                as_csv: bool, as_json: bool, show_numbers: bool) -> None:
+    """Nhật ký phát và gửi tin, mới nhất trước / the delivery log, newest first."""
+    if as_csv and as_json:
+        raise click.UsageError("chọn --csv hoặc --json / choose --csv or --json")
+    app = get_app()
+    tz_name = app.config.broadcaster.timezone
+    with app.session() as session:
+        rows = reports.query_log(session, tz_name=tz_name, since=since, until=until, channel=channel,
+                                 statuses=statuses, topic=topic, station=station, plan=plan_code,
+                                 item_id=item_id, limit=limit or None)
+    data = []
+    for row in rows:
+        item = dict(row.__dict__)
+        if item["recipient"] and not show_numbers:
+            item["recipient"] = mask_phone(item["recipient"])
+        data.append(item)
+    if as_json:
+        echo_json(data)
+        return
+    if as_csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=LOG_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for item in data:
+            writer.writerow({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in item.items()})
+        click.echo(out.getvalue(), nl=False)
+        return
+    echo_table(
+        ["Số/id", "Thời điểm/time", "Kênh/channel", "Trạng thái/status", "Đài/station", "Chủ đề/topic",
+         "Tin/item", "Người nhận/recipient", "Giây/seconds", "Lỗi/error"],
+        ([d["id"], fmt_dt(d["created_at"], tz_name), d["channel"],
+          reports.DELIVERY_STATUS_LABELS.get(d["status"], (d["status"],))[0], d["station"] or "", d["topic"] or "",
+          f"{d['item_id']}: {d['item_title']}" if d["item_id"] else "", d["recipient"] or "",
+          f"{d['duration_s']:.0f}" if d["duration_s"] is not None else "", d["error"] or ""] for d in data),
+        title=f"Nhật ký / delivery log ({len(data)} dòng/rows, giờ/time zone {tz_name})",
+    )
+
+
+@click.command("report")
+@click.option("--plan", "plan_code", required=True, help="Mã kế hoạch / plan code, e.g. 911/KH-UBND.")
+@click.option("--period", help="Kỳ báo cáo / period: 2023, 2023-Q2, 2023-05 (mặc định cả kế hoạch / "
+                               "default the whole plan).")
+@click.option("--station", help="Chỉ một đài / one station only.")
+@click.option("--format", "fmt", type=click.Choice(report_formats.FORMATS), default="table", show_default=True,
+              help="Định dạng / output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx).")
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
+              help="Vẽ biểu đồ tiến độ ra tệp PNG / draw a progress chart to a PNG file.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
+              help="Ngôn ngữ tiêu đề cột / language of the headings.")
+@click.option("--as-of", "as_of", help="Tính đến thời điểm (giờ địa phương) / as of this local date-time "
+                                       "(mặc định bây giờ / default now).")
+def report_command(plan_code: str, period: str | None, station: str | None, fmt: str, output: Path | None,
+                   chart: Path | None, lang: str, as_of: str | None) -> None:
+    """Báo cáo kết quả so với chỉ tiêu của kế hoạch / results against the plan's targets."""
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("định dạng xlsx cần -o TỆP.xlsx / xlsx needs -o FILE.xlsx")
+    if chart is not None and chart.suffix.lower() != ".png":
+        raise click.UsageError("biểu đồ phải là tệp .png / --chart must name a .png file")
+    app = get_app()
+    tz_name = app.config.broadcaster.timezone
+    moment = None
+    if as_of:
+        text = as_of.strip()
+        moment = parse_local_datetime(text + " 23:59:59" if len(text) <= 10 else text, tz_name)
+    with app.session() as session:
+        report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name)
+    if fmt == "xlsx":
+        report_formats.write_xlsx(report, output, lang)
+    else:
+        text = report_formats.render(report, fmt, lang)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            # A BOM lets spreadsheet programs on Windows read a Vietnamese CSV as UTF-8.
+            write_text_atomic(output, ("\ufeff" if fmt == "csv" else "") + text)
+    if chart is not None:
+        report_formats.write_chart(report, chart, lang)
+    for path in (output, chart):
+        if path is not None:  # on stderr when the report itself went to stdout
+            click.echo(f"Đã ghi / written: {path}", err=output is None)
+
+
+COMMANDS = [log_command, report_command]
