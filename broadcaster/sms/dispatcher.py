@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -260,42 +261,100 @@ class _Job:
     quiet: Any
 
 
-def _claim(engine: Engine, delivery_id: int, backend: str, now: Clock) -> tuple[str, str | None] | None:
-    """pending → sending (or skipped). Returns ("send", recipient), ("skipped", None) or None if not pending."""
-    with session_scope(engine) as session:
-        row = session.get(Delivery, delivery_id)
-        if row is None or row.status != DeliveryStatus.PENDING:
+_SENDABLE = (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN)
+
+# SQLite lets one writer in at a time and a blocked writer backs off in sleeps of
+# 1, 2, 5, 10 … ms (its busy handler). Worker threads of one process therefore
+# take turns on a mutex first: the short transactions below never meet each
+# other inside SQLite, only writers of other processes do.
+_WRITE_LOCK = threading.Lock()
+
+
+_TABLE = Delivery.__table__
+_CONTACT = Contact.__table__
+# Statements are built once with bind parameters: building a SQLAlchemy
+# statement per message cost more than the SQLite work itself.
+_CLAIM = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("delivery_id"), _TABLE.c.status == DeliveryStatus.PENDING.value,
+           _TABLE.c.contact_id.in_(select(_CONTACT.c.id).where(_CONTACT.c.opted_out_at.is_(None))))
+    .values(status=DeliveryStatus.SENDING.value, attempts=_TABLE.c.attempts + 1, backend=bindparam("backend"),
+            updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
+            started_at=case((_TABLE.c.started_at.is_(None), bindparam("started", type_=_TABLE.c.started_at.type)),
+                            else_=_TABLE.c.started_at))
+)
+_WHY_NOT = (
+    select(_TABLE.c.status, _CONTACT.c.id)
+    .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
+    .where(_TABLE.c.id == bindparam("delivery_id"))
+)
+_FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at")
+_FINISH_CACHE: dict[frozenset[str], Any] = {}
+
+
+def _finish_statement(fields: frozenset[str]) -> Any:
+    statement = _FINISH_CACHE.get(fields)
+    if statement is None:
+        statement = (update(_TABLE)
+                     .where(_TABLE.c.id == bindparam("delivery_id"),
+                            _TABLE.c.status.in_([s.value for s in _SENDABLE]))
+                     .values({name: bindparam(f"v_{name}", type_=_TABLE.c[name].type) for name in sorted(fields)}))
+        _FINISH_CACHE[fields] = statement
+    return statement
+
+
+def _claim(engine: Engine, delivery_id: int, backend: str, now: Clock) -> str | None:
+    """pending → sending, or → skipped if the contact opted out (or was deleted) since the campaign was written.
+
+    One conditional UPDATE in its own ``BEGIN IMMEDIATE`` transaction, so two
+    processes can never both claim a row. Returns "send", "skipped" or None
+    (the row is no longer pending).
+    """
+    moment = now()
+    with _WRITE_LOCK, engine.begin() as conn:
+        claimed = conn.execute(_CLAIM, {"delivery_id": delivery_id, "backend": backend, "moment": moment,
+                                        "started": moment}).rowcount
+        if claimed:
+            return "send"
+        row = conn.execute(_WHY_NOT, {"delivery_id": delivery_id}).first()
+        if row is None or row[0] != DeliveryStatus.PENDING:
             return None
-        contact = session.get(Contact, row.contact_id) if row.contact_id is not None else None
-        if contact is None or contact.opted_out_at is not None:
-            reason = "đã từ chối nhận tin / opted out" if contact is not None else "đã xóa khỏi danh bạ / contact removed"
-            set_status(session, row, DeliveryStatus.SKIPPED, at=now(), error_code="opted_out"
-                       if contact is not None else "no_contact", error_message=reason)
-            return "skipped", None
-        set_status(session, row, DeliveryStatus.SENDING, at=now(), attempts=row.attempts + 1, backend=backend,
-                   started_at=row.started_at or now())
-        return "send", row.recipient
+        known = row[1] is not None
+        conn.execute(update(_TABLE).where(_TABLE.c.id == delivery_id).values(
+            status=DeliveryStatus.SKIPPED.value, updated_at=moment,
+            error_code="opted_out" if known else "no_contact",
+            error_message="đã từ chối nhận tin / opted out" if known else "đã xóa khỏi danh bạ / contact removed"))
+        return "skipped"
 
 
-def _finish(engine: Engine, delivery_id: int, status: str, now: Clock, **fields: Any) -> None:
-    with session_scope(engine) as session:
-        row = session.get(Delivery, delivery_id)
-        if row is None:
+def _finish(engine: Engine, delivery_id: int, recipient: str, status: str, now: Clock, **fields: Any) -> None:
+    """sending (or uncertain) → ``status``; a row someone else moved meanwhile is left alone."""
+    from sqlmodel import Session
+
+    moment = now()
+    values = {"status": str(status), "updated_at": moment, **fields}
+    unknown = set(values) - set(_FINISH_FIELDS)
+    if unknown:  # pragma: no cover - programming error
+        raise TypeError(f"unexpected delivery fields {sorted(unknown)}")
+    statement = _finish_statement(frozenset(values))
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["delivery_id"] = delivery_id
+    with _WRITE_LOCK, engine.begin() as conn:
+        if not conn.execute(statement, params).rowcount:
+            log.warning("delivery %s was changed by someone else while it was being sent; left as it is",
+                        delivery_id)
             return
-        if row.status not in (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN):
-            log.warning("delivery %s changed to %s while it was being sent; keeping %s", delivery_id,
-                        row.status, row.status)
-            return
-        set_status(session, row, status, at=now(), **fields)
-        if status == DeliveryStatus.FAILED and fields.get("error_code") in OPT_OUT_CODES and row.recipient:
+        if status == DeliveryStatus.FAILED and fields.get("error_code") in OPT_OUT_CODES and recipient:
             from ..contacts import opt_out
 
-            opt_out(session, row.recipient, f"Twilio {fields['error_code']}: người nhận đã hủy đăng ký / "
-                                            "recipient unsubscribed (STOP)", when=now())
-            log.warning("%s opted out (Twilio %s)", mask_phone(row.recipient), fields["error_code"])
+            with Session(bind=conn) as session:  # joins this transaction
+                opt_out(session, recipient, f"Twilio {fields['error_code']}: người nhận đã hủy đăng ký / "
+                                            "recipient unsubscribed (STOP)", when=moment)
+            log.warning("%s opted out (Twilio %s)", mask_phone(recipient), fields["error_code"])
 
 
-def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int) -> str | None:
+def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int,
+             recipient: str) -> str | None:
     """Send one row to its end state. Returns the final status, or None if it was left pending."""
     retries = 0
     while True:
@@ -312,17 +371,16 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
         claim = _claim(engine, delivery_id, sender.name, job.now)
         if claim is None:
             return None
-        kind, recipient = claim
-        if kind == "skipped":
+        if claim == "skipped":
             return DeliveryStatus.SKIPPED
-        masked = mask_phone(recipient or "")
+        masked = mask_phone(recipient)
         try:
-            result = sender.send(recipient or "", job.body, job.status_callback,
+            result = sender.send(recipient, job.body, job.status_callback,
                                  meta={"campaign": job.campaign_id, "delivery": delivery_id})
         except SmsSendError as exc:
             message = redact_numbers(exc.message)[:500]
             if exc.fatal:
-                _finish(engine, delivery_id, DeliveryStatus.PENDING, job.now, error_code=exc.code,
+                _finish(engine, delivery_id, recipient, DeliveryStatus.PENDING, job.now, error_code=exc.code,
                         error_message=message)
                 with job.lock:
                     job.result.error = job.result.error or (
@@ -333,29 +391,29 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
             if exc.uncertain:
                 log.warning("SMS to %s: %s (delivery %s is now uncertain, not re-sent)", masked, message,
                             delivery_id)
-                _finish(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now, error_code=exc.code,
+                _finish(engine, delivery_id, recipient, DeliveryStatus.UNCERTAIN, job.now, error_code=exc.code,
                         error_message=message, ended_at=job.now())
                 return DeliveryStatus.UNCERTAIN
             if exc.retryable and retries < job.max_retries:
                 delay = job.backoff * (2 ** retries)
                 retries += 1
                 log.info("SMS to %s: %s, retry %d/%d in %.2fs", masked, exc.code, retries, job.max_retries, delay)
-                _finish(engine, delivery_id, DeliveryStatus.PENDING, job.now, error_code=exc.code,
+                _finish(engine, delivery_id, recipient, DeliveryStatus.PENDING, job.now, error_code=exc.code,
                         error_message=message)
                 if delay > 0 and job.stop.wait(delay):
                     return None
                 continue
             log.warning("SMS to %s failed: %s %s", masked, exc.code, message)
-            _finish(engine, delivery_id, DeliveryStatus.FAILED, job.now, error_code=exc.code,
+            _finish(engine, delivery_id, recipient, DeliveryStatus.FAILED, job.now, error_code=exc.code,
                     error_message=message, ended_at=job.now())
             return DeliveryStatus.FAILED
         except Exception as exc:  # a bug or an unexpected library error: we cannot know if it left
             log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", masked, type(exc).__name__,
                       delivery_id)
-            _finish(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now, error_code="error",
+            _finish(engine, delivery_id, recipient, DeliveryStatus.UNCERTAIN, job.now, error_code="error",
                     error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
             return DeliveryStatus.UNCERTAIN
-        _finish(engine, delivery_id, DeliveryStatus.SENT, job.now, provider_id=result.provider_id,
+        _finish(engine, delivery_id, recipient, DeliveryStatus.SENT, job.now, provider_id=result.provider_id,
                 backend=sender.name, error_code=None, error_message=None, ended_at=job.now())
         log.debug("SMS to %s sent (%s)", masked, result.provider_id)
         return DeliveryStatus.SENT
@@ -364,11 +422,11 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
 def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, work: queue.Queue) -> None:
     while not job.stop.is_set():
         try:
-            delivery_id = work.get_nowait()
+            delivery_id, recipient = work.get_nowait()
         except queue.Empty:
             return
         try:
-            final = _process(engine, job, sender, bucket, delivery_id)
+            final = _process(engine, job, sender, bucket, delivery_id, recipient or "")
         except Exception as exc:  # the database failed us: stop rather than guess
             log.exception("SMS dispatch stopped: %s", type(exc).__name__)
             with job.lock:
@@ -394,7 +452,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         campaign = find_campaign(session, campaign_id)
         body = campaign.body
         not_before = as_utc(campaign.not_before)
-        ids = list(session.exec(select(Delivery.id).where(Delivery.campaign_id == campaign_id,
+        ids = list(session.exec(select(Delivery.id, Delivery.recipient).where(Delivery.campaign_id == campaign_id,
                                                           Delivery.status == DeliveryStatus.PENDING)
                                 .order_by(Delivery.id)).all())
         counts = campaign_counts(session, campaign_id)
@@ -411,9 +469,9 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         factory = sender_factory or (lambda: make_sender(config))
         workers = max(1, min(int(config.sms.concurrency), len(ids)))
         senders = [factory() for _ in range(workers)]  # config errors surface before anything is claimed
-        work: queue.Queue[int] = queue.Queue()
-        for delivery_id in ids:
-            work.put(delivery_id)
+        work: queue.Queue[tuple[int, str | None]] = queue.Queue()
+        for delivery_id, recipient in ids:
+            work.put((delivery_id, recipient))
         job = _Job(campaign_id=campaign_id, body=body, status_callback=config.sms.status_callback_url or None,
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
