@@ -302,11 +302,15 @@ class _Scope:
 def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str]) -> list:
     # Listing every channel and status lets SQLite seek ix_delivery_report
     # (topic_id, channel, status, created_at) with equalities and a range.
-    where = [Delivery.topic_id.in_(scope.topic_ids), Delivery.channel.in_(sorted(channels)),
-             Delivery.status.in_(sorted(statuses)), Delivery.created_at >= scope.start,
-             Delivery.created_at < scope.end]
-    if scope.station_id is not None:
-        where.append(Delivery.station_id == scope.station_id)
+    # For one station there is no topic term, so that ix_delivery_station_time
+    # (station_id, created_at) is the index that serves: the statements group
+    # by topic and ``_aggregate`` drops topics of other plans.
+    where = [Delivery.channel.in_(sorted(channels)), Delivery.status.in_(sorted(statuses)),
+             Delivery.created_at >= scope.start, Delivery.created_at < scope.end]
+    if scope.station_id is None:
+        where.insert(0, Delivery.topic_id.in_(scope.topic_ids))
+    else:
+        where.insert(0, Delivery.station_id == scope.station_id)
     return where
 
 
@@ -358,13 +362,16 @@ def _aggregate(session: Session, scope: _Scope) -> _Agg:
     if not scope.topic_ids:
         return agg
     statements = _statements(scope)
+    ours = set(scope.topic_ids)
     for topic_id, channel, status, n in session.exec(statements["counts"]):
-        if channel != Channel.LOUDSPEAKER:  # loudspeaker counts come with their stations below
+        if channel != Channel.LOUDSPEAKER and topic_id in ours:  # loudspeaker: with its stations below
             agg.counts[(topic_id, channel, status)] += n
     for row in session.exec(statements["loudspeaker"]):
-        agg.add_loudspeaker(*row)
+        if row[0] in ours:
+            agg.add_loudspeaker(*row)
     for topic_id, recipient in session.exec(statements["reach"]):
-        agg.recipients[topic_id].add(recipient)
+        if topic_id in ours:
+            agg.recipients[topic_id].add(recipient)
     for topic_id, bulletin_id, status, late_s in session.exec(statements["carried"]):
         agg.carried[topic_id][bulletin_id] = _slot_flags(status, late_s)
     for channel, status, late, n in session.exec(statements["slots"]):
@@ -383,11 +390,14 @@ def _station_agg(session: Session, agg: _Agg, scope: _Scope, station_id: int, sm
             part.add_loudspeaker(topic_id, status, row_station, n, seconds)
     if sms:
         statements = _statements(_Scope(scope.topic_ids, scope.start, scope.end, station_id))
+        ours = set(scope.topic_ids)
         for topic_id, channel, status, n in session.exec(statements["counts"].where(
                 Delivery.channel == Channel.SMS.value)):
-            part.counts[(topic_id, channel, status)] += n
+            if topic_id in ours:
+                part.counts[(topic_id, channel, status)] += n
         for topic_id, recipient in session.exec(statements["reach"]):
-            part.recipients[topic_id].add(recipient)
+            if topic_id in ours:
+                part.recipients[topic_id].add(recipient)
     return part
 
 
