@@ -184,6 +184,9 @@ def sms_send(item_id: int, group_name: str, at_text: str | None, no_wait: bool, 
     else:
         click.echo(f"Tiếp tục chiến dịch đang mở {campaign_id} ({opening.recipients} người nhận), không gửi "
                    f"trùng / resuming open campaign {campaign_id}: nobody gets it twice")
+        if at is not None:
+            click.echo("--at bỏ qua: chiến dịch đang mở giữ giờ hẹn của nó / --at ignored: the open campaign "
+                       "keeps its own schedule")
     if not_before is not None:
         click.echo(f"Gửi từ / not before: {fmt_dt(not_before, tz_name)}")
     if no_wait:
@@ -279,11 +282,15 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
         else:
             echo_json(campaigns)
         return
+    def status_text(c: dict[str, Any]) -> str:
+        if c["status"] == "open" and c["not_before"] is not None:
+            return f"{c['status']} (từ/from {fmt_dt(c['not_before'], tz_name)})"
+        return c["status"]
+
     echo_table(
-        ["#", "Tin/item", "Nhóm/group", "Tạo/created", "Gửi từ/not before", "Trạng thái/status",
+        ["#", "Tin/item", "Nhóm/group", "Tạo/created", "Trạng thái/status",
          "Gửi/sent", "Lỗi/failed", "Chờ/pending", "Chưa rõ/uncertain", "Bỏ qua/skipped", "Chi phí/cost"],
-        ([c["id"], f"{c['item_id']} {c['item']}", c["group"], fmt_dt(c["created_at"], tz_name),
-          fmt_dt(c["not_before"], tz_name), c["status"],
+        ([c["id"], f"{c['item_id']} {c['item']}", c["group"], fmt_dt(c["created_at"], tz_name), status_text(c),
           sum(c["counts"].get(str(s), 0) for s in PAID_STATUSES), c["counts"]["failed"], c["counts"]["pending"],
           c["counts"]["uncertain"] + c["counts"]["sending"], c["counts"]["skipped"], money(c["cost"], currency)]
          for c in campaigns),

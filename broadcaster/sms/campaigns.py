@@ -36,8 +36,8 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from ..config import DEFAULTS, Config
-from ..errors import AlreadyExistsError, InputError
+from ..config import DEFAULTS, Config, load_config
+from ..errors import AlreadyExistsError, ConfigError, InputError
 from ..models import Campaign, Contact, ContactGroup, Delivery, DeliveryStatus, ItemStatus, Topic
 from ..timeutil import as_utc, utcnow
 from .encoding import encode_sms
@@ -71,8 +71,15 @@ PAID_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.U
 
 
 def default_config() -> Config:
-    """The built-in defaults (for callers that pass no configuration)."""
-    return Config(path=Path("broadcaster.toml"), exists=False, values=copy.deepcopy(DEFAULTS))
+    """For callers that pass no configuration: the one the usual lookup finds, else the built-in defaults.
+
+    Pass ``config=app.config`` whenever you have it: a ``--config`` given to the
+    caller is not visible from here.
+    """
+    try:
+        return load_config()
+    except ConfigError:
+        return Config(path=Path("broadcaster.toml"), exists=False, values=copy.deepcopy(DEFAULTS))
 
 
 def quiet_hours_of(config: Config) -> QuietHours | None:

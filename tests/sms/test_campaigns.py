@@ -200,3 +200,12 @@ def test_not_before_follows_station_time_zone(sms):
     assert campaign.not_before == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 07:00 ICT
     assert sms.rows()[0].scheduled_for == campaign.not_before
     assert phone(1) == sms.rows()[0].recipient
+
+
+def test_without_config_the_usual_lookup_is_used(sms):
+    """The daemon's job may call create_campaign without config: ./broadcaster.toml still applies."""
+    sms.seed_contacts(1)
+    sms.configure(strip_diacritics=False)
+    item_id = sms.add_item()
+    with session_scope(sms.app().engine) as session:
+        assert create_campaign(session, item_id, "Thôn 1").encoding == "UCS-2"

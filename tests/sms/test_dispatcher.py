@@ -326,3 +326,21 @@ def test_retryable_errors_from_any_backend(sms):
 
     dispatch_campaign(app, cid, now=lambda: NOON, sender_factory=Flaky)
     assert len(calls) == 2 and sms.rows(cid)[0].status == "sent"
+
+
+def test_two_dispatchers_never_send_a_row_twice(sms):
+    """Even without the file lock, the conditional pending → sending UPDATE lets only one sender claim a row."""
+    from broadcaster.sms.dispatcher import _dispatch_locked
+
+    app, cid, numbers = start(sms, 20, concurrency=3)
+    sms.fake.delay = 0.005
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        _dispatch_locked(app, cid, now=lambda: NOON, sender_factory=None, on_progress=None))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sms.sent_to() == {n: 1 for n in numbers}
+    assert statuses(sms, cid) == ["sent"] * 20
+    assert sum(r.attempted for r in results) == 20
