@@ -93,9 +93,13 @@ SYLLABLES_PER_SECOND = {"gtts": 3.6, "espeak_per_speed_unit": 3.61 / 150}
 # The written file may miss the loudness target by this much before it is corrected and written
 # again (the tolerance normalize_loudness works to); the true peak stays this far under the ceiling.
 _EXPORT_TOLERANCE_LU = 0.5
-_EXPORT_PEAK_MARGIN_DB = 0.2
+_EXPORT_PEAK_MARGIN_DB = 0.3
 # Sample peak a part may reach when its gain is matched (the bulletin pass limits true peaks).
 _PART_PEAK_DBFS = -0.5
+# Plain gain finishes the bulletin only if the true peak stays this far under the ceiling (MP3 headroom).
+_FINISH_PEAK_MARGIN_DB = 0.3
+# MP3 encoding raises the true peak: the in-memory ceiling for an MP3 bulletin is this much lower.
+_MP3_PEAK_HEADROOM_DB = 1.0
 
 _PIECE_KIND_TEXT = "text"
 _PIECE_KIND_RECORDING = "recording"
@@ -307,12 +311,35 @@ class Renderer:
         return _Piece(lang=lang, kind=_PIECE_KIND_RECORDING, audio=seg, backend=RECORDED,
                       sentences=[{"file": str(path), "backend": RECORDED}])
 
-    def level(self, seg: AudioSegment) -> AudioSegment:
+    def level(self, seg: AudioSegment, ceiling_dbtp: float | None = None) -> AudioSegment:
         """Bring a finished bulletin to the target loudness under the true-peak ceiling (EBU R128)."""
+        ceiling = self.max_true_peak_dbtp if ceiling_dbtp is None else ceiling_dbtp
         try:
-            return normalize_loudness(seg, self.target_lufs, self.max_true_peak_dbtp, sample_rate=self.sample_rate)
+            return normalize_loudness(seg, self.target_lufs, ceiling, sample_rate=self.sample_rate)
         except LoudnessError as exc:
             raise RenderError(str(exc)) from exc
+
+    def finish(self, seg: AudioSegment, fmt: str = "wav") -> AudioSegment:
+        """Bring the assembled bulletin to the target.
+
+        MP3 encoding raises the true peak by up to ~0.7 dB (low-pass ringing,
+        quantisation), so for MP3 the in-memory ceiling is
+        :data:`_MP3_PEAK_HEADROOM_DB` lower. Plain gain when that ceiling
+        allows it (one measurement); otherwise the two-pass loudnorm with its
+        limiter (:meth:`level`, the slow part of a render: loudnorm works at
+        192 kHz).
+        """
+        ceiling = self.max_true_peak_dbtp - (_MP3_PEAK_HEADROOM_DB if fmt == "mp3" else 0.0)
+        try:
+            got = measure_loudness(seg)
+        except LoudnessError as exc:
+            raise RenderError(str(exc)) from exc
+        if got.is_silent:
+            raise RenderError("bản tin chỉ có im lặng / the bulletin is silent")
+        gain = self.target_lufs - got.integrated_lufs
+        if got.true_peak_dbtp + gain <= ceiling - _FINISH_PEAK_MARGIN_DB:
+            return seg.apply_gain(gain) if abs(gain) >= 0.05 else seg
+        return self.level(seg, ceiling)
 
     def match(self, seg: AudioSegment) -> AudioSegment:
         """Bring one part (a piece, the ident, a jingle) near the target loudness with plain gain.
@@ -539,7 +566,7 @@ class Renderer:
 
         assembled, timeline = assemble_bulletin(parts, pause_ms=self.pause_ms, item_gap_ms=self.item_gap_ms,
                                                 sample_rate=self.sample_rate)
-        assembled = self.level(assembled)
+        assembled = self.finish(assembled, fmt)
 
         if fallbacks:
             used = ", ".join(sorted({f["backend"] for f in fallbacks if f.get("backend")})) or "-"
@@ -594,20 +621,31 @@ class Renderer:
     def _export(self, audio: AudioSegment, output: Path, fmt: str, tags: dict, manifest: dict):
         """Export, then check the *file*: MP3 encoding (low-pass, quantisation) moves the loudness by a
         few tenths of a LU and the true peak up by as much; correct with plain gain and export again
-        (at most twice). The true-peak ceiling always wins over the loudness target."""
-        attempts = 3
-        for attempt in range(attempts):
+        (at most twice). The true-peak ceiling always wins over the loudness target; if a correction
+        made things worse, the best version is written again (LAME is deterministic)."""
+        tried: list[tuple[float, AudioSegment, Any]] = []
+
+        def badness(loud: Loudness) -> float:
+            over = max(0.0, loud.true_peak_dbtp - self.max_true_peak_dbtp)
+            return 100.0 * over + abs(self.target_lufs - loud.integrated_lufs)
+
+        for attempt in range(3):
             exported = export_bulletin(audio, output, fmt=fmt, bitrate=self.bitrate, tags=tags, manifest=manifest)
             got = exported.loudness
-            if got.is_silent or attempt == attempts - 1:
+            tried.append((badness(got), audio, exported))
+            if got.is_silent or attempt == 2:
                 break
             error = self.target_lufs - got.integrated_lufs
             headroom = self.max_true_peak_dbtp - got.true_peak_dbtp
             if headroom < 0:
                 gain = headroom - _EXPORT_PEAK_MARGIN_DB
-            elif abs(error) > _EXPORT_TOLERANCE_LU:
+            elif error < -_EXPORT_TOLERANCE_LU:
+                gain = error
+            elif error > _EXPORT_TOLERANCE_LU:
                 # encoding raises the true peak by more than the gain: keep a margin
-                gain = error if error < 0 else min(error, headroom - _EXPORT_PEAK_MARGIN_DB)
+                gain = min(error, headroom - _EXPORT_PEAK_MARGIN_DB)
+                if gain < 0.05:
+                    break  # too quiet, but the ceiling leaves no room: keep what we have
             else:
                 break
             if abs(gain) < 0.05:
@@ -615,6 +653,9 @@ class Renderer:
             log.info("after encoding: %.2f LUFS, true peak %.2f dBTP; gain %+.2f dB and export again",
                      got.integrated_lufs, got.true_peak_dbtp, gain)
             audio = audio.apply_gain(gain)
+        best = min(tried, key=lambda t: t[0])
+        if best is not tried[-1]:
+            exported = export_bulletin(best[1], output, fmt=fmt, bitrate=self.bitrate, tags=tags, manifest=manifest)
         return exported
 
 
