@@ -42,6 +42,10 @@ class App:
     def session(self):
         return db.session_scope(self.ready_engine())
 
+    def read_session(self):
+        """For commands that only read (lists, reports, status): takes no write lock."""
+        return db.read_scope(self.ready_engine())
+
 
 @dataclass
 class InitResult:

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from .errors import BroadcasterError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "broadcaster_read_only"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -51,7 +52,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (reports, lists, status) take no write lock; writers take it up front.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -66,6 +69,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A read-only unit of work: a plain (deferred) transaction that never blocks writers."""
+    with Session(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 def alembic_config(url: str):
     from alembic.config import Config as AlembicConfig
 
@@ -78,7 +91,7 @@ def alembic_config(url: str):
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as connection:
+    with engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -105,8 +118,6 @@ def require_current_schema(engine: Engine) -> None:
     head = head_revision()
     current = current_revision(engine)
     if current is None:
-        if "plan" in inspect(engine).get_table_names():  # pragma: no cover - hand-made db
-            return
         raise BroadcasterError(
             "Chưa có cơ sở dữ liệu, hãy chạy 'broadcaster init' / "
             "no database yet: run 'broadcaster init'"

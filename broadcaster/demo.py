@@ -68,12 +68,24 @@ def prepare_workspace(directory: Path) -> App:
     return App.load(config_path)
 
 
+def this_years_plan() -> plans.PlanFile:
+    """The example plan moved to the current year, so today's deliveries count against its targets."""
+    from datetime import date
+
+    spec = plans.read_plan_file(PLAN_FILE)
+    year = utcnow().year
+    spec.plan.period_start, spec.plan.period_end = date(year, 1, 1), date(year, 12, 31)
+    spec.plan.notes = (f"Bản demo: kỳ kế hoạch chuyển sang năm {year} / demo copy: period moved to {year}. "
+                       + spec.plan.notes)
+    return spec
+
+
 def load_examples(app: App, drop_dir: Path) -> None:
     with app.session() as session:
         stations.add_station(session, code="PHUOC-HA", name="xã Phước Hà", commune="Phước Hà",
                              timezone=app.config.broadcaster.timezone, player="file",
                              player_options={"drop_dir": str(drop_dir)}, listeners=1200)
-        plans.import_plan(session, plans.read_plan_file(PLAN_FILE), source=str(PLAN_FILE))
+        plans.import_plan(session, this_years_plan(), source=str(PLAN_FILE))
     residents = contacts_mod.read_contacts_csv(CONTACTS_FILE)
     with app.session() as session:
         contacts_mod.import_contacts(session, residents.rows)
@@ -81,6 +93,24 @@ def load_examples(app: App, drop_dir: Path) -> None:
     with content_mod.StagedFiles() as staged, app.session() as session:
         content_mod.import_items(session, items, recordings_dir=app.config.recordings_dir, staged=staged,
                                  emergency_repeat=app.config.audio.emergency_repeat)
+
+
+def presynthesise(app: App) -> int:
+    """Speak every approved loudspeaker item into the cache, as days of render-ahead would have.
+
+    The demo compresses a day into seconds; without this its first bulletin
+    would wait on text-to-speech, which the real 30-minute render-ahead hides.
+    """
+    from .audio.render import ItemSnapshot, Renderer
+    from .models import ContentItem, ItemStatus
+
+    renderer = Renderer(app.config)
+    with app.session() as session:
+        items = session.exec(select(ContentItem).where(ContentItem.status == ItemStatus.APPROVED)).all()
+        snapshots = [ItemSnapshot.load(session, item) for item in items if "loudspeaker" in item.channels]
+    for snapshot in snapshots:
+        renderer.item_pieces(snapshot)
+    return len(snapshots)
 
 
 def schedule_day(app: App, start_in_s: float) -> list[int]:
@@ -102,7 +132,7 @@ def schedule_day(app: App, start_in_s: float) -> list[int]:
 
 
 def _all_fired(app: App, schedule_ids: list[int]) -> bool:
-    with app.session() as session:
+    with app.read_session() as session:
         done = session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))).all()
         finished = [b for b in done if b.status not in ("ready", "rendering", DeliveryStatus.PLAYING)]
         open_sms = session.exec(select(Delivery).where(Delivery.channel == "sms", Delivery.status.in_(
@@ -110,7 +140,7 @@ def _all_fired(app: App, schedule_ids: list[int]) -> bool:
         return len(finished) == len(schedule_ids) and not open_sms
 
 
-def run_demo(directory: Path, *, start_in_s: float = 20.0, timeout_s: float = 240.0,
+def run_demo(directory: Path, *, start_in_s: float = 30.0, timeout_s: float = 240.0,
              progress=print) -> DemoResult:  # noqa: ANN001
     from .scheduling.daemon import Daemon
 
@@ -119,6 +149,8 @@ def run_demo(directory: Path, *, start_in_s: float = 20.0, timeout_s: float = 24
     progress(f"Không gian làm việc / workspace: {directory.resolve()}")
     load_examples(app, drop_dir)
     progress(f"Đã nhập kế hoạch {PLAN_CODE}, danh bạ và tin bài / imported plan, contacts and content")
+    count = presynthesise(app)
+    progress(f"Đã tổng hợp giọng đọc {count} tin (espeak-ng, ngoại tuyến) / synthesised {count} items offline")
     schedule_ids = schedule_day(app, start_in_s)
     progress(f"Đã lên {len(schedule_ids)} lịch cách nhau vài giây / scheduled {len(schedule_ids)} slots "
              "seconds apart; daemon chạy / daemon running...")

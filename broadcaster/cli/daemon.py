@@ -41,7 +41,7 @@ def status_command(as_json: bool) -> None:
     state = read_status(app)
     now = utcnow()
     upcoming = []
-    with app.session() as session:
+    with app.read_session() as session:
         for schedule in schedules.list_schedules(session, include_paused=False):
             station = session.get(Station, schedule.station_id)
             moment = schedules.next_fire_time(schedule, station.timezone, now)
@@ -116,7 +116,7 @@ def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None
 
         click.echo("Không có daemon, phát trực tiếp / no daemon running: airing directly")
         airing = Airing(app)
-        with app.session() as session:
+        with app.read_session() as session:
             queued = [(b, session.get(Bulletin, b).station_id) for b in announcement.bulletin_ids]
         for bulletin_id, station_id in queued:
             airing.air_announcement(bulletin_id, station_id)
@@ -139,7 +139,7 @@ def _wait_for(app, bulletin_ids: list[int], timeout_s: float = 600) -> None:  # 
 
 
 def _print_outcome(app, announcement) -> None:  # noqa: ANN001
-    with app.session() as session:
+    with app.read_session() as session:
         for bulletin_id in announcement.bulletin_ids:
             bulletin = session.get(Bulletin, bulletin_id)
             station = session.get(Station, bulletin.station_id)

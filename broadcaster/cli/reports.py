@@ -45,7 +45,7 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
         raise click.UsageError("chọn --csv hoặc --json / choose --csv or --json")
     app = get_app()
     tz_name = app.config.broadcaster.timezone
-    with app.session() as session:
+    with app.read_session() as session:
         rows = reports.query_log(session, tz_name=tz_name, since=since, until=until, channel=channel,
                                  statuses=statuses, topic=topic, station=station, plan=plan_code,
                                  item_id=item_id, limit=limit or None)
@@ -105,7 +105,7 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
     if as_of:
         text = as_of.strip()
         moment = parse_local_datetime(text + " 23:59:59" if len(text) <= 10 else text, tz_name)
-    with app.session() as session:
+    with app.read_session() as session:
         report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name)
     if fmt == "xlsx":
         report_formats.write_xlsx(report, output, lang)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ log = logging.getLogger("broadcaster.daemon")
 
 READY = "ready"
 RENDERING = "rendering"
+STALE = "stale"  # a render-ahead that did not finish: render again at slot time
 # Overhead of intro, ident and outro in a bulletin, for filling a slot.
 BULLETIN_OVERHEAD_S = 15.0
 
@@ -70,16 +72,26 @@ class Airing:
                        repeat_gap=timedelta(hours=self.config.schedule.repeat_gap_hours),
                        overhead_s=BULLETIN_OVERHEAD_S)
 
-    def _render(self, session: Session, item_ids: list[int], station: Station, slot_time: datetime, label: str):
+    def _render_job(self, session: Session, item_ids: list[int], station: Station, slot_time: datetime,
+                    label: str):
+        """Read what a render needs inside the (short) session; render it later with ``_render``."""
         items = [session.get(ContentItem, item_id) for item_id in item_ids]
         stamp = as_utc(slot_time).strftime("%Y%m%dT%H%M%SZ")
         suffix = "mp3" if self.config.audio.format == "mp3" else "wav"
         output = self.config.output_dir / f"{station.code}_{stamp}_{label}.{suffix}"
-        return self.renderer.render_items(session, items, station, output=output,
-                                          title=f"Bản tin {station.name} {stamp}")
+        return self.renderer.prepare(session, items, station), output, f"Bản tin {station.name} {stamp}"
 
-    def prepare(self, schedule_id: int, slot_time: datetime) -> Bulletin | None:
-        """Compose and render a slot's bulletin ahead of time (status ``ready``)."""
+    def _render(self, work):  # noqa: ANN001, ANN202
+        """Render outside any transaction: a slow TTS service must never hold the database lock."""
+        job, output, title = work
+        return self.renderer.render(job, output=output, title=title)
+
+    def prepare(self, schedule_id: int, slot_time: datetime) -> int | None:
+        """Compose and render a slot's bulletin ahead of time.
+
+        The row is claimed as ``rendering`` (and committed) before the render, so
+        a slot that fires meanwhile waits for it instead of rendering twice.
+        """
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             station = session.get(Station, schedule.station_id)
@@ -89,45 +101,85 @@ class Airing:
             choices = self.compose(session, schedule, station, slot_time)
             if not choices:
                 return None
-            result = self._render(session, [c.item_id for c in choices], station, slot_time, f"slot{schedule_id}")
             bulletin = Bulletin(schedule_id=schedule_id, station_id=station.id, channel=Channel.LOUDSPEAKER,
-                                kind="slot", slot_time=slot_time, status=READY, audio_path=str(result.path),
-                                duration_s=result.duration_s, reason=_reasons(choices))
+                                kind="slot", slot_time=slot_time, status=RENDERING, reason=_reasons(choices))
             session.add(bulletin)
             session.flush()
-            log.info("Đã dựng trước bản tin lịch %s lúc %s (%.0f s) / rendered ahead", schedule_id,
-                     slot_time.isoformat(), result.duration_s)
-            return bulletin
+            bulletin_id = bulletin.id
+            work = self._render_job(session, [c.item_id for c in choices], station, slot_time, f"slot{schedule_id}")
+        try:
+            result = self._render(work)
+            with session_scope(self.engine) as session:
+                bulletin = session.get(Bulletin, bulletin_id)
+                bulletin.status, bulletin.audio_path, bulletin.duration_s = READY, str(result.path), result.duration_s
+                session.add(bulletin)
+        except BaseException:
+            with session_scope(self.engine) as session:
+                bulletin = session.get(Bulletin, bulletin_id)
+                if bulletin is not None and bulletin.status == RENDERING:
+                    bulletin.status = STALE
+                    session.add(bulletin)
+            raise
+        log.info("Đã dựng trước bản tin lịch %s lúc %s (%.0f s) / rendered ahead", schedule_id,
+                 slot_time.isoformat(), result.duration_s)
+        return bulletin_id
+
+    def _wait_while_rendering(self, schedule_id: int, slot_time: datetime, timeout_s: float = 900) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with session_scope(self.engine) as session:
+                bulletin = session.exec(select(Bulletin).where(Bulletin.schedule_id == schedule_id,
+                                                               Bulletin.slot_time == slot_time)).first()
+                if bulletin is None or bulletin.status != RENDERING:
+                    return
+            time.sleep(0.1)
 
     # ------------------------------------------------------------------ slots
     def air_slot(self, schedule_id: int, station_id: int, slot_time: datetime) -> None:
+        self._wait_while_rendering(schedule_id, slot_time)
         with self._station_locks[station_id]:
             with session_scope(self.engine) as session:
                 schedule = session.get(Schedule, schedule_id)
                 station = session.get(Station, station_id)
                 bulletin = session.exec(select(Bulletin).where(Bulletin.schedule_id == schedule_id,
                                                                Bulletin.slot_time == slot_time)).first()
-                if bulletin is not None and bulletin.status != READY:
+                if bulletin is not None and bulletin.status not in (READY, STALE):
                     log.info("Lịch %s lúc %s đã xử lý / slot already handled", schedule_id, slot_time)
                     return
-                if bulletin is None or not bulletin.audio_path or not Path(bulletin.audio_path).exists():
-                    choices = self.compose(session, schedule, station, slot_time)
-                    if not choices:
-                        session.add(Bulletin(schedule_id=schedule_id, station_id=station_id, slot_time=slot_time,
-                                             status=DeliveryStatus.SKIPPED,
-                                             reason="không có tin phù hợp / no content for this slot"))
-                        log.warning("Lịch %s: không có tin để phát / nothing to air", schedule_id)
-                        return
-                    result = self._render(session, [c.item_id for c in choices], station, slot_time,
-                                          f"slot{schedule_id}")
-                    if bulletin is None:
-                        bulletin = Bulletin(schedule_id=schedule_id, station_id=station_id, slot_time=slot_time,
-                                            channel=Channel.LOUDSPEAKER, kind="slot")
-                    bulletin.audio_path, bulletin.duration_s = str(result.path), result.duration_s
-                    bulletin.reason = _reasons(choices)
+                if bulletin is None:
+                    bulletin = Bulletin(schedule_id=schedule_id, station_id=station_id, slot_time=slot_time,
+                                        channel=Channel.LOUDSPEAKER, kind="slot", status=STALE)
                     session.add(bulletin)
                     session.flush()
                 bulletin_id = bulletin.id
+                work = None
+                if not bulletin.audio_path or not Path(bulletin.audio_path).exists():
+                    choices = self.compose(session, schedule, station, slot_time)
+                    if not choices:
+                        bulletin.status = DeliveryStatus.SKIPPED
+                        bulletin.reason = "không có tin phù hợp / no content for this slot"
+                        session.add(bulletin)
+                        log.warning("Lịch %s: không có tin để phát / nothing to air", schedule_id)
+                        return
+                    bulletin.reason = _reasons(choices)
+                    session.add(bulletin)
+                    work = self._render_job(session, [c.item_id for c in choices], station, slot_time,
+                                            f"slot{schedule_id}")
+            if work is not None:
+                try:
+                    result = self._render(work)
+                except Exception as exc:
+                    with session_scope(self.engine) as session:
+                        bulletin = session.get(Bulletin, bulletin_id)
+                        bulletin.status, bulletin.reason = DeliveryStatus.FAILED, f"dựng bản tin lỗi / render failed: {exc}"
+                        session.add(bulletin)
+                    log.error("Lịch %s: dựng bản tin lỗi / render failed: %s", schedule_id, exc)
+                    return
+                with session_scope(self.engine) as session:
+                    bulletin = session.get(Bulletin, bulletin_id)
+                    bulletin.audio_path, bulletin.duration_s = str(result.path), result.duration_s
+                    bulletin.status = READY
+                    session.add(bulletin)
             self.play_bulletin(bulletin_id)
 
     def record_missed(self, session: Session, schedule: Schedule, station: Station, slot_time: datetime,
@@ -135,7 +187,7 @@ class Airing:
         """A slot that never aired: a missed bulletin, and a missed delivery per item it would have carried."""
         bulletin = session.exec(select(Bulletin).where(Bulletin.schedule_id == schedule.id,
                                                        Bulletin.slot_time == slot_time)).first()
-        if bulletin is not None and bulletin.status not in (READY, "stale"):
+        if bulletin is not None and bulletin.status not in (READY, STALE, RENDERING):
             return
         bulletin = bulletin or Bulletin(schedule_id=schedule.id, station_id=station.id, slot_time=slot_time,
                                         channel=schedule.channel, kind="slot")
@@ -265,7 +317,10 @@ class Airing:
             bulletin = session.get(Bulletin, bulletin_id)
             station = session.get(Station, station_id)
             item_id = json.loads(bulletin.reason or "{}").get("item_id")
-            result = self._render(session, [item_id], station, bulletin.slot_time, f"announce{bulletin_id}")
+            work = self._render_job(session, [item_id], station, bulletin.slot_time, f"announce{bulletin_id}")
+        result = self._render(work)
+        with session_scope(self.engine) as session:
+            bulletin = session.get(Bulletin, bulletin_id)
             bulletin.audio_path, bulletin.duration_s, bulletin.status = str(result.path), result.duration_s, READY
             session.add(bulletin)
         if self.interrupt(station_id):

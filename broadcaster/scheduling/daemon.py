@@ -37,12 +37,9 @@ from ..errors import BroadcasterError
 from ..models import Bulletin, Channel, DaemonState, Delivery, DeliveryStatus, Schedule, Station
 from ..timeutil import as_utc, utcnow, zone
 from . import jobs
-from .airing import Airing
+from .airing import READY, RENDERING, STALE, Airing
 
 log = logging.getLogger("broadcaster.daemon")
-
-READY = "ready"
-RENDERING = "rendering"
 
 
 @dataclass
@@ -56,7 +53,7 @@ class DaemonStatus:
 
 def read_status(app: App, now: datetime | None = None) -> DaemonStatus:
     now = now or utcnow()
-    with app.session() as session:
+    with app.read_session() as session:
         state = session.get(DaemonState, 1)
     if state is None or state.heartbeat_at is None:
         return DaemonStatus(False, None, "", None, None)
@@ -99,6 +96,7 @@ class Daemon:
             self.sync_jobs(force=True)
             self.scheduler.start()
             self.catch_up_missed(previous_heartbeat)
+            self.prepare_upcoming()
             self._start_webhook()
             log.info("Daemon đã chạy / daemon started (pid %s)", os.getpid())
             self._loop()
@@ -228,7 +226,7 @@ class Daemon:
                 session.add(delivery)
             for bulletin in session.exec(select(Bulletin).where(Bulletin.status.in_(
                     [DeliveryStatus.PLAYING, RENDERING]))).all():
-                bulletin.status = DeliveryStatus.INTERRUPTED if bulletin.status == DeliveryStatus.PLAYING else "stale"
+                bulletin.status = DeliveryStatus.INTERRUPTED if bulletin.status == DeliveryStatus.PLAYING else STALE
                 bulletin.reason = reason
                 session.add(bulletin)
 
@@ -243,7 +241,7 @@ class Daemon:
                 due = list(schedules_mod.fire_times(schedule, station.timezone, start, now))
                 done = {as_utc(b.slot_time) for b in session.exec(
                     select(Bulletin).where(Bulletin.schedule_id == schedule.id)).all()
-                    if b.status not in (READY, "stale")}
+                    if b.status not in (READY, STALE)}
                 due = [t for t in due if t not in done]
                 if not due:
                     continue

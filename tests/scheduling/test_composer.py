@@ -14,7 +14,6 @@ from broadcaster.models import (
     DeliveryStatus,
     ItemStatus,
     Plan,
-    Priority,
     Station,
     Target,
     Topic,
@@ -100,8 +99,7 @@ def test_deliveries_before_the_month_do_not_count(app, world):
 
 def test_fills_the_length_and_skips_what_does_not_fit(app, world):
     durations = {"e1": 100, "p1": 300, "a1": 250, "b1": 150, "c1": 50}
-    with app.session() as session:
-        by_id = {v: k for k, v in world["items"].items()}
+    by_id = {v: k for k, v in world["items"].items()}
     chosen = _compose(app, world, length=500, seconds=lambda item: durations[by_id[item.id]])
     # e1 (100) + p1 (300) = 400; then the topic order: a1 and b1 are equally behind (0.5), a1 has the
     # lower id but 250 does not fit the 100 s left, b1 150 does not either; c1 50 fits.
@@ -127,8 +125,6 @@ def test_sms_slot_carries_one_item_and_same_state_same_choice(app, world):
 def test_draft_expired_and_wrong_channel_never_chosen(app, world):
     titles = {c.title for c in _compose(app, world, length=10_000)}
     assert titles == {"a1", "b1", "c1", "p1", "e1"}
-    with app.session() as session:
-        session.get(ContentItem, world["items"]["e1"]).priority = Priority.NORMAL
 
 
 def test_period_bounds_use_station_time():

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,103 +11,24 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from broadcaster.app import App
 from broadcaster.audio.assemble import audio_duration_s
-from broadcaster.models import Bulletin, DaemonState, Delivery, Schedule, Station
-from broadcaster.timeutil import as_utc, utcnow, zone
-
-TZ = "Asia/Ho_Chi_Minh"
-PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
-
-
-def cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "broadcaster", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed: {result.stdout}{result.stderr}")
-    return result
-
-
-def local_text(moment: datetime) -> str:
-    return as_utc(moment).astimezone(zone(TZ)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-@pytest.fixture
-def station_env(tmp_path: Path) -> dict:
-    """A workspace with offline TTS, a file-drop station, a plan and two approved items."""
-    config = tmp_path / "broadcaster.toml"
-    env = {**os.environ, "BROADCASTER_CONFIG": str(config)}
-    cli(env, "init", "--data-dir", str(tmp_path / "data"))
-    text = config.read_text(encoding="utf-8").replace('tts = ["gtts", "espeak"]', 'tts = ["espeak"]')
-    text = text.replace("heartbeat_seconds = 5", "heartbeat_seconds = 1").replace("reload_seconds = 3",
-                                                                                  "reload_seconds = 1")
-    config.write_text(text, encoding="utf-8")
-    cli(env, "station", "add", "XA-01", "--name", "Phước Hà", "--drop-dir", str(tmp_path / "drop"))
-    cli(env, "plan", "import", str(PLAN))
-    cli(env, "content", "add", "--title", "Một cửa", "--topic", "911/KH-UBND:TTHC", "--approve",
-        "--text", "UBND xã thông báo: bà con làm TTHC tại bộ phận một cửa từ 7h30.")
-    cli(env, "content", "add", "--title", "Chuyển đổi số", "--topic", "911/KH-UBND:CDS", "--approve",
-        "--text", "Bà con hãy cài ứng dụng VNeID để nộp hồ sơ trực tuyến.")
-    env["_TMP"] = str(tmp_path)
-    return env
-
-
-def app_for(env: dict) -> App:
-    return App.load(env["BROADCASTER_CONFIG"])
-
-
-class DaemonProcess:
-    def __init__(self, env: dict) -> None:
-        self.env = env
-        self.log = open(Path(env["_TMP"]) / f"daemon-{time.monotonic_ns()}.log", "w+")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "broadcaster", "daemon"], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        app = app_for(env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with app.session() as session:
-                state = session.get(DaemonState, 1)
-                if state and state.pid == self.proc.pid and state.stopped_at is None:
-                    return
-            assert self.proc.poll() is None, self.output()
-            time.sleep(0.1)
-        raise AssertionError("daemon did not start:\n" + self.output())
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text()
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=30)
-        self.log.close()
-        return code
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def bulletins(env: dict) -> list[Bulletin]:
-    with app_for(env).session() as session:
-        return list(session.exec(select(Bulletin).order_by(Bulletin.id)).all())
-
-
-def deliveries(env: dict) -> list[Delivery]:
-    with app_for(env).session() as session:
-        return list(session.exec(select(Delivery).order_by(Delivery.id)).all())
+from broadcaster.models import DaemonState, Schedule, Station
+from broadcaster.timeutil import as_utc, utcnow
+from tests.scheduling.helpers import (
+    DaemonProcess,
+    app_for,
+    bulletins,
+    cli,
+    deliveries,
+    local_text,
+    wait_for,
+)
 
 
 def test_slots_air_on_time_and_are_logged(station_env):
     env = station_env
     start = utcnow()
-    first, second = start + timedelta(seconds=8), start + timedelta(seconds=14)
+    first, second = start + timedelta(seconds=12), start + timedelta(seconds=18)
     cli(env, "schedule", "add", "--station", "XA-01", "--at", local_text(first), "--length", "2m")
     daemon = DaemonProcess(env)
     try:

@@ -1,0 +1,1 @@
+from tests.scheduling.helpers import station_env  # noqa: F401  (fixture)
