@@ -72,11 +72,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
     """A read-only unit of work: a plain (deferred) transaction that never blocks writers."""
+    # Closing (not rolling back) ends the transaction without expiring what was read.
     with Session(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 def alembic_config(url: str):

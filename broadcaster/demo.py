@@ -91,8 +91,21 @@ def load_examples(app: App, drop_dir: Path) -> None:
         contacts_mod.import_contacts(session, residents.rows)
     items = content_mod.read_content_file(CONTENT_FILE, app.config.broadcaster.timezone)
     with content_mod.StagedFiles() as staged, app.session() as session:
-        content_mod.import_items(session, items, recordings_dir=app.config.recordings_dir, staged=staged,
-                                 emergency_repeat=app.config.audio.emergency_repeat)
+        imported = content_mod.import_items(session, items, recordings_dir=app.config.recordings_dir,
+                                            staged=staged, emergency_repeat=app.config.audio.emergency_repeat)
+        # The storm warning is aired the way an operator would: `broadcaster announce`, mid-day.
+        for item in imported:
+            if item.priority == "emergency":
+                item.status = "draft"
+                session.add(item)
+
+
+def storm_warning(app: App) -> str:
+    from .models import ContentItem
+
+    with app.read_session() as session:
+        item = session.exec(select(ContentItem).where(ContentItem.priority == "emergency")).first()
+        return content_mod.spoken_text(session, item) if item else "Thông báo khẩn của Ủy ban nhân dân xã."
 
 
 def presynthesise(app: App) -> int:
@@ -132,12 +145,16 @@ def schedule_day(app: App, start_in_s: float) -> list[int]:
 
 
 def _all_fired(app: App, schedule_ids: list[int]) -> bool:
+    """Every slot and the announcement have aired or failed, and no SMS is still on its way."""
+    final = (DeliveryStatus.PLAYED, DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.MISSED,
+             DeliveryStatus.SKIPPED, DeliveryStatus.INTERRUPTED)
     with app.read_session() as session:
-        done = session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))).all()
-        finished = [b for b in done if b.status not in ("ready", "rendering", DeliveryStatus.PLAYING)]
-        open_sms = session.exec(select(Delivery).where(Delivery.channel == "sms", Delivery.status.in_(
-            [DeliveryStatus.PENDING, DeliveryStatus.SENDING]))).all()
-        return len(finished) == len(schedule_ids) and not open_sms
+        slots = session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))).all()
+        announcements = session.exec(select(Bulletin).where(Bulletin.kind == "announcement")).all()
+        open_sms = session.exec(select(Delivery.id).where(Delivery.channel == "sms", Delivery.status.in_(
+            [DeliveryStatus.PENDING, DeliveryStatus.SENDING]))).first()
+    return (len([b for b in slots if b.status in final]) == len(schedule_ids) and bool(announcements)
+            and all(b.status in final for b in announcements) and open_sms is None)
 
 
 def run_demo(directory: Path, *, start_in_s: float = 30.0, timeout_s: float = 240.0,
@@ -157,8 +174,25 @@ def run_demo(directory: Path, *, start_in_s: float = 30.0, timeout_s: float = 24
     daemon = Daemon(app)
     deadline = time.monotonic() + timeout_s
 
+    announce_at = time.monotonic() + start_in_s + 8
+
     def watch() -> None:
+        try:
+            follow()
+        except Exception:
+            log.exception("demo watcher failed")
+            daemon.stop()
+
+    def follow() -> None:
+        announced = False
         while not daemon.stop_event.is_set():
+            if not announced and time.monotonic() >= announce_at:
+                from .announcements import create_announcement
+
+                queued = create_announcement(app, text=storm_warning(app), station_codes=["PHUOC-HA"],
+                                             sms_group=None, title="Cảnh báo bão / storm warning", repeat=2)
+                progress(f"Thông báo khẩn (bão) gửi tới daemon / storm warning queued: bulletin {queued.bulletin_ids}")
+                announced = True
             if _all_fired(app, schedule_ids) or time.monotonic() > deadline:
                 daemon.stop()
                 return
@@ -167,8 +201,7 @@ def run_demo(directory: Path, *, start_in_s: float = 30.0, timeout_s: float = 24
     threading.Thread(target=watch, name="demo-watch", daemon=True).start()
     daemon.run()
     with app.session() as session:
-        bulletins = list(session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))
-                                      .order_by(Bulletin.slot_time)).all())
+        bulletins = list(session.exec(select(Bulletin).order_by(Bulletin.slot_time)).all())
         campaigns = session.exec(select(Campaign)).all()
         sent = session.exec(select(Delivery).where(Delivery.channel == "sms",
                                                    Delivery.status == DeliveryStatus.SENT)).all()
