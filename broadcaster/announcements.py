@@ -61,5 +61,5 @@ def create_announcement(app: App, *, text: str, station_codes: list[str], sms_gr
         if sms_group:
             from .sms.campaigns import create_campaign
 
-            result.campaign_id = create_campaign(session, item.id, sms_group).id
+            result.campaign_id = create_campaign(session, item.id, sms_group, config=app.config).id
     return result

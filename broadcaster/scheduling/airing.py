@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from ..app import App
 from ..db import session_scope
+from ..errors import BroadcasterError
 from ..models import (
     Bulletin,
     Channel,
@@ -350,8 +351,15 @@ class Airing:
             from ..models import ContactGroup
 
             group = session.get(ContactGroup, schedule.group_id)
-            campaign = create_campaign(session, choices[0].item_id, group.name, schedule_id=schedule_id,
-                                       bulletin_id=bulletin.id)
+            try:
+                with session.begin_nested():
+                    campaign = create_campaign(session, choices[0].item_id, group.name, schedule_id=schedule_id,
+                                               bulletin_id=bulletin.id, config=self.config)
+            except BroadcasterError as exc:  # e.g. nobody reachable in the group: the slot is logged, not lost
+                bulletin.status, bulletin.reason = DeliveryStatus.FAILED, str(exc)
+                session.add(bulletin)
+                log.error("Lịch SMS %s không gửi được / SMS slot failed: %s", schedule_id, exc)
+                return None
             log.info("Lịch SMS %s: chiến dịch %s, tin %s / SMS slot campaign", schedule_id, campaign.id,
                      choices[0].item_id)
             return campaign.id
