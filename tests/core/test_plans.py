@@ -106,8 +106,9 @@ def test_missing_file(run, workspace):
 
 
 def test_replace_keeps_topics_with_content(run, workspace, app):
-    from broadcaster.models import ContentItem, Topic
     from sqlmodel import select
+
+    from broadcaster.models import ContentItem, Topic
 
     path = write(workspace, "plan.toml", PLAN)
     run("plan", "import", path)
