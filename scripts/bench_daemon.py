@@ -45,14 +45,16 @@ def proc_stats(pid: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slots", type=int, default=20)
-    parser.add_argument("--gap", type=float, default=3.0, help="seconds between slots")
+    parser.add_argument("--gap", type=float, default=6.0, help="seconds between slots")
     parser.add_argument("--idle", type=float, default=30.0, help="idle sampling window, seconds")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
     config = workdir / "broadcaster.toml"
     env = {**os.environ, "BROADCASTER_CONFIG": str(config)}
     cli(env, "init", "--data-dir", str(workdir / "data"))
-    config.write_text(config.read_text().replace('tts = ["gtts", "espeak"]', 'tts = ["espeak"]'))
+    # Offline TTS; the same item may air in every slot (no repeat gap), so each slot has something to play.
+    config.write_text(config.read_text().replace('tts = ["gtts", "espeak"]', 'tts = ["espeak"]')
+                      .replace("repeat_gap_hours = 20", "repeat_gap_hours = 0"))
     cli(env, "station", "add", "XA", "--name", "Bench", "--drop-dir", str(workdir / "drop"))
     cli(env, "plan", "import", str(ROOT / "examples/plans/ninh-thuan-2023.toml"))
     cli(env, "content", "add", "--title", "t", "--topic", "911/KH-UBND:TTHC", "--approve",
