@@ -14,12 +14,20 @@ first, then the other languages in alphabetical order:
   the TTS chain (cache first, then ``config.audio.tts`` in order), the
   sentences joined by :data:`SENTENCE_PAUSE_MS` of silence.
 
-Pieces, the ident and the jingles are each brought near the target loudness
-with plain gain before assembly (one measurement each), so an operator's quiet
-phone recording does not follow a loud jingle; the finished bulletin is then
-normalised properly (EBU R128 two-pass loudnorm, true-peak ceiling), exported
-atomically with a JSON manifest beside it, and the written file is measured
-again (MP3 encoding moves both figures a little) and corrected if needed.
+Loudness (EBU R128): pieces, the ident and the jingles are each brought to
+the target loudness before assembly - one measurement, then gain, and a
+4x-oversampled peak limiter when the gain would break the true-peak ceiling
+(espeak's voice has a peak-to-loudness ratio near 19 dB) - so an operator's
+quiet phone recording does not follow a loud jingle. The assembled bulletin
+is finished the same way (ffmpeg's two-pass loudnorm only if that misses),
+exported atomically with a JSON manifest beside it, and the written file is
+measured again (MP3 encoding moves loudness and true peak by up to a dB) and
+corrected with plain gain if needed.
+
+Database use: :meth:`Renderer.prepare` reads everything into plain data
+(:class:`BulletinJob`) inside the caller's session; :meth:`Renderer.render`
+needs no session. Every transaction here is ``BEGIN IMMEDIATE``, so callers
+that can should close the session between the two (the CLI does).
 
 A backend falling back (gTTS unreachable → espeak) is logged as a WARNING and
 listed in the manifest under ``fallbacks``; it never produces silence. When
