@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 import click
 from sqlmodel import select
@@ -13,7 +12,7 @@ from ..announcements import create_announcement
 from ..models import Bulletin, Delivery, DeliveryStatus, Station
 from ..scheduling.daemon import Daemon, read_status
 from ..timeutil import local, utcnow
-from .common import BroadcasterGroup, echo_json, get_app, json_option  # noqa: F401
+from .common import echo_json, get_app, json_option
 
 
 @click.command("daemon")
@@ -150,4 +149,3 @@ def _print_outcome(app, announcement) -> None:  # noqa: ANN001
 
 
 COMMANDS = [daemon_command, status_command, announce_command]
-_ = timedelta  # keep import for type hints in callers

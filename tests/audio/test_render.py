@@ -15,37 +15,7 @@ from tests.fakes import gtts_fake
 
 fake_gtts = gtts_fake.fake_gtts  # the fixture: intercepts gTTS's HTTP calls
 
-# A copy of tests/core/test_plans.py's PLAN: two topics, TTHC and CDS.
-PLAN = """\
-[plan]
-code = "911/KH-UBND"
-title = "Kế hoạch thông tin, tuyên truyền CCHC tỉnh Ninh Thuận năm 2023"
-issuer = "UBND tỉnh Ninh Thuận"
-issued_on = 2023-03-15
-period = "2023"
-audiences = ["cán bộ, công chức, viên chức", "người dân"]
-illustrative_targets = true
-
-[[topics]]
-code = "TTHC"
-title = "Cải cách thủ tục hành chính"
-
-  [[topics.targets]]
-  channel = "loudspeaker"
-  metric = "broadcasts"
-  amount = 8
-  period = "month"
-
-[[topics]]
-code = "CDS"
-title = "Chính quyền điện tử, chính quyền số"
-
-[[targets]]
-channel = "sms"
-metric = "sms_sent"
-amount = 2000
-period = "plan"
-"""
+from tests.core.test_plans import PLAN  # noqa: E402  (two topics, TTHC and CDS)
 
 NOTICE = "UBND xã tiếp công dân lúc 7h30 thứ Năm. Bà con mang theo CCCD."
 EMERGENCY = "Mưa lớn, bà con không qua suối."
