@@ -54,14 +54,19 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from .deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, NOT_ACHIEVED
+from .deliveries import (
+    ACHIEVED_LOUDSPEAKER,
+    ACHIEVED_SMS_DELIVERED,
+    ACHIEVED_SMS_SENT,
+    NOT_ACHIEVED,
+    DeliveryStatus,
+)
 from .errors import InputError, NotFoundError
 from .models import (
     Bulletin,
     Channel,
     ContentItem,
     Delivery,
-    DeliveryStatus,
     Metric,
     Plan,
     Station,
@@ -87,6 +92,7 @@ DELIVERY_STATUS_LABELS = {
     DeliveryStatus.PLAYING: ("đang phát", "playing"),
     DeliveryStatus.PLAYED: ("đã phát", "played"),
     DeliveryStatus.SENT: ("đã gửi", "sent"),
+    DeliveryStatus.CANCELLED: ("đã hủy", "cancelled"),
     DeliveryStatus.DELIVERED: ("đã đến", "delivered"),
     DeliveryStatus.UNDELIVERED: ("không đến", "undelivered"),
     DeliveryStatus.FAILED: ("lỗi", "failed"),

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from .. import report_formats, reports
+from ..deliveries import DeliveryStatus
 from ..fileutil import write_text_atomic
-from ..models import Channel, DeliveryStatus
+from ..models import Channel
 from ..phones import mask_phone
 from ..timeutil import parse_local_datetime
 from .common import echo_json, echo_table, fmt_dt, get_app
