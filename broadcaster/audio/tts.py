@@ -128,9 +128,9 @@ class BackendBreaker:
         state[name] = self._clock() + self.retry_seconds
         self._write(state)
         if not already:
-            log.warning("%s không dùng được, tạm dùng bộ khác trong %.0f giây / %s unavailable, using the next "
-                        "backend for %.0f s: %s", name, self.retry_seconds, name, self.retry_seconds,
-                        reason.splitlines()[0][:200] if reason else "")
+            log.warning("Bộ tổng hợp giọng %r thất bại, dùng bộ tiếp theo trong %.0f giây / Speech backend %r "
+                        "failed, using the next one for %.0f s: %s", name, self.retry_seconds, name,
+                        self.retry_seconds, reason.splitlines()[0][:200] if reason else "")
 
     def reset(self, name: str) -> None:
         state = self._read()
@@ -353,10 +353,15 @@ class GttsSynthesizer:
 
 
 def _never_connected(exc: Exception) -> bool:
-    """No connection was made at all (no DNS, no route, refused): retrying now would not help."""
+    """No connection could be made at all (no DNS, no route): retrying at once would not help."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
     cause = exc.__cause__ or exc.__context__
-    return (isinstance(cause, requests.exceptions.ConnectionError)
-            and not isinstance(cause, requests.exceptions.Timeout))
+    if not isinstance(cause, requests.exceptions.ConnectionError) or isinstance(cause, requests.exceptions.Timeout):
+        return False
+    inner = cause.args[0] if cause.args else None
+    reason = inner.reason if isinstance(inner, MaxRetryError) else inner
+    return isinstance(reason, NewConnectionError)
 
 
 def _classify_gtts_error(exc: Exception) -> tuple[bool, str, float | None]:

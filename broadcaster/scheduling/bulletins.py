@@ -137,7 +137,8 @@ class Bulletins:
             items = [item for item in items if item is not None]
             emergency = bulletin.kind == "announcement"
             if not items:
-                deliveries.render_failed(self.engine, bulletin_id, "không còn tin nào / nothing left to air")
+                deliveries.move_bulletin(session, bulletin, BulletinStatus.SKIPPED,
+                                         reason="không còn tin nào / nothing left to air")
                 return False
             renderer = self.renderer(emergency=emergency)
             job = renderer.prepare(session, items, station)

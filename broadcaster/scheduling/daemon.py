@@ -537,13 +537,13 @@ class Daemon:
                 self.renderer.submit(bulletin_id, slot_time, air_when_done=False)
 
     def _has_items(self, bulletin_id: int) -> bool:
+        """False (and the slot logged skipped) when a re-composed bulletin carries nothing any more."""
         with session_scope(self.engine) as session:
             if deliveries.bulletin_items(session, bulletin_id):
                 return True
             bulletin = session.get(Bulletin, bulletin_id)
-            deliveries.render_failed(self.engine, bulletin_id, "")
-            deliveries.skip_bulletin(session, session.get(Bulletin, bulletin_id) or bulletin,
-                                     "không còn tin phù hợp / no content left for this slot")
+            deliveries.move_bulletin(session, bulletin, BulletinStatus.SKIPPED,
+                                     reason="không còn tin phù hợp / no content left for this slot")
             return False
 
     def _retry_allowed(self, bulletin_id: int, now: datetime) -> bool:
