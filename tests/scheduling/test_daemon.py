@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from broadcaster.audio.assemble import audio_duration_s
-from broadcaster.models import DaemonState, Schedule, Station
+from broadcaster.models import DaemonState, Schedule
 from broadcaster.timeutil import as_utc, utcnow
 from tests.scheduling.helpers import (
     DaemonProcess,
@@ -21,6 +21,7 @@ from tests.scheduling.helpers import (
     cli,
     deliveries,
     local_text,
+    use_realtime_player,
     wait_for,
 )
 
@@ -103,11 +104,7 @@ def test_restart_outside_catch_up_logs_missed(station_env):
 
 def test_sigterm_while_playing_logs_interrupted(station_env):
     app = app_for(station_env)
-    with app.session() as session:
-        station = session.exec(select(Station)).one()
-        # A player that takes real time: ffmpeg reads the file at its own pace into nothing.
-        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
-        session.add(station)
+    use_realtime_player(station_env)
     slot = utcnow() + timedelta(seconds=6)
     cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     daemon = DaemonProcess(station_env)
@@ -172,11 +169,7 @@ def _player_processes(audio_path: str) -> list[int]:
 
 
 def test_kill_9_while_playing_leaves_no_orphan_and_airs_again_once(station_env):
-    app = app_for(station_env)
-    with app.session() as session:
-        station = session.exec(select(Station)).one()
-        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
-        session.add(station)
+    use_realtime_player(station_env)
     slot = utcnow() + timedelta(seconds=6)
     cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     daemon = DaemonProcess(station_env)
