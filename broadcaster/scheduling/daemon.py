@@ -130,6 +130,10 @@ class _Renderer(threading.Thread):
 
     def run(self) -> None:
         stop = self.daemon.stop_event
+        try:
+            self.daemon.bulletins.warm_up()
+        except Exception as exc:  # a missing jingle shows at the first render, with its reason
+            log.error("Không chuẩn bị được bộ dựng / could not warm up the renderer: %s", exc)
         while not stop.is_set():
             try:
                 _rank, _slot_time, bulletin_id = self.queue.get(timeout=0.2)
@@ -445,7 +449,7 @@ class Daemon:
     def sync_jobs(self, force: bool = False) -> None:
         from apscheduler.triggers.date import DateTrigger
 
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:
             rows = session.exec(select(Schedule, Station).join(Station).order_by(Schedule.id)).all()
             fingerprint = tuple((s.id, s.cron, s.at, s.paused, s.updated_at, st.timezone) for s, st in rows)
             if fingerprint == self._fingerprint and not force:
@@ -515,7 +519,7 @@ class Daemon:
         now = self.clock()
         due: list[int] = []
         stale: list[tuple[int, datetime]] = []
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:
             rows = session.exec(select(Schedule, Station).join(Station).where(
                 Schedule.paused == False, Schedule.channel == Channel.LOUDSPEAKER)).all()  # noqa: E712
             for schedule, station in rows:
@@ -556,6 +560,12 @@ class Daemon:
     def retry_due(self) -> None:
         """Failed players inside the catch-up window; due slots whose render failed; give up after the window."""
         now = self.clock()
+        with self.app.read_session() as session:  # most of the time there is nothing: no write lock then
+            stale_waiting = session.exec(select(Bulletin.id).where(
+                Bulletin.status == BulletinStatus.STALE, Bulletin.slot_time <= now,
+                Bulletin.channel == Channel.LOUDSPEAKER)).first()
+        if stale_waiting is None and not any(at <= now for at in self.play_retry_at.values()):
+            return
         waiting = self.renderer.waiting_to_air()
         to_air: list[int] = []
         to_render: list[int] = []
@@ -593,7 +603,7 @@ class Daemon:
 
     def take_announcements(self) -> None:
         """Claim announcements queued by ``broadcaster announce`` and hand them to the stations' players."""
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:  # every 0.2 s: never the write lock
             queued = session.exec(select(Bulletin.id, Bulletin.station_id).where(
                 Bulletin.kind == "announcement", Bulletin.status == BulletinStatus.QUEUED)
                 .order_by(Bulletin.id)).all()
@@ -605,7 +615,7 @@ class Daemon:
             self.sms_yield.set()  # the ordinary campaign being sent stops; the emergency goes first
 
     def _emergency_sms_waiting(self) -> bool:
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:
             return session.exec(select(Campaign.id).join(ContentItem, Campaign.item_id == ContentItem.id).where(
                 Campaign.status == "open", ContentItem.priority == "emergency",
                 Campaign.id.in_(_campaigns_with_pending_rows()))).first() is not None
