@@ -29,6 +29,12 @@ class BroadcasterGroup(click.Group):
                 raise
             click.echo(f"Lỗi / Error: {exc}", err=True)
             ctx.exit(1)
+        except Exception as exc:
+            if type(exc).__name__ != "OperationalError":  # the database could not be written or read
+                raise
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+            click.echo(f"Lỗi cơ sở dữ liệu (ổ đĩa đầy?) / database error (disk full?): {reason}", err=True)
+            ctx.exit(1)
 
 
 def get_app(ctx: click.Context | None = None) -> App:

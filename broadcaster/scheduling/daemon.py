@@ -244,19 +244,26 @@ class Daemon:
         if self._webhook is not None:
             self._webhook.shutdown()
         if self._lock.held:
-            with session_scope(self.engine) as session:
-                state = session.get(DaemonState, 1)
-                if state is not None and state.pid == os.getpid():
-                    state.stopped_at = state.heartbeat_at = utcnow()
-                    session.add(state)
+            try:
+                with session_scope(self.engine) as session:
+                    state = session.get(DaemonState, 1)
+                    if state is not None and state.pid == os.getpid():
+                        state.stopped_at = state.heartbeat_at = utcnow()
+                        session.add(state)
+            except Exception as exc:  # a full disk must not keep the lock held or the process alive
+                log.error("Không ghi được trạng thái dừng / could not record the stop: %s", str(exc)[:200])
         self.release()
         log.info("Đã dừng / stopped")
         if self._log_handler is not None:
             logging.getLogger("broadcaster").removeHandler(self._log_handler)
-            self._log_handler.close()
+            try:
+                self._log_handler.close()
+            except OSError:  # the disk is full: what could be logged was
+                pass
             self._log_handler = None
 
     def _setup_logging(self) -> None:
+        logging.raiseExceptions = False  # a full disk must not turn every log line into a traceback
         self._log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(self._log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
