@@ -367,3 +367,16 @@ def test_bulletin_status_vocabulary_is_owned_by_deliveries():
     assert BulletinStatus.READY == "ready"
     for module in (daemon_mod, bulletins_mod):
         assert not [name for name in vars(module) if name in ("READY", "RENDERING", "STALE")]
+
+
+def test_cron_schedules_become_apscheduler_jobs_at_their_cron_times(live):
+    from broadcaster.cron import parse
+
+    live.run("schedule", "add", "--station", "XA-01", "--cron", "30 5 * * 1-5", "--length", "10m")
+    daemon = Daemon(live.app, clock=live.clock, sms_poll_seconds=0.2)
+    daemon.start(lock_wait_s=0)
+    live.daemon = daemon
+    (job,) = [j for j in daemon.scheduler.get_jobs() if j.id.startswith("slot-")]
+    expected = parse("30 5 * * 1-5").next_after(utcnow(), zone("Asia/Ho_Chi_Minh"))
+    assert as_utc(job.next_run_time) == expected
+    assert job.func == daemon.slot_due  # a bound method that only enqueues
