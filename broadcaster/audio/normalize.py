@@ -123,6 +123,14 @@ def number_to_words(n: int) -> str:
     return " ".join(_number_words(n))
 
 
+# How a letter is named when it is read on its own ("30c/NQ-CP" -> ba mươi xê).
+LETTER_NAMES = {
+    "a": "a", "b": "bê", "c": "xê", "d": "dê", "đ": "đê", "e": "e", "f": "ép", "g": "giê", "h": "hát",
+    "i": "i", "j": "giây", "k": "ca", "l": "lờ", "m": "mờ", "n": "nờ", "o": "o", "p": "pê", "q": "quy",
+    "r": "rờ", "s": "ét", "t": "tê", "u": "u", "v": "vê", "w": "vê kép", "x": "ích", "y": "i dài", "z": "dét",
+}
+
+
 def _ordinal_words(n: int) -> str:
     return {1: "nhất", 4: "tư"}.get(n, number_to_words(n))
 
@@ -224,9 +232,15 @@ class _Context:
 
 
 def _read_code(parts: list[str], ctx: _Context) -> tuple[str | None, str]:
-    """Split a document code into (document type words, issuer words)."""
+    """Split a document code into (document type words, issuer words).
+
+    Unknown parts after a known issuer are the issuing office's internal
+    department codes ("1234/UBND-KT"): an announcer leaves them out."""
     doc_type = ctx.document_types.get(parts[0])
     issuer_parts = parts[1:] if doc_type else parts
+    known = [p for p in issuer_parts if p in ctx.code_parts]
+    if known and issuer_parts[0] in ctx.code_parts:
+        issuer_parts = known
     return doc_type, " ".join(ctx.code_parts.get(p, p) for p in issuer_parts)
 
 
@@ -280,6 +294,88 @@ def _drop_file_names(line: str, ctx: _Context) -> str:
     return _URL_SCHEME_RE.sub("", _FILE_NAME_RE.sub("", line))
 
 
+def _fold(word: str) -> str:
+    """Lower case without diacritics, đ -> d: "Ủy" and "Uỷ" compare equal."""
+    decomposed = unicodedata.normalize("NFD", word.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_BRACKETED_ABBREVIATION_RE = re.compile(
+    r"\s*\((?:(?i:sau đây )?(?i:gọi|viết) tắt(?: là)?:?\s*)?(?P<abbr>[A-ZĐ][\w&.-]{1,15})\)"
+)
+_CONJUNCTION = "và"
+
+
+def _spells_initials(abbreviation: str, words: list[str]) -> bool:
+    """True when the capitals of ``abbreviation`` are the initials of the last ``words``
+    ("Ban Chỉ đạo (BCĐ)", "khoa học và công nghệ (KH&CN)": "và" may be left out)."""
+    letters = [_fold(c) for c in abbreviation if c.isupper()]
+    if len(letters) < 2:
+        return False
+    for skip_conjunction in (False, True):
+        tail = [w for w in words if not (skip_conjunction and w.lower() == _CONJUNCTION)][-len(letters):]
+        if len(tail) == len(letters) and [_fold(w[0]) for w in tail] == letters:
+            return True
+    return False
+
+
+def _drop_echoed_abbreviations(line: str, ctx: _Context) -> str:
+    """"cải cách hành chính (CCHC)" is read once: a bracketed abbreviation right after its
+    own expansion (or whose capitals are the initials of the words before it) is not read."""
+
+    def replace(m: re.Match[str]) -> str:
+        abbreviation = m["abbr"].rstrip(".")
+        words = _WORD_RE.findall(m.string[: m.start()])
+        expansion = ctx.abbreviations.get(abbreviation)
+        if expansion:
+            expected = [_fold(w) for w in _WORD_RE.findall(expansion)]
+            if expected and [_fold(w) for w in words[-len(expected):]] == expected:
+                return ""
+        return "" if _spells_initials(abbreviation, words) else m.group(0)
+
+    return _BRACKETED_ABBREVIATION_RE.sub(replace, line)
+
+
+_PLACE_PREFIXES = {
+    "TP": "thành phố",
+    "Tp": "thành phố",
+    "TX": "thị xã",
+    "Tx": "thị xã",
+    "TT": "thị trấn",
+    "Tt": "thị trấn",
+    "KP": "khu phố",
+    "P": "phường",
+    "Q": "quận",
+    "H": "huyện",
+}
+# "P. Giám đốc", "Q. Chủ tịch": before a title the same letters mean deputy / acting.
+_TITLE_PREFIXES = {"P": "phó", "Q": "quyền"}
+_TITLES_RE = re.compile(r"(?:Giám đốc|Chủ tịch|Trưởng|Hiệu trưởng|Chánh|Bí thư|Tổng)\b")
+_PLACE_PREFIX_RE = re.compile(
+    r"(?<![\w.])(?P<prefix>" + "|".join(sorted(_PLACE_PREFIXES, key=len, reverse=True)) + r")\.\s*(?=\w)"
+)
+
+
+def _read_place_prefixes(line: str, ctx: _Context) -> str:
+    """TP. Bạc Liêu, P.7, Q.1, TX. Giá Rai, TT. Hộ Phòng, H. Hồng Dân: the dot is no sentence end."""
+
+    def replace(m: re.Match[str]) -> str:
+        following = m.string[m.end() :]
+        if not (following[0].isdigit() or following[0].isupper()):
+            return m.group(0)
+        prefix = m["prefix"]
+        if prefix in _TITLE_PREFIXES and _TITLES_RE.match(following):
+            return _TITLE_PREFIXES[prefix] + " "
+        return _PLACE_PREFIXES[prefix] + " "
+
+    line = _PLACE_PREFIX_RE.sub(replace, line)
+    return _INITIAL_DOT_RE.sub("", line)
+
+
+# "ông Nguyễn Văn H. cho biết": an initial's dot before a lower-case word ends no sentence.
+_INITIAL_DOT_RE = re.compile(r"(?<=\b[A-ZĐ])\.(?=\s+[a-zđà-ỹ])")
+
+
 def _expand_phrase_abbreviations(line: str, ctx: _Context) -> str:
     """Abbreviations containing spaces or dots: PAR INDEX, TP.HCM, v.v."""
     if ctx.phrase_pattern is None:
@@ -288,7 +384,7 @@ def _expand_phrase_abbreviations(line: str, ctx: _Context) -> str:
 
 
 _DOCUMENT_NUMBER_RE = re.compile(
-    r"(?<![\w/.,])(?P<number>\d{1,6})(?:/(?P<year>\d{4}))?[/-]"
+    r"(?<![\w/.,])(?P<number>\d{1,6})(?P<letter>[a-zđA-ZĐ])?(?:/(?P<year>\d{4}))?[/-]"
     r"(?P<code>[A-ZĐ][\w&]*(?:[-/][A-ZĐ][\w&]*)*)(?![\w&/-])"
 )
 _WORD_RE = re.compile(r"\w+")
@@ -316,6 +412,8 @@ def _read_document_numbers(line: str, ctx: _Context) -> str:
         parts = _CODE_SEPARATOR_RE.split(m["code"])
         doc_type, issuer = _read_code(parts, ctx)
         number = _integer_string_words(m["number"])
+        if m["letter"]:
+            number += " " + LETTER_NAMES.get(m["letter"].lower(), m["letter"])
         if m["year"]:
             number += " năm " + number_to_words(int(m["year"]))
         before = m.string[: m.start()]
@@ -392,10 +490,107 @@ def _date_replacer(with_year: bool) -> Callable[[re.Match[str]], str]:
 
 
 def _read_dates(line: str, ctx: _Context) -> str:
-    """20/1/2022, 06/01-2022, 20 - 03 - 2023, 2022-01-21, ngày 15/3."""
+    """20/1/2022, 06/01-2022, 20 - 03 - 2023, 2022-01-21, ngày 15/3; ranges and bare d/m
+    (see :func:`_read_date_ranges`, :func:`_read_day_months`)."""
+    line = _read_date_ranges(line)
     line = _ISO_DATE_RE.sub(_date_replacer(with_year=True), line)
     line = _DATE_RE.sub(_date_replacer(with_year=True), line)
-    return _DAY_MONTH_RE.sub(_date_replacer(with_year=False), line)
+    line = _DAY_MONTH_RE.sub(_date_replacer(with_year=False), line)
+    return _read_day_months(line)
+
+
+_DM = r"(?P<d{n}>\d{{1,2}})\s*/\s*(?P<m{n}>\d{{1,2}})(?:\s*/\s*(?P<y{n}>\d{{4}}))?"
+_DATE_RANGE_RE = re.compile(
+    r"(?<![\w/.,])(?:" + _DM.format(n=1) + r"|(?P<d0>\d{1,2}))\s*[-–—]\s*" + _DM.format(n=2)
+    + r"(?![\w/]|[.,]\d)"
+)
+# Words after which a bare d/m is a date ("từ 15/5", "Hạn chót 30/4", "Sáng 20/5").
+_DATE_CONTEXT_WORDS = frozenset(
+    "ngày mùng từ đến tới hết hạn chót sáng trưa chiều tối đêm trước sau vào hôm nay lúc đầu cuối "
+    "kể khoảng dịp lễ nhật".split()
+)
+# Names that are dates but read without "ngày": "đường 3/2", "Quốc khánh 2/9", "lễ 30/4".
+_DATE_NAME_WORDS = frozenset("đường phố cầu quảng trường lễ dịp khánh niệm".split())
+# Words after which a/b counts: "đạt 8/10", "chiếm 1/3".
+_RATIO_WORDS = frozenset("đạt chiếm được có gồm tỷ tỉ lệ trong còn là bằng".split())
+_FRACTION_NOUNS_RE = re.compile(r"\s*(?:tổng số|số|dân số|diện tích|khối lượng|lượng|phần)\b")
+_CLAUSE_START_RE = re.compile(r"(?:^|[.!?;:(\[,–—-])\s*$")
+_DAY_MONTH_BARE_RE = re.compile(
+    r"(?<![\w/.,])(?P<d>\d{1,2})\s*/\s*(?P<m>\d{1,2})(?![\w/]|[.,]\d)"
+)
+
+
+def _day_month_reading(before: str, after: str, day: int, month: int) -> str | None:
+    """How a bare d/m is read: "date", "name" (a date without "ngày"), or None (a ratio)."""
+    if not _valid_date(day, month) or _FRACTION_NOUNS_RE.match(after):
+        return None
+    words = [w.lower() for w in _WORD_RE.findall(before)]
+    last = words[-1] if words else ""
+    if last in _DATE_NAME_WORDS:
+        return "name"
+    if last in _DATE_CONTEXT_WORDS or _WEEKDAY_CONTEXT_RE.search(" ".join(words[-3:])):
+        return "date"
+    if last in _RATIO_WORDS:
+        return None
+    at_start = bool(_CLAUSE_START_RE.search(before))
+    at_end = not after.strip() or after.lstrip()[0] in ".!?;,)–—-"
+    if at_end or (at_start and not after.strip()[:1].islower()):
+        return "date"
+    return None
+
+
+def _day_month_words(day: int, month: int, year: str | None, before: str, reading: str = "date") -> str:
+    prefix = "" if reading == "name" or _said_ngay(before) else "ngày "
+    return prefix + _date_words(day, month, int(year) if year else None)
+
+
+def _said_ngay(before: str) -> bool:
+    return "ngày" in (w.lower() for w in _WORD_RE.findall(before)[-_NGAY_LOOKBACK_WORDS:])
+
+
+def _read_date_ranges(line: str) -> str:
+    """15/5 - 20/5, 15/5/2024-20/5/2024, 15-20/5: "từ ngày ... đến ngày ..."."""
+
+    def replace(m: re.Match[str]) -> str:
+        before = m.string[: m.start()]
+        day2, month2 = int(m["d2"]), int(m["m2"])
+        if not _valid_date(day2, month2):
+            return m.group(0)
+        if m["d0"]:
+            day1, month1, year1 = int(m["d0"]), month2, None
+            if not 1 <= day1 < day2:
+                return m.group(0)
+        else:
+            day1, month1, year1 = int(m["d1"]), int(m["m1"]), m["y1"]
+            if not _valid_date(day1, month1) or _day_month_reading(before, "", day1, month1) is None:
+                return m.group(0)
+        if not m["d0"] and _day_month_reading(before, "", day1, month1) == "name":
+            # "dịp lễ 30/4 - 1/5": two holidays, not a period
+            return _pad(f"{_date_words(day1, month1, None)} và {_date_words(day2, month2, None)}")
+        said_from = bool(re.search(r"\b(?i:từ)(?:\s+(?i:ngày))?\s*$", before))
+        start = "" if said_from else "từ "
+        if m["d0"]:
+            first = ("" if _said_ngay(before) else "ngày ") + number_to_words(day1)
+        else:
+            first = _day_month_words(day1, month1, year1, before)
+        second = "ngày " + _date_words(day2, month2, int(m["y2"]) if m["y2"] else None)
+        return _pad(f"{start}{first} đến {second}")
+
+    return _DATE_RANGE_RE.sub(replace, line)
+
+
+def _read_day_months(line: str) -> str:
+    """A bare d/m where it is a date: after từ, đến, hạn, sáng ..., or at a clause boundary."""
+
+    def replace(m: re.Match[str]) -> str:
+        day, month = int(m["d"]), int(m["m"])
+        before, after = m.string[: m.start()], m.string[m.end() :]
+        reading = _day_month_reading(before, after, day, month)
+        if reading is None:
+            return m.group(0)
+        return _pad(_day_month_words(day, month, None, before, reading))
+
+    return _DAY_MONTH_BARE_RE.sub(replace, line)
 
 
 def _read_month_years(line: str, ctx: _Context) -> str:
@@ -516,6 +711,40 @@ def _read_phone_numbers(line: str, ctx: _Context) -> str:
     line = _LOCAL_PHONE_RE.sub(local, line)
     line = _HOTLINE_RE.sub(hotline, line)
     return _CONTEXT_PHONE_RE.sub(contextual, line)
+
+
+_WEEKDAY_DIGIT = r"(?:(?i:thứ)\s*|T)(?P<{name}>[2-7])"
+_WEEKDAY_RANGE_RE = re.compile(
+    r"(?<![\w])(?P<tu>(?i:từ)\s+)?" + _WEEKDAY_DIGIT.format(name="a")
+    + r"\s*[-–—]\s*(?:(?:(?i:thứ)\s*|T)?(?P<b>[2-7])|(?P<cn>CN|(?i:chủ nhật)))(?![\w/])"
+)
+_SHORT_WEEKDAY_RE = re.compile(r"(?<![\w/])T(?P<n>[2-7])(?![\w/])")
+_SUNDAY_RE = re.compile(r"(?<![\w/&-])CN(?![\w/&-])")
+_WEEKDAY_CONTEXT_RE = re.compile(
+    r"\b(?i:thứ\s*(?:[2-7]|hai|ba|tư|năm|sáu|bảy)|chủ nhật|cuối tuần|hằng tuần|hàng tuần)\b"
+    r"|(?<![\w/])T[2-7](?![\w/])"
+)
+_BEFORE_DAY_RE = re.compile(r"\b(?i:ngày|sáng|trưa|chiều|tối|đêm|các|vào|mỗi|từ|đến)\s*$")
+
+
+def _read_weekdays(line: str, ctx: _Context) -> str:
+    """Thứ 2 - thứ 6, T2-T6 -> từ thứ hai đến thứ sáu; T7, CN -> thứ bảy, chủ nhật.
+    "CN" and "T2" are weekdays only beside another weekday or after ngày, sáng, chiều ..."""
+
+    def weekday_range(m: re.Match[str]) -> str:
+        end = "chủ nhật" if m["cn"] else f"thứ {_ordinal_words(int(m['b']))}"
+        return _pad(f"từ thứ {_ordinal_words(int(m['a']))} đến {end}")
+
+    line = _WEEKDAY_RANGE_RE.sub(weekday_range, line)
+    in_context = bool(_WEEKDAY_CONTEXT_RE.search(line))
+
+    def short(m: re.Match[str], words: str) -> str:
+        if in_context or _BEFORE_DAY_RE.search(m.string[: m.start()]):
+            return _pad(words)
+        return m.group(0)
+
+    line = _SHORT_WEEKDAY_RE.sub(lambda m: short(m, f"thứ {_ordinal_words(int(m['n']))}"), line)
+    return _SUNDAY_RE.sub(lambda m: short(m, "chủ nhật"), line)
 
 
 _ORDINAL_RE = re.compile(r"\b(?P<thu>(?i:thứ)\s+)0*(?P<n>\d{1,3})(?![\w/]|[.,]\d)")
@@ -651,11 +880,26 @@ def _read_number_ranges(line: str, ctx: _Context) -> str:
 
 _NUMBER_SLASH_RE = re.compile(r"(?<=\d)\s*/\s*(?=\d)")
 _WORD_SLASH_RE = re.compile(r"(?<=\w)\s*/\s*(?=\w)")
+_FRACTION_RE = re.compile(r"(?<![\w/.,])(?P<a>\d{1,3})\s*/\s*(?P<b>\d{1,3})(?=" + _FRACTION_NOUNS_RE.pattern + ")")
+# "1,5 triệu đồng/hộ", "2 lần/tuần": the slash after a quantity is "một" (per).
+_PER_WORDS = (
+    "hộ|người|khẩu|suất|lượt|con|cháu|em|học sinh|lớp|trường|ngày|tuần|tháng|năm|quý|buổi|"
+    "giờ|phút|lần|kỳ|đợt|tiết|ca|chuyến|tấn|cây|ha|sào|mẫu|công|bao|túi|hộp|chai|liều|kg|lít"
+)
+_PER_SLASH_RE = re.compile(rf"(?<=\w)\s*/\s*(?=(?:{_PER_WORDS})(?!\w))")
+_QUANTITY_BEFORE_RE = re.compile(r"(?:\d|\bđồng|\bnghìn|\btriệu|\btỷ)[^/]{0,20}$")
 
 
 def _read_slashes(line: str, ctx: _Context) -> str:
-    """Leftover slashes: 15/20 -> mười lăm trên hai mươi; xã/phường -> xã, phường."""
+    """Leftover slashes: 1/2 số hộ -> một phần hai số hộ; 15/20 -> mười lăm trên hai mươi;
+    đồng/hộ -> đồng một hộ (after a quantity); xã/phường -> xã, phường."""
+    line = _FRACTION_RE.sub(lambda m: f"{m['a']} phần {m['b']}", line)
     line = _NUMBER_SLASH_RE.sub(" trên ", line)
+    while True:  # one at a time: "đồng/người/tháng" reads "đồng một người một tháng"
+        per = next((m for m in _PER_SLASH_RE.finditer(line) if _QUANTITY_BEFORE_RE.search(line[: m.start()])), None)
+        if per is None:
+            break
+        line = f"{line[: per.start()]} một {line[per.end() :]}"
     return _WORD_SLASH_RE.sub(", ", line)
 
 
@@ -720,7 +964,9 @@ def _tidy(line: str, ctx: _Context) -> str:
 
 PIPELINE: tuple[Rule, ...] = (
     _drop_file_names,
+    _drop_echoed_abbreviations,
     _expand_phrase_abbreviations,
+    _read_place_prefixes,
     _read_document_numbers,
     _expand_token_abbreviations,
     _read_dates,
@@ -729,6 +975,7 @@ PIPELINE: tuple[Rule, ...] = (
     _read_times,
     _read_phone_numbers,
     _read_roman_numerals,
+    _read_weekdays,
     _read_ordinals,
     _read_months,
     _read_units,

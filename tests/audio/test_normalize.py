@@ -449,8 +449,8 @@ def test_decomposed_input_gives_the_same_output() -> None:
             [
                 "Căn cứ Kế hoạch số bốn trăm linh năm ngày ba mươi tháng mười hai năm "
                 f"{Y2021} của Ủy ban nhân dân tỉnh về việc ban hành Kế hoạch tuyên truyền cải cách hành chính "
-                f"tỉnh (cải cách hành chính) Thừa Thiên Huế năm {Y2022}, Sở Khoa học và Công nghệ (khoa học và "
-                "công nghệ) cũng đã ban hành Kế hoạch số hai mươi chín của Sở Khoa học và Công nghệ ngày sáu "
+                f"tỉnh (cải cách hành chính) Thừa Thiên Huế năm {Y2022}, Sở Khoa học và Công nghệ "
+                "cũng đã ban hành Kế hoạch số hai mươi chín của Sở Khoa học và Công nghệ ngày sáu "
                 f"tháng một năm {Y2022} tuyên truyền cải cách hành chính năm {Y2022} của Sở"
             ],
         ),
@@ -472,7 +472,7 @@ def test_decomposed_input_gives_the_same_output() -> None:
             "lao động (CC-VC-NLĐ) về ý nghĩa, mục tiêu, tầm quan trọng của công tác CCHC.",
             [
                 "Mục đích của kế hoạch là tăng cường nâng cao nhận thức, trách nhiệm của công chức, viên chức, "
-                "người lao động (công chức, viên chức, người lao động) về ý nghĩa, mục tiêu, tầm quan trọng của "
+                "người lao động về ý nghĩa, mục tiêu, tầm quan trọng của "
                 "công tác cải cách hành chính"
             ],
         ),
