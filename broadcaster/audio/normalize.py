@@ -681,36 +681,73 @@ def _read_times(line: str, ctx: _Context) -> str:
 
 
 _INTERNATIONAL_PHONE_RE = re.compile(r"(?<![\w+])\+84[ .-]?\(?0?\)?\d{1,3}(?:[ .-]?\d{2,4}){2,3}(?!\d)")
-_LOCAL_PHONE_RE = re.compile(r"(?<![\w.,/])\(?0\d{2,3}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\d])")
+_LOCAL_PHONE_RE = re.compile(r"(?<![\w.,/])(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .-]?\d{2,5}){1,4}(?![\d])")
 _HOTLINE_RE = re.compile(r"(?<![\w.,/])1[89]00[ .]?\d{2,4}(?:[ .]?\d{2,4})?(?![\d])")
+_PHONE_CONTEXT = r"số điện thoại|điện thoại|sđt|đt|hotline|đường dây nóng|tổng đài|fax|số máy|gọi|liên hệ số|số"
 _CONTEXT_PHONE_RE = re.compile(
-    r"(?P<context>\b(?i:số điện thoại|điện thoại|sđt|đt|hotline|đường dây nóng|tổng đài|fax|số máy|gọi)\s*:?\s*)"
-    r"(?P<digits>\d{3,6})(?![\d.,])"
+    rf"(?P<context>\b(?i:{_PHONE_CONTEXT})\s*:?\s*)"
+    r"(?P<digits>\d{3,6}(?:\s*(?:,|hoặc|và)\s*\d{3,6})*)(?![\d.,/])"
 )
+_SHORT_NUMBER_RE = re.compile(r"\d+")
+# An ungrouped number is read in the groups it is usually written in, so a listener can note it.
+_GROUPS_BY_LENGTH = {8: (4, 4), 9: (3, 3, 3), 10: (4, 3, 3), 11: (4, 3, 4)}
+PHONE_GROUP_PAUSE = ", "
+
+
+def _grouped_digit_words(groups: list[str]) -> str:
+    """Digit by digit, a short pause (a comma) between the groups as written."""
+    if len(groups) == 1 and len(groups[0]) in _GROUPS_BY_LENGTH:
+        digits, groups = groups[0], []
+        for size in _GROUPS_BY_LENGTH[len(digits)]:
+            groups.append(digits[:size])
+            digits = digits[size:]
+    return PHONE_GROUP_PAUSE.join(_digits_words(g) for g in groups if g)
 
 
 def _read_phone_numbers(line: str, ctx: _Context) -> str:
-    """0912345678, 0912 345 678, (0231) 3876 543, +84 912 345 678, 1900 1234,
-    and short numbers after "gọi" / "điện thoại" / "đường dây nóng": digit by digit."""
+    """0912345678, 0912 345 678, 02913.822.123, (0231) 3876 543, +84 912 345 678, 1900 1234,
+    and short numbers after "gọi" / "tổng đài" / "đường dây nóng": digit by digit, in groups."""
 
     def international(m: re.Match[str]) -> str:
-        return _pad("cộng " + _digits_words(m.group(0)))
+        national = re.sub(r"^\+84[ .-]?(?:\(0\)|0)?", "", m.group(0))
+        return _pad("cộng tám bốn" + PHONE_GROUP_PAUSE + _grouped_digit_words(re.findall(r"\d+", national)))
 
     def local(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return _pad(_digits_words(digits)) if len(digits) in (10, 11) else m.group(0)
+        groups = re.findall(r"\d+", m.group(0))
+        return _pad(_grouped_digit_words(groups)) if sum(map(len, groups)) in (10, 11) else m.group(0)
 
     def hotline(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return _pad(_digits_words(digits)) if len(digits) in (8, 10) else m.group(0)
+        groups = re.findall(r"\d+", m.group(0))
+        return _pad(_grouped_digit_words(groups)) if sum(map(len, groups)) in (8, 10) else m.group(0)
 
     def contextual(m: re.Match[str]) -> str:
-        return m["context"] + _pad(_digits_words(m["digits"]))
+        if m["context"].strip().lower() == "số" and not _PHONE_NEAR_RE.search(m.string[: m.start()]):
+            return m.group(0)  # "số 113" alone is a count or a house number
+        digits = _SHORT_NUMBER_RE.sub(lambda d: _pad(_digits_words(d.group(0))), m["digits"])
+        return m["context"] + digits
+
+    def nearby(m: re.Match[str]) -> str:
+        before = m.string[: m.start()]
+        if not _PHONE_NEAR_RE.search(before) or _NOT_A_PHONE_BEFORE_RE.search(before):
+            return m.group(0)
+        next_word = _NEXT_LOWER_WORD_RE.match(m.string, m.end())
+        if next_word and next_word.group(1) not in _WORDS_AFTER_A_PHONE:
+            return m.group(0)  # "1022 cuộc gọi": a count
+        return _pad(_digits_words(m.group(0)))
 
     line = _INTERNATIONAL_PHONE_RE.sub(international, line)
     line = _LOCAL_PHONE_RE.sub(local, line)
     line = _HOTLINE_RE.sub(hotline, line)
-    return _CONTEXT_PHONE_RE.sub(contextual, line)
+    line = _CONTEXT_PHONE_RE.sub(contextual, line)
+    return _NEARBY_SHORT_NUMBER_RE.sub(nearby, line)
+
+
+# "tổng đài dịch vụ công 1022": a short number a few words after a phone word, not a count.
+_PHONE_NEAR_RE = re.compile(r"\b(?i:tổng đài|đường dây nóng|hotline|điện thoại|gọi|liên hệ)\b[^.;!?\d]{0,40}$")
+_NOT_A_PHONE_BEFORE_RE = re.compile(r"\b(?i:năm|tháng|ngày|lúc|có|đạt|được|tiếp nhận|gần|hơn|khoảng|trên)\s*$")
+_NEARBY_SHORT_NUMBER_RE = re.compile(r"(?<![\w.,/])\d{3,6}(?![\w/%]|[.,]\d)")
+_NEXT_LOWER_WORD_RE = re.compile(r"\s+([a-zđà-ỹ]\w*)")
+_WORDS_AFTER_A_PHONE = frozenset("để hoặc hay và của miễn khi nếu ngay trong từ vào này sẽ bấm nhấn".split())
 
 
 _WEEKDAY_DIGIT = r"(?:(?i:thứ)\s*|T)(?P<{name}>[2-7])"

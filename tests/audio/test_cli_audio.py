@@ -27,7 +27,7 @@ def test_normalize_prints_one_spoken_sentence_per_line(run, isolated_home):
     assert out.splitlines() == [
         "Ủy ban nhân dân xã thông báo: tiếp dân lúc bảy giờ ba mươi phút ngày hai mươi tháng một năm "
         "hai nghìn không trăm hai mươi hai",
-        "Gọi không chín một hai ba bốn năm sáu bảy tám!",
+        "Gọi không chín một hai, ba bốn năm, sáu bảy tám!",
     ]
 
 

@@ -279,7 +279,9 @@ def test_dates_and_times(text: str, spoken: str) -> None:
 # Phone numbers: digit by digit
 # --------------------------------------------------------------------------
 
-MOBILE = "không chín một hai ba bốn năm sáu bảy tám"
+# Digit by digit, in the groups they are written in (an ungrouped mobile number in the usual
+# 4-3-3), a comma between the groups so the voice pauses and a listener can note it down.
+MOBILE = "không chín một hai, ba bốn năm, sáu bảy tám"
 
 
 @pytest.mark.parametrize(
@@ -288,12 +290,20 @@ MOBILE = "không chín một hai ba bốn năm sáu bảy tám"
         ("gọi 0912345678", f"gọi {MOBILE}"),
         ("số 0912 345 678", f"số {MOBILE}"),
         ("số 0912.345.678", f"số {MOBILE}"),
-        ("số +84 912 345 678", "số cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
-        ("số +84912345678", "số cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
-        ("máy bàn (0231) 3876 543", "máy bàn không hai ba một ba tám bảy sáu năm bốn ba"),
-        ("tổng đài 1900 1234", "tổng đài một chín không không một hai ba bốn"),
+        ("số +84 912 345 678", "số cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"),
+        ("số +84912345678", "số cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"),
+        ("máy bàn (0231) 3876 543", "máy bàn không hai ba một, ba tám bảy sáu, năm bốn ba"),
+        ("điện thoại 02913.822.123", "điện thoại không hai chín một ba, tám hai hai, một hai ba"),
+        ("02913.822.123", "không hai chín một ba, tám hai hai, một hai ba"),
+        ("tổng đài 1900 1234", "tổng đài một chín không không, một hai ba bốn"),
         ("gọi 113", "gọi một một ba"),
         ("đường dây nóng: 1022", "đường dây nóng: một không hai hai"),
+        ("tổng đài 1022", "tổng đài một không hai hai"),
+        ("Tổng đài dịch vụ công 1022 để phản ánh", "Tổng đài dịch vụ công một không hai hai để phản ánh"),
+        ("gọi 113, 114 hoặc 115", "gọi một một ba, một một bốn hoặc một một năm"),
+        # counts near a phone word stay numbers
+        ("đường dây nóng tiếp nhận 120 cuộc gọi", "đường dây nóng tiếp nhận một trăm hai mươi cuộc gọi"),
+        ("số 12 đường Lê Lợi", "số mười hai đường Lê Lợi"),
     ],
 )
 def test_phone_numbers(text: str, spoken: str) -> None:
