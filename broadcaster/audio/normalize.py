@@ -446,7 +446,8 @@ def _expand_token_abbreviations(line: str, ctx: _Context) -> str:
             doc_type, issuer = _read_code(parts, ctx)
             if doc_type:
                 return f"{doc_type} của {issuer}" if issuer else doc_type
-        return " ".join(ctx.code_parts.get(p, p) for p in parts)
+        joiner = ", " if all(p in ctx.abbreviations for p in parts) else " "  # HĐND-UBND: two bodies
+        return joiner.join(ctx.code_parts.get(p, p) for p in parts)
 
     return _TOKEN_RE.sub(replace, line)
 
@@ -877,17 +878,29 @@ _PER_UNIT_RE = re.compile(rf"(?<=\w)\s?/\s?(?P<per>{_UNIT_ALTERNATION})(?![\w²�
 _MONEY_AFTER_WORD_RE = re.compile(r"\b(?P<scale>tỷ|triệu|nghìn|ngàn|trăm)\s?(?:đ|VNĐ|VND)(?!\w)")
 
 
+_MONEY_WORDS = ("đồng", "đô la Mỹ")
+
+
+def _per_word(unit_words: str) -> str:
+    """A price is "per" with "một" (đồng một mét vuông); a rate or density with "trên" (km trên giờ)."""
+    return "một" if unit_words.endswith(_MONEY_WORDS) else "trên"
+
+
 def _read_units(line: str, ctx: _Context) -> str:
     """Units after a number: 50.000đ, 5 km, 100 m2, 60 km/h, người/km2, 2 tỷ đ."""
 
     def replace(m: re.Match[str]) -> str:
         words = _UNITS[m["unit"]]
         if m["per"]:
-            words += " trên " + _PER_UNITS[m["per"]]
+            words += f" {_per_word(words)} {_PER_UNITS[m['per']]}"
         return _pad(words)
 
+    def per_unit(m: re.Match[str]) -> str:
+        before = _WORD_RE.findall(m.string[: m.start()])
+        return _pad(f"{_per_word(before[-1] if before else '')} {_UNITS[m['per']]}")
+
     line = _UNIT_RE.sub(replace, line)
-    line = _PER_UNIT_RE.sub(lambda m: _pad("trên " + _UNITS[m["per"]]), line)
+    line = _PER_UNIT_RE.sub(per_unit, line)
     return _MONEY_AFTER_WORD_RE.sub(lambda m: f"{m['scale']} đồng", line)
 
 
@@ -930,7 +943,7 @@ _QUANTITY_BEFORE_RE = re.compile(r"(?:\d|\bđồng|\bnghìn|\btriệu|\btỷ)[^/
 def _read_slashes(line: str, ctx: _Context) -> str:
     """Leftover slashes: 1/2 số hộ -> một phần hai số hộ; 15/20 -> mười lăm trên hai mươi;
     đồng/hộ -> đồng một hộ (after a quantity); xã/phường -> xã, phường."""
-    line = _FRACTION_RE.sub(lambda m: f"{m['a']} phần {m['b']}", line)
+    line = _FRACTION_RE.sub(lambda m: _pad(f"{m['a']} phần {_month_words(int(m['b']))}"), line)
     line = _NUMBER_SLASH_RE.sub(" trên ", line)
     while True:  # one at a time: "đồng/người/tháng" reads "đồng một người một tháng"
         per = next((m for m in _PER_SLASH_RE.finditer(line) if _QUANTITY_BEFORE_RE.search(line[: m.start()])), None)

@@ -535,3 +535,128 @@ def test_no_digit_or_known_abbreviation_survives_in_the_seeds() -> None:
                     acronym,
                     sentence,
                 )
+
+
+# --------------------------------------------------------------------------
+# Readings real bulletins got wrong (issue 13): what the announcer says
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("cải cách hành chính (CCHC)", "cải cách hành chính"),
+        ("công tác cải cách hành chính (CCHC) năm nay", "công tác cải cách hành chính năm nay"),
+        ("Uỷ ban nhân dân (UBND) xã", "Uỷ ban nhân dân xã"),  # old tone placement compares equal
+        ("Sở Khoa học và Công nghệ (KH&CN)", "Sở Khoa học và Công nghệ"),
+        # not in the dictionary, but the capitals are the initials of the words before it
+        ("Ban quản lý dự án (BQLDA) huyện", "Ban quản lý dự án huyện"),
+        ("Trung tâm Phục vụ hành chính công (sau đây gọi tắt là TTPVHCC)", "Trung tâm Phục vụ hành chính công"),
+        # not right after its expansion: read, expanded
+        ("cải cách hành chính tỉnh (CCHC)", "cải cách hành chính tỉnh (cải cách hành chính)"),
+        ("thực hiện (TTHC)", "thực hiện (thủ tục hành chính)"),
+    ],
+)
+def test_bracketed_abbreviation_after_its_expansion_is_read_once(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("từ 15/5 đến 30/5", "từ ngày mười lăm tháng năm đến ngày ba mươi tháng năm"),
+        ("Hạn chót 30/4.", "Hạn chót ngày ba mươi tháng tư"),
+        ("Sáng 20/5 họp dân.", "Sáng ngày hai mươi tháng năm họp dân"),
+        ("Hội nghị vào chiều 25/5 tại hội trường", "Hội nghị vào chiều ngày hai mươi lăm tháng năm tại hội trường"),
+        ("nộp trước 30/6 năm nay", "nộp trước ngày ba mươi tháng sáu năm nay"),
+        ("kể từ 1/7", "kể từ ngày một tháng bảy"),
+        ("15/5, Ủy ban họp", "ngày mười lăm tháng năm, Ủy ban họp"),  # at the start of a clause
+        ("Thời gian: 15/5", "Thời gian: ngày mười lăm tháng năm"),
+        ("sáng thứ 7 (25/5) tại trạm", "sáng thứ bảy (ngày hai mươi lăm tháng năm) tại trạm"),
+        ("Từ ngày 01/6 đến hết ngày 30/6", "Từ ngày một tháng sáu đến hết ngày ba mươi tháng sáu"),
+        # ranges
+        ("đợt 1 từ 10-15/6", "đợt một từ ngày mười đến ngày mười lăm tháng sáu"),
+        ("Thời gian 15/5 - 20/5", "Thời gian từ ngày mười lăm tháng năm đến ngày hai mươi tháng năm"),
+        # dates that are names: no "ngày"
+        ("đường 3/2", "đường ba tháng hai"),
+        ("dịp lễ 30/4 - 1/5", "dịp lễ ba mươi tháng tư và một tháng năm"),
+        ("Quốc khánh 2/9", "Quốc khánh hai tháng chín"),
+        # not dates: ratios and fractions
+        ("đạt 8/10 tiêu chí", "đạt tám trên mười tiêu chí"),
+        ("3/5 xã đạt chuẩn", "ba trên năm xã đạt chuẩn"),
+        ("Xã đạt 8/10.", "Xã đạt tám trên mười"),
+        ("15/20 xã", "mười lăm trên hai mươi xã"),
+        ("1/2 số hộ", "một phần hai số hộ"),
+        ("khoảng 2/3 số hộ", "khoảng hai phần ba số hộ"),
+        ("3/4 diện tích lúa", "ba phần tư diện tích lúa"),
+        ("hạn 32/5", "hạn ba mươi hai trên năm"),  # not a valid date
+    ],
+)
+def test_day_month_dates_ratios_and_fractions(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Nghị quyết số 30c/NQ-CP", "Nghị quyết số ba mươi xê của Chính phủ"),
+        ("theo 30c/NQ-CP", "theo nghị quyết số ba mươi xê của Chính phủ"),
+        ("Chỉ thị số 05-CT/TU", "Chỉ thị số năm của Tỉnh ủy"),
+        ("Thông báo số 45/TB-UBND", "Thông báo số bốn mươi lăm của Ủy ban nhân dân"),
+        ("Công điện số 02/CĐ-TTg", "Công điện số hai của Thủ tướng Chính phủ"),
+        ("Giấy mời số 10/GM-UBND", "Giấy mời số mười của Ủy ban nhân dân"),
+        ("Quyết định số 12/QĐ-SYT", "Quyết định số mười hai của Sở Y tế"),
+        ("Hướng dẫn số 12-HD/BTGTW", "Hướng dẫn số mười hai của Ban Tuyên giáo Trung ương"),
+        ("Thông tư số 01/2024/TT-BTC", "Thông tư số một năm hai nghìn không trăm hai mươi tư của Bộ Tài chính"),
+        # the office's internal department code after the issuer is not read
+        ("Công văn số 1234/UBND-KT", "Công văn số một nghìn hai trăm ba mươi tư của Ủy ban nhân dân"),
+    ],
+)
+def test_document_numbers_of_every_type(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("TP. Bạc Liêu, P.7", ["thành phố Bạc Liêu, phường bảy"]),
+        ("Q.1, TX. Giá Rai, TT. Hộ Phòng, H. Hồng Dân", ["quận một, thị xã Giá Rai, thị trấn Hộ Phòng, huyện Hồng Dân"]),
+        ("họp tại KP.3, P. Nhà Mát.", ["họp tại khu phố ba, phường Nhà Mát"]),
+        ("P. Giám đốc Sở", ["phó Giám đốc Sở"]),
+        ("ông Nguyễn Văn H. cho biết", ["ông Nguyễn Văn H cho biết"]),
+        ("Trụ sở tại P.7. Mời bà con đến", ["Trụ sở tại phường bảy", "Mời bà con đến"]),
+    ],
+)
+def test_place_prefixes_do_not_end_a_sentence(text: str, sentences: list[str]) -> None:
+    assert normalize_text(text) == sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Thứ 2, thứ 7, CN", "Thứ hai, thứ bảy, chủ nhật"),
+        ("làm việc từ thứ 2 - thứ 6", "làm việc từ thứ hai đến thứ sáu"),
+        ("làm việc thứ 2-6", "làm việc từ thứ hai đến thứ sáu"),
+        ("làm việc T2-T6, nghỉ T7, CN", "làm việc từ thứ hai đến thứ sáu, nghỉ thứ bảy, chủ nhật"),
+        ("mở cửa cả ngày CN", "mở cửa cả ngày chủ nhật"),
+        ("ngành CN chế biến", "ngành CN chế biến"),  # no weekday in sight: not Sunday
+    ],
+)
+def test_weekdays(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("1,5 triệu đồng/hộ", "một phẩy năm triệu đồng một hộ"),
+        ("500.000đ/người/tháng", "năm trăm nghìn đồng một người một tháng"),
+        ("họp 2 lần/tuần", "họp hai lần một tuần"),
+        ("mức thu 20.000đ/m2", "mức thu hai mươi nghìn đồng một mét vuông"),
+        ("giá 5.000 đồng/kg", "giá năm nghìn đồng một ki lô gam"),
+        ("hộ/năm", "hộ, năm"),  # no quantity before: a list
+        ("Văn phòng HĐND-UBND xã", "Văn phòng Hội đồng nhân dân, Ủy ban nhân dân xã"),
+    ],
+)
+def test_per_unit_slashes(text: str, spoken: str) -> None:
+    assert say(text) == spoken
