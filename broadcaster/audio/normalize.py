@@ -516,6 +516,10 @@ _DATE_NAME_WORDS = frozenset("đường phố cầu quảng trường lễ dịp
 _RATIO_WORDS = frozenset("đạt chiếm được có gồm tỷ tỉ lệ trong còn là bằng".split())
 _FRACTION_NOUNS_RE = re.compile(r"\s*(?:tổng số|số|dân số|diện tích|khối lượng|lượng|phần)\b")
 _CLAUSE_START_RE = re.compile(r"(?:^|[.!?;:(\[,–—-])\s*$")
+_AFTER_A_DATE_RE = re.compile(
+    r"\bngày\s+[^\W\d]+(?:\s+[^\W\d]+){0,3}\s+tháng\s+[^\W\d]+(?:\s+[^\W\d]+)?"
+    r"(?:\s+năm(?:\s+[^\W\d]+){1,8})?\s*(?:,|và|hoặc|đến|tới)\s*$"
+)
 _DAY_MONTH_BARE_RE = re.compile(
     r"(?<![\w/.,])(?P<d>\d{1,2})\s*/\s*(?P<m>\d{1,2})(?![\w/]|[.,]\d)"
 )
@@ -531,6 +535,8 @@ def _day_month_reading(before: str, after: str, day: int, month: int) -> str | N
         return "name"
     if last in _DATE_CONTEXT_WORDS or _WEEKDAY_CONTEXT_RE.search(" ".join(words[-3:])):
         return "date"
+    if _AFTER_A_DATE_RE.search(before):
+        return "date"  # "ngày 30/4 và 1/5": the second of two dates
     if last in _RATIO_WORDS:
         return None
     at_start = bool(_CLAUSE_START_RE.search(before))
@@ -546,7 +552,20 @@ def _day_month_words(day: int, month: int, year: str | None, before: str, readin
 
 
 def _said_ngay(before: str) -> bool:
-    return "ngày" in (w.lower() for w in _WORD_RE.findall(before)[-_NGAY_LOOKBACK_WORDS:])
+    """True when "ngày" was just said: within the last words, or before a list of days
+    ("các ngày 15, 16 và 17/6")."""
+    words = [w.lower() for w in _WORD_RE.findall(before)]
+    if "ngày" in words[-_NGAY_LOOKBACK_WORDS:]:
+        return True
+    for word in reversed(words):
+        if word == "ngày":
+            return True
+        if not (word.isdigit() or word in _DAY_LIST_WORDS):
+            return False
+    return False
+
+
+_DAY_LIST_WORDS = frozenset("và hoặc đến mùng".split())
 
 
 def _read_date_ranges(line: str) -> str:
@@ -583,15 +602,19 @@ def _read_date_ranges(line: str) -> str:
 def _read_day_months(line: str) -> str:
     """A bare d/m where it is a date: after từ, đến, hạn, sáng ..., or at a clause boundary."""
 
-    def replace(m: re.Match[str]) -> str:
+    position = 0
+    while m := _DAY_MONTH_BARE_RE.search(line, position):
+        # one at a time, so the reading of "15/5" is what the next one sees ("15/5 hoặc 20/5")
         day, month = int(m["d"]), int(m["m"])
-        before, after = m.string[: m.start()], m.string[m.end() :]
+        before, after = line[: m.start()], line[m.end() :]
         reading = _day_month_reading(before, after, day, month)
         if reading is None:
-            return m.group(0)
-        return _pad(_day_month_words(day, month, None, before, reading))
-
-    return _DAY_MONTH_BARE_RE.sub(replace, line)
+            position = m.end()
+            continue
+        words = _pad(_day_month_words(day, month, None, before, reading))
+        line = before + words + after
+        position = len(before) + len(words)
+    return line
 
 
 def _read_month_years(line: str, ctx: _Context) -> str:
@@ -643,7 +666,9 @@ def _read_year_ranges(line: str, ctx: _Context) -> str:
     return _YEAR_RANGE_RE.sub(replace, line)
 
 
-_TIME = r"(?P<h{n}>\d{{1,2}})(?:[hH](?P<hm{n}>\d{{2}})?|:(?P<cm{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?)"
+_TIME = (
+    r"(?P<h{n}>\d{{1,2}})(?:[hH](?P<hm{n}>\d{{2}})?|g(?P<gm{n}>\d{{2}})|:(?P<cm{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?)"
+)
 _TIME_RE = re.compile(
     r"(?<![\w:.,])" + _TIME.format(n=1) + r"(?:\s*[-–—]\s*" + _TIME.format(n=2) + r")?"
     r"(?![\w:]|[.,]\d)(?:\s*(?P<ampm>SA|CH|AM|PM)\b)?"
@@ -653,7 +678,7 @@ _AM_PM_WORDS = {"SA": "sáng", "AM": "sáng", "CH": "chiều", "PM": "chiều"}
 
 def _time_words(m: re.Match[str], n: int) -> str | None:
     hour = int(m[f"h{n}"])
-    minute = m[f"hm{n}"] or m[f"cm{n}"]
+    minute = m[f"hm{n}"] or m[f"gm{n}"] or m[f"cm{n}"]
     second = m[f"s{n}"]
     if hour > 24 or (minute and int(minute) > 59) or (second and int(second) > 59):
         return None
@@ -682,7 +707,7 @@ def _read_times(line: str, ctx: _Context) -> str:
 
 
 _INTERNATIONAL_PHONE_RE = re.compile(r"(?<![\w+])\+84[ .-]?\(?0?\)?\d{1,3}(?:[ .-]?\d{2,4}){2,3}(?!\d)")
-_LOCAL_PHONE_RE = re.compile(r"(?<![\w.,/])(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .-]?\d{2,5}){1,4}(?![\d])")
+_LOCAL_PHONE_RE = re.compile(r"(?<![\w.,/])(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .-]?\d{1,5}){1,4}(?![\d])")
 _HOTLINE_RE = re.compile(r"(?<![\w.,/])1[89]00[ .]?\d{2,4}(?:[ .]?\d{2,4})?(?![\d])")
 _PHONE_CONTEXT = r"số điện thoại|điện thoại|sđt|đt|hotline|đường dây nóng|tổng đài|fax|số máy|gọi|liên hệ số|số"
 _CONTEXT_PHONE_RE = re.compile(
@@ -936,8 +961,8 @@ _PER_WORDS = (
     "hộ|người|khẩu|suất|lượt|con|cháu|em|học sinh|lớp|trường|ngày|tuần|tháng|năm|quý|buổi|"
     "giờ|phút|lần|kỳ|đợt|tiết|ca|chuyến|tấn|cây|ha|sào|mẫu|công|bao|túi|hộp|chai|liều|kg|lít"
 )
-_PER_SLASH_RE = re.compile(rf"(?<=\w)\s*/\s*(?=(?:{_PER_WORDS})(?!\w))")
-_QUANTITY_BEFORE_RE = re.compile(r"(?:\d|\bđồng|\bnghìn|\btriệu|\btỷ)[^/]{0,20}$")
+_PER_SLASH_RE = re.compile(rf"(?<=[\w%])\s*/\s*(?=(?:{_PER_WORDS})(?!\w))")
+_QUANTITY_BEFORE_RE = re.compile(r"(?:\d|%|\bđồng|\bnghìn|\btriệu|\btỷ|\bmột)[^/.,;:]{0,30}$")
 
 
 def _read_slashes(line: str, ctx: _Context) -> str:
@@ -971,6 +996,21 @@ def _read_numbers(line: str, ctx: _Context) -> str:
         return _pad(_decimal_words(m["plain"], m["frac"]))
 
     return _NUMBER_RE.sub(replace, line)
+
+
+_BRACKET_RE = re.compile(r"\s*\((?P<inner>[^()]{2,160})\)")
+
+
+def _drop_echoed_brackets(line: str, ctx: _Context) -> str:
+    """"2.500.000 đ (Hai triệu năm trăm nghìn đồng)": a bracket that only repeats, word for word,
+    what was just said (an amount in words, an abbreviation after its expansion) is said once."""
+
+    def replace(m: re.Match[str]) -> str:
+        inner = [_fold(w) for w in _WORD_RE.findall(m["inner"])]
+        before = [_fold(w) for w in _WORD_RE.findall(m.string[: m.start()])]
+        return "" if inner and before[-len(inner):] == inner else m.group(0)
+
+    return _BRACKET_RE.sub(replace, line)
 
 
 _DOMAIN_DOT_RE = re.compile(r"(?<=\w)\.(?=[a-z])")
@@ -1032,6 +1072,7 @@ PIPELINE: tuple[Rule, ...] = (
     _read_number_ranges,
     _read_slashes,
     _read_numbers,
+    _drop_echoed_brackets,
     _replace_symbols,
     _tidy,
 )

@@ -660,3 +660,23 @@ def test_weekdays(text: str, spoken: str) -> None:
 )
 def test_per_unit_slashes(text: str, spoken: str) -> None:
     assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Mỗi hộ được 10kg gạo/khẩu/tháng", "Mỗi hộ được mười ki lô gam gạo một khẩu một tháng"),
+        ("lãi suất 0,66%/tháng", "lãi suất không phẩy sáu mươi sáu phần trăm một tháng"),
+        ("Số tiền 2.500.000 đ (Hai triệu năm trăm nghìn đồng)", "Số tiền hai triệu năm trăm nghìn đồng"),
+        ("Điện thoại: 0290.3.822.456", "Điện thoại: không hai chín không, ba, tám hai hai, bốn năm sáu"),
+        ("Mực nước trên BĐ2", "Mực nước trên báo động hai"),
+        ("vào các ngày 15, 16 và 17/6", "vào các ngày mười lăm, mười sáu và mười bảy tháng sáu"),
+        ("ngày 30/4 và 1/5 hàng năm", "ngày ba mươi tháng tư và ngày một tháng năm hàng năm"),
+        ("từ 15/5 hoặc 20/5 tới", "từ ngày mười lăm tháng năm hoặc ngày hai mươi tháng năm tới"),
+        ("tháng 5, 3/5 xã đạt", "tháng năm, ba trên năm xã đạt"),
+        ("lúc 7g30 sáng", "lúc bảy giờ ba mươi phút sáng"),  # the southern way of writing 7h30
+        ("10g muối", "mười gam muối"),
+    ],
+)
+def test_more_bulletin_readings(text: str, spoken: str) -> None:
+    assert say(text) == spoken
