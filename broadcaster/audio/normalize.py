@@ -300,9 +300,9 @@ def _fold(word: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-_BRACKETED_ABBREVIATION_RE = re.compile(
-    r"\s*\((?:(?i:sau đây )?(?i:gọi|viết) tắt(?: là)?:?\s*)?(?P<abbr>[A-ZĐ][\w&.-]{1,15})\)"
-)
+_BRACKETED_ABBREVIATION_RE = re.compile(r"\s*\((?P<abbr>[A-ZĐ][\w&.-]{1,15})\)")
+# "(sau đây gọi tắt là UBND tỉnh)", "(viết tắt: CCHC)": a note for the reader, not for the ear
+_SHORT_NAME_NOTE_RE = re.compile(r"\s*\((?i:sau đây\s+)?(?i:gọi|viết)\s+tắt\b[^()]*\)")
 _CONJUNCTION = "và"
 
 
@@ -319,21 +319,16 @@ def _spells_initials(abbreviation: str, words: list[str]) -> bool:
     return False
 
 
-def _drop_echoed_abbreviations(line: str, ctx: _Context) -> str:
-    """"cải cách hành chính (CCHC)" is read once: a bracketed abbreviation right after its
-    own expansion (or whose capitals are the initials of the words before it) is not read."""
+def _drop_bracketed_initials(line: str, ctx: _Context) -> str:
+    """"Ban quản lý dự án (BQLDA)": a bracketed abbreviation whose capitals are the initials
+    of the words right before it is not read. One right after its dictionary expansion
+    ("cải cách hành chính (CCHC)") goes once expanded: see :func:`_drop_echoed_brackets`."""
 
     def replace(m: re.Match[str]) -> str:
-        abbreviation = m["abbr"].rstrip(".")
         words = _WORD_RE.findall(m.string[: m.start()])
-        expansion = ctx.abbreviations.get(abbreviation)
-        if expansion:
-            expected = [_fold(w) for w in _WORD_RE.findall(expansion)]
-            if expected and [_fold(w) for w in words[-len(expected):]] == expected:
-                return ""
-        return "" if _spells_initials(abbreviation, words) else m.group(0)
+        return "" if _spells_initials(m["abbr"].rstrip("."), words) else m.group(0)
 
-    return _BRACKETED_ABBREVIATION_RE.sub(replace, line)
+    return _BRACKETED_ABBREVIATION_RE.sub(replace, _SHORT_NAME_NOTE_RE.sub("", line))
 
 
 _PLACE_PREFIXES = {
@@ -1002,8 +997,9 @@ _BRACKET_RE = re.compile(r"\s*\((?P<inner>[^()]{2,160})\)")
 
 
 def _drop_echoed_brackets(line: str, ctx: _Context) -> str:
-    """"2.500.000 đ (Hai triệu năm trăm nghìn đồng)": a bracket that only repeats, word for word,
-    what was just said (an amount in words, an abbreviation after its expansion) is said once."""
+    """A bracket that only repeats, word for word, what was just said is said once:
+    "cải cách hành chính (CCHC)" once the abbreviation is expanded, "Uỷ ban nhân dân (UBND)",
+    "2.500.000 đ (Hai triệu năm trăm nghìn đồng)" once the amount is read."""
 
     def replace(m: re.Match[str]) -> str:
         inner = [_fold(w) for w in _WORD_RE.findall(m["inner"])]
@@ -1054,7 +1050,7 @@ def _tidy(line: str, ctx: _Context) -> str:
 
 PIPELINE: tuple[Rule, ...] = (
     _drop_file_names,
-    _drop_echoed_abbreviations,
+    _drop_bracketed_initials,
     _expand_phrase_abbreviations,
     _read_place_prefixes,
     _read_document_numbers,

@@ -552,6 +552,8 @@ def test_no_digit_or_known_abbreviation_survives_in_the_seeds() -> None:
         # not in the dictionary, but the capitals are the initials of the words before it
         ("Ban quản lý dự án (BQLDA) huyện", "Ban quản lý dự án huyện"),
         ("Trung tâm Phục vụ hành chính công (sau đây gọi tắt là TTPVHCC)", "Trung tâm Phục vụ hành chính công"),
+        ("Ủy ban nhân dân tỉnh (sau đây gọi tắt là UBND tỉnh) quyết định", "Ủy ban nhân dân tỉnh quyết định"),
+        ("Số tiền 50.000 đồng (Năm mươi nghìn đồng)", "Số tiền năm mươi nghìn đồng"),
         # not right after its expansion: read, expanded
         ("cải cách hành chính tỉnh (CCHC)", "cải cách hành chính tỉnh (cải cách hành chính)"),
         ("thực hiện (TTHC)", "thực hiện (thủ tục hành chính)"),
