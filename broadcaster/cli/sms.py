@@ -80,11 +80,10 @@ def sms_preview(text: str | None, item_id: int | None, group_name: str | None, k
         odd = "".join(non_gsm_characters(enc.text)[:10])
         click.echo(f"  Ký tự ngoài GSM-7 / characters outside GSM-7: {odd}")
     if enc.replaced:
-        def glyph(ch: str) -> str:  # invisible characters by code point
-            return ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
-
-        shown = ", ".join(f"{glyph(ch)}→{to if to.strip() else repr(to)} ×{n}" for ch, to, n in enc.replaced)
-        click.echo(f"  Đã thay dấu câu để giữ GSM-7 / punctuation replaced to keep GSM-7: {shown}")
+        click.echo("  Đã thay để giữ GSM-7 / replaced to keep GSM-7:")
+        for ch, to, n in enc.replaced:
+            shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"  # invisible ones
+            click.echo(f"    {shown} → {to if to.strip() else repr(to)}  (×{n})")
     click.echo(f"Số ký tự / characters: {enc.characters}")
     click.echo(f"Số tin / segments: {enc.segments} (tối đa/max {enc.unit_limit_single} một tin, "
                f"{enc.unit_limit_multi} mỗi phần khi ghép / per part when split)")

@@ -16,9 +16,13 @@ SENT = ('Thong bao: "Hop dan" luc 7h30 - nha van hoa thon 3...'
 def test_preview_shows_the_replaced_punctuation(sms, run):
     out = run("sms", "preview", WORD_PASTE).output
     assert "GSM-7" in out and "Số tin / segments: 1 " in out
-    replaced = next(line for line in out.splitlines() if "punctuation replaced" in line)
-    assert "“→\" ×1" in replaced and "…→... ×1" in replaced and "U+00A0→' ' ×1" in replaced
-    assert "U+200B→'' ×1" in replaced and "•→- ×1" in replaced
+    lines = out.splitlines()
+    start = lines.index("  Đã thay để giữ GSM-7 / replaced to keep GSM-7:") + 1
+    assert lines[start:start + 10] == [
+        "    U+00A0 → ' '  (×1)", '    “ → "  (×1)', '    ” → "  (×1)', "    – → -  (×1)", "    … → ...  (×1)",
+        "    • → -  (×1)", "    — → -  (×1)", "    U+200B → ''  (×1)", "    ‘ → '  (×1)", "    ’ → '  (×1)",
+    ]
+    assert max(len(line) for line in lines[start - 1:start + 10]) <= 80
 
     data = json.loads(run("sms", "preview", WORD_PASTE, "--json").output)
     assert (data["text"], data["encoding"], data["segments"], data["characters"]) == (SENT, "GSM-7", 1, 103)
