@@ -693,12 +693,18 @@ def _read_times(line: str, ctx: _Context) -> str:
         second = _time_words(m, 2) if m["h2"] else None
         if first is None or (m["h2"] and second is None):
             return m.group(0)
-        words = f"từ {first} đến {second}" if second else first
+        said_from = bool(re.search(r"\b(?i:từ)\s*$", m.string[: m.start()]))
+        words = f"{'' if said_from else 'từ '}{first} đến {second}" if second else first
         if m["ampm"]:
             words += " " + _AM_PM_WORDS[m["ampm"]]
         return _pad(words)
 
-    return _TIME_RE.sub(replace, line)
+    line = _TIME_RE.sub(replace, line)
+    # the minute mark: "7 giờ 30'", "6h30’"
+    return _MINUTE_MARK_RE.sub(lambda m: f"{m[1]} phút" if m[1][-1].isdigit() else m[1], line)
+
+
+_MINUTE_MARK_RE = re.compile(r"(\bgiờ\s+\d{1,2}|\bphút)\s*['’′](?!\w)")
 
 
 _INTERNATIONAL_PHONE_RE = re.compile(r"(?<![\w+])\+84[ .-]?\(?0?\)?\d{1,3}(?:[ .-]?\d{2,4}){2,3}(?!\d)")
@@ -957,6 +963,11 @@ _PER_WORDS = (
     "giờ|phút|lần|kỳ|đợt|tiết|ca|chuyến|tấn|cây|ha|sào|mẫu|công|bao|túi|hộp|chai|liều|kg|lít"
 )
 _PER_SLASH_RE = re.compile(rf"(?<=[\w%])\s*/\s*(?=(?:{_PER_WORDS})(?!\w))")
+_MEASURE_BEFORE_RE = re.compile(
+    "(?:" + "|".join(sorted({re.escape(w) for w in _UNITS.values() if w not in _MONEY_WORDS}, key=len, reverse=True))
+    + r")\s*$"
+)
+_TIME_UNIT_RE = re.compile(r"(?:giờ|phút|giây)(?!\w)")
 _QUANTITY_BEFORE_RE = re.compile(r"(?:\d|%|\bđồng|\bnghìn|\btriệu|\btỷ|\bmột)[^/.,;:]{0,30}$")
 
 
@@ -969,7 +980,9 @@ def _read_slashes(line: str, ctx: _Context) -> str:
         per = next((m for m in _PER_SLASH_RE.finditer(line) if _QUANTITY_BEFORE_RE.search(line[: m.start()])), None)
         if per is None:
             break
-        line = f"{line[: per.start()]} một {line[per.end() :]}"
+        is_speed = _MEASURE_BEFORE_RE.search(line[: per.start()]) and _TIME_UNIT_RE.match(line, per.end())
+        word = "trên" if is_speed else "một"  # 40 km/giờ is a rate, 10 kg/người a share
+        line = f"{line[: per.start()]} {word} {line[per.end() :]}"
     return _WORD_SLASH_RE.sub(", ", line)
 
 

@@ -678,6 +678,11 @@ def test_per_unit_slashes(text: str, spoken: str) -> None:
         ("tháng 5, 3/5 xã đạt", "tháng năm, ba trên năm xã đạt"),
         ("lúc 7g30 sáng", "lúc bảy giờ ba mươi phút sáng"),  # the southern way of writing 7h30
         ("10g muối", "mười gam muối"),
+        ("từ 20h-22h", "từ hai mươi giờ đến hai mươi hai giờ"),
+        ("lúc 7 giờ 30'", "lúc bảy giờ ba mươi phút"),
+        ("Từ 6h30’ đến 7h", "Từ sáu giờ ba mươi phút đến bảy giờ"),
+        ("tốc độ 40km/giờ", "tốc độ bốn mươi ki lô mét trên giờ"),
+        ("cấp 10kg/người", "cấp mười ki lô gam một người"),
     ],
 )
 def test_more_bulletin_readings(text: str, spoken: str) -> None:
