@@ -238,10 +238,24 @@ def _read_code(parts: list[str], ctx: _Context) -> tuple[str | None, str]:
     department codes ("1234/UBND-KT"): an announcer leaves them out."""
     doc_type = ctx.document_types.get(parts[0])
     issuer_parts = parts[1:] if doc_type else parts
-    known = [p for p in issuer_parts if p in ctx.code_parts]
-    if known and issuer_parts[0] in ctx.code_parts:
+    known = [p for p in issuer_parts if _code_part_words(p, ctx)]
+    if known and _code_part_words(issuer_parts[0], ctx):
         issuer_parts = known
-    return doc_type, " ".join(ctx.code_parts.get(p, p) for p in issuer_parts)
+    return doc_type, " ".join(_code_part_words(p, ctx) or p for p in issuer_parts)
+
+
+_NUMBERED_BODY_RE = re.compile(r"(?P<body>[A-ZĐ][\w&]*?)(?P<term>\d{1,2})")
+
+
+def _code_part_words(part: str, ctx: _Context) -> str | None:
+    """One part of a document code, or None if unknown; "QH13" is the 13th National Assembly."""
+    if part in ctx.code_parts:
+        return ctx.code_parts[part]
+    m = _NUMBERED_BODY_RE.fullmatch(part)
+    if m and m["body"] in ctx.code_parts:
+        term = "khóa " if m["body"].endswith("QH") else ""
+        return f"{ctx.code_parts[m['body']]} {term}{number_to_words(int(m['term']))}"
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -267,7 +281,9 @@ _CHAR_MAP = str.maketrans(
     }
 )
 _SPACES_RE = re.compile(r"[ \t\f\v]+")
-_BULLET_RE = re.compile(r"^(?:[-–—•●▪◦*]+\s*|\+\s+|[a-zđ]\)\s*|\d{1,2}[.)]\s+)")
+_BULLET_RE = re.compile(
+    r"^(?:[-–—•●▪◦*]+\s*|\+\s+|[a-zđ]\)\s*|\d{1,2}(?:\.\d{1,2})*[.)]\s+|[IVX]{1,4}\.\s+)"
+)
 
 
 def _prepare(text: str) -> str:

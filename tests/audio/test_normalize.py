@@ -397,6 +397,7 @@ def test_empty_input_gives_no_sentences(text: str) -> None:
         ("- Gạch đầu dòng\n-Dính liền\n• Chấm tròn", ["Gạch đầu dòng", "Dính liền", "Chấm tròn"]),
         ("Nhiều     khoảng\t trắng  ", ["Nhiều khoảng trắng"]),
         ("1. Mục đích\n2) Yêu cầu\na) Nội dung", ["Mục đích", "Yêu cầu", "Nội dung"]),
+        ("I. MỤC ĐÍCH\nII. NỘI DUNG\n1.1. Tuyên truyền", ["MỤC ĐÍCH", "NỘI DUNG", "Tuyên truyền"]),
         ("Thu 1.250.000 đồng. Xong.", ["Thu một triệu hai trăm năm mươi nghìn đồng", "Xong"]),
         ("Đạt 2,5%. Tốt", ["Đạt hai phẩy năm phần trăm", "Tốt"]),
         ("Tại TP. Hồ Chí Minh. Hết", ["Tại thành phố Hồ Chí Minh", "Hết"]),
@@ -610,6 +611,7 @@ def test_day_month_dates_ratios_and_fractions(text: str, spoken: str) -> None:
         ("Quyết định số 12/QĐ-SYT", "Quyết định số mười hai của Sở Y tế"),
         ("Hướng dẫn số 12-HD/BTGTW", "Hướng dẫn số mười hai của Ban Tuyên giáo Trung ương"),
         ("Thông tư số 01/2024/TT-BTC", "Thông tư số một năm hai nghìn không trăm hai mươi tư của Bộ Tài chính"),
+        ("Luật số 77/2015/QH13", "Luật số bảy mươi bảy năm hai nghìn không trăm mười lăm của Quốc hội khóa mười ba"),
         # the office's internal department code after the issuer is not read
         ("Công văn số 1234/UBND-KT", "Công văn số một nghìn hai trăm ba mươi tư của Ủy ban nhân dân"),
     ],
