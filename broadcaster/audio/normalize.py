@@ -798,6 +798,7 @@ _WEEKDAY_RANGE_RE = re.compile(
     r"(?<![\w])(?P<tu>(?i:từ)\s+)?" + _WEEKDAY_DIGIT.format(name="a")
     + r"\s*[-–—]\s*(?:(?:(?i:thứ)\s*|T)?(?P<b>[2-7])|(?P<cn>CN|(?i:chủ nhật)))(?![\w/])"
 )
+_ORDINAL_NOUN_BEFORE_RE = re.compile(r"\b(?i:lần|hạng|phiên|kỳ|đợt|khóa|khoá|người|giải)\s*$")
 _SHORT_WEEKDAY_RE = re.compile(r"(?<![\w/])T(?P<n>[2-7])(?![\w/])")
 _SUNDAY_RE = re.compile(r"(?<![\w/&-])CN(?![\w/&-])")
 _WEEKDAY_CONTEXT_RE = re.compile(
@@ -812,6 +813,8 @@ def _read_weekdays(line: str, ctx: _Context) -> str:
     "CN" and "T2" are weekdays only beside another weekday or after ngày, sáng, chiều ..."""
 
     def weekday_range(m: re.Match[str]) -> str:
+        if _ORDINAL_NOUN_BEFORE_RE.search(m.string[: m.start()]):
+            return m.group(0)  # "lần thứ 2-3": ordinals, not weekdays
         end = "chủ nhật" if m["cn"] else f"thứ {_ordinal_words(int(m['b']))}"
         return _pad(f"từ thứ {_ordinal_words(int(m['a']))} đến {end}")
 
