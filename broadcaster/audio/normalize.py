@@ -19,6 +19,18 @@ prints):
   it; plain "ngày một" rather than the colloquial "ngày mùng một"; month 4
   is "tháng tư"; January/December are "tháng một"/"tháng mười hai" (the
   lunar names giêng/chạp are not used for calendar dates).
+* A bare day/month is a date where it is a valid one and the words around
+  say so: after từ, đến, hết, hạn, chót, sáng, chiều, trước, sau, vào, a
+  weekday..., as the second of two dates, or at the start or end of a
+  clause ("Hạn chót 30/4." -> "Hạn chót ngày ba mươi tháng tư"); "15-20/5"
+  and "15/5 - 20/5" are "từ ngày ... đến ngày ..."; after đường, lễ, dịp,
+  Quốc khánh the date is a name, without "ngày" ("đường ba tháng hai").
+  Otherwise a/b is a ratio ("tám trên mười"), or a fraction before số,
+  diện tích... ("một phần hai số hộ", "ba phần tư").
+* After a quantity a slash is "per", said "một": "1,5 triệu đồng/hộ" ->
+  "... đồng một hộ", "2 lần/tuần" -> "hai lần một tuần"; rates keep "trên"
+  ("60km/h", "40 km/giờ", "người/km2"); other slashes are lists ("xã,
+  phường").
 * Year ranges: after "giai đoạn", "nhiệm kỳ", "thời kỳ", "năm học",
   "niên khóa" the range is "X đến Y" ("giai đoạn hai nghìn không trăm hai
   mươi mốt đến hai nghìn không trăm ba mươi"); after "năm" it is "X đến năm
@@ -32,9 +44,24 @@ prints):
   45/2016/QĐ-TTg" -> "Quyết định số bốn mươi lăm năm hai nghìn không trăm
   mười sáu của Thủ tướng Chính phủ"; "theo 219/KH-UBND" -> "theo kế hoạch
   số hai trăm mười chín của Ủy ban nhân dân".
-* Phone numbers are read digit by digit ("không chín một hai ..."), "+" as
-  "cộng"; so are short hotlines after "gọi", "điện thoại", "đường dây
-  nóng", "tổng đài" ("gọi 113" -> "gọi một một ba").
+* Phone numbers are read digit by digit, "+" as "cộng", in the groups they
+  are written in with a comma (a short pause) between groups so a listener
+  can note them ("0912 345 678" -> "không chín một hai, ba bốn năm, sáu bảy
+  tám"; an ungrouped mobile number 4-3-3); so are short hotlines a few
+  words after "gọi", "điện thoại", "đường dây nóng", "tổng đài" ("gọi 113"
+  -> "gọi một một ba"), unless a count follows ("120 cuộc gọi").
+* Weekdays: "Thứ 2, thứ 7, CN" -> "thứ hai, thứ bảy, chủ nhật", "T2-T6" ->
+  "từ thứ hai đến thứ sáu" ("CN" and "T2" only beside another weekday or
+  after ngày, sáng, chiều...).
+* Place prefixes before a name or a number: "TP. Bạc Liêu, P.7" ->
+  "thành phố Bạc Liêu, phường bảy" (Q., TX., TT., H., KP. too); their dot
+  ends no sentence.
+* Brackets: one that only repeats what was just said is read once
+  ("cải cách hành chính (CCHC)", an amount in words after the figure), as
+  is an abbreviation whose capitals are the initials of the words before
+  it; "(sau đây gọi tắt là ...)" is not read. A document number may carry a
+  letter ("30c/NQ-CP" -> "ba mươi xê của Chính phủ") and the issuing
+  office's department code is dropped ("1234/UBND-KT").
 * Roman numerals only after a word that introduces one (khóa, quý, phần,
   chương, mục, đại hội, kỳ, thế kỷ ...): "khóa XVI" -> "khóa mười sáu";
   after "thứ" they are ordinals, as are arabic numbers: "thứ 1" / "thứ I"
@@ -124,7 +151,7 @@ def number_to_words(n: int) -> str:
 
 
 # How a letter is named when it is read on its own ("30c/NQ-CP" -> ba mươi xê).
-LETTER_NAMES = {
+_LETTER_NAMES = {
     "a": "a", "b": "bê", "c": "xê", "d": "dê", "đ": "đê", "e": "e", "f": "ép", "g": "giê", "h": "hát",
     "i": "i", "j": "giây", "k": "ca", "l": "lờ", "m": "mờ", "n": "nờ", "o": "o", "p": "pê", "q": "quy",
     "r": "rờ", "s": "ét", "t": "tê", "u": "u", "v": "vê", "w": "vê kép", "x": "ích", "y": "i dài", "z": "dét",
@@ -424,7 +451,7 @@ def _read_document_numbers(line: str, ctx: _Context) -> str:
         doc_type, issuer = _read_code(parts, ctx)
         number = _integer_string_words(m["number"])
         if m["letter"]:
-            number += " " + LETTER_NAMES.get(m["letter"].lower(), m["letter"])
+            number += " " + _LETTER_NAMES.get(m["letter"].lower(), m["letter"])
         if m["year"]:
             number += " năm " + number_to_words(int(m["year"]))
         before = m.string[: m.start()]
@@ -593,11 +620,11 @@ def _read_date_ranges(line: str) -> str:
                 return m.group(0)
         else:
             day1, month1, year1 = int(m["d1"]), int(m["m1"]), m["y1"]
-            if not _valid_date(day1, month1) or _day_month_reading(before, "", day1, month1) is None:
+            reading = _day_month_reading(before, "", day1, month1)
+            if reading is None:
                 return m.group(0)
-        if not m["d0"] and _day_month_reading(before, "", day1, month1) == "name":
-            # "dịp lễ 30/4 - 1/5": two holidays, not a period
-            return _pad(f"{_date_words(day1, month1, None)} và {_date_words(day2, month2, None)}")
+            if reading == "name":  # "dịp lễ 30/4 - 1/5": two holidays, not a period
+                return _pad(f"{_date_words(day1, month1, None)} và {_date_words(day2, month2, None)}")
         said_from = bool(re.search(r"\b(?i:từ)(?:\s+(?i:ngày))?\s*$", before))
         start = "" if said_from else "từ "
         if m["d0"]:
@@ -734,7 +761,7 @@ _CONTEXT_PHONE_RE = re.compile(
 _SHORT_NUMBER_RE = re.compile(r"\d+")
 # An ungrouped number is read in the groups it is usually written in, so a listener can note it.
 _GROUPS_BY_LENGTH = {8: (4, 4), 9: (3, 3, 3), 10: (4, 3, 3), 11: (4, 3, 4)}
-PHONE_GROUP_PAUSE = ", "
+_PHONE_GROUP_PAUSE = ", "
 
 
 def _grouped_digit_words(groups: list[str]) -> str:
@@ -744,7 +771,7 @@ def _grouped_digit_words(groups: list[str]) -> str:
         for size in _GROUPS_BY_LENGTH[len(digits)]:
             groups.append(digits[:size])
             digits = digits[size:]
-    return PHONE_GROUP_PAUSE.join(_digits_words(g) for g in groups if g)
+    return _PHONE_GROUP_PAUSE.join(_digits_words(g) for g in groups if g)
 
 
 def _read_phone_numbers(line: str, ctx: _Context) -> str:
@@ -753,7 +780,7 @@ def _read_phone_numbers(line: str, ctx: _Context) -> str:
 
     def international(m: re.Match[str]) -> str:
         national = re.sub(r"^\+84[ .-]?(?:\(0\)|0)?", "", m.group(0))
-        return _pad("cộng tám bốn" + PHONE_GROUP_PAUSE + _grouped_digit_words(re.findall(r"\d+", national)))
+        return _pad("cộng tám bốn" + _PHONE_GROUP_PAUSE + _grouped_digit_words(re.findall(r"\d+", national)))
 
     def local(m: re.Match[str]) -> str:
         groups = re.findall(r"\d+", m.group(0))
