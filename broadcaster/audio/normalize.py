@@ -548,10 +548,11 @@ _DATE_CONTEXT_WORDS = frozenset(
     "ngày mùng từ đến tới hết hạn chót sáng trưa chiều tối đêm trước sau vào hôm nay lúc đầu cuối "
     "kể khoảng dịp lễ nhật".split()
 )
+_DEADLINE_WORDS = frozenset("hạn chót hết".split())
 # Names that are dates but read without "ngày": "đường 3/2", "Quốc khánh 2/9", "lễ 30/4".
 _DATE_NAME_WORDS = frozenset("đường phố cầu quảng trường lễ dịp khánh niệm".split())
-# Words after which a/b counts: "đạt 8/10", "chiếm 1/3".
-_RATIO_WORDS = frozenset("đạt chiếm được có gồm tỷ tỉ lệ trong còn là bằng".split())
+# Words after which a/b counts ("đạt 8/10", "chiếm 1/3") or is a number of a place ("lớp 12/3").
+_RATIO_WORDS = frozenset("đạt chiếm được có gồm tỷ tỉ lệ trong còn là bằng số lớp phòng tổ nhà lô kiốt hẻm".split())
 _FRACTION_NOUNS_RE = re.compile(r"\s*(?:tổng số|số|dân số|diện tích|khối lượng|lượng|phần)\b")
 _CLAUSE_START_RE = re.compile(r"(?:^|[.!?;:(\[,–—-])\s*$")
 _AFTER_A_DATE_RE = re.compile(
@@ -573,6 +574,8 @@ def _day_month_reading(before: str, after: str, day: int, month: int) -> str | N
         return "name"
     if last in _DATE_CONTEXT_WORDS or _WEEKDAY_CONTEXT_RE.search(" ".join(words[-3:])):
         return "date"
+    if _DEADLINE_WORDS.intersection(words[-3:]):
+        return "date"  # "Hạn nộp là 30/4"
     if _AFTER_A_DATE_RE.search(before):
         return "date"  # "ngày 30/4 và 1/5": the second of two dates
     if last in _RATIO_WORDS:

@@ -593,6 +593,8 @@ def test_bracketed_abbreviation_after_its_expansion_is_read_once(text: str, spok
         ("khoảng 2/3 số hộ", "khoảng hai phần ba số hộ"),
         ("3/4 diện tích lúa", "ba phần tư diện tích lúa"),
         ("hạn 32/5", "hạn ba mươi hai trên năm"),  # not a valid date
+        ("Hạn nộp là 30/4.", "Hạn nộp là ngày ba mươi tháng tư"),
+        ("học sinh lớp 12/3.", "học sinh lớp mười hai trên ba"),
     ],
 )
 def test_day_month_dates_ratios_and_fractions(text: str, spoken: str) -> None:
