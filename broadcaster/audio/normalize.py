@@ -531,6 +531,7 @@ def _date_replacer(with_year: bool) -> Callable[[re.Match[str]], str]:
 def _read_dates(line: str, ctx: _Context) -> str:
     """20/1/2022, 06/01-2022, 20 - 03 - 2023, 2022-01-21, ngày 15/3; ranges and bare d/m
     (see :func:`_read_date_ranges`, :func:`_read_day_months`)."""
+    line = _MONTH_RANGE_RE.sub(_month_range_words, line)
     line = _read_date_ranges(line)
     line = _ISO_DATE_RE.sub(_date_replacer(with_year=True), line)
     line = _DATE_RE.sub(_date_replacer(with_year=True), line)
@@ -538,9 +539,23 @@ def _read_dates(line: str, ctx: _Context) -> str:
     return _read_day_months(line)
 
 
+_MONTH_RANGE_RE = re.compile(
+    r"\b(?P<thang>(?i:tháng)\s+)(?P<a>\d{1,2})\s*[-–—]\s*(?P<b>\d{1,2})(?:\s*/\s*(?P<y>\d{4}))?(?![\d/]|[.,]\d)"
+)
+
+
+def _month_range_words(m: re.Match[str]) -> str:
+    """tháng 1-3/2025 -> tháng một đến tháng ba năm hai nghìn không trăm hai mươi lăm."""
+    first, last = int(m["a"]), int(m["b"])
+    if not 1 <= first < last <= 12:
+        return m.group(0)
+    year = f" năm {number_to_words(int(m['y']))}" if m["y"] else ""
+    return _pad(f"{m['thang']}{_month_words(first)} đến tháng {_month_words(last)}{year}")
+
+
 _DM = r"(?P<d{n}>\d{{1,2}})\s*/\s*(?P<m{n}>\d{{1,2}})(?:\s*/\s*(?P<y{n}>\d{{4}}))?"
 _DATE_RANGE_RE = re.compile(
-    r"(?<![\w/.,])(?:" + _DM.format(n=1) + r"|(?P<d0>\d{1,2}))\s*[-–—]\s*" + _DM.format(n=2)
+    r"(?P<lead>\b(?:(?i:từ)\s+)?(?i:ngày)\s+)?(?<![\w/.,])(?:" + _DM.format(n=1) + r"|(?P<d0>\d{1,2}))\s*[-–—]\s*" + _DM.format(n=2)
     + r"(?![\w/]|[.,]\d)"
 )
 # Words after which a bare d/m is a date ("từ 15/5", "Hạn chót 30/4", "Sáng 20/5").
@@ -613,7 +628,8 @@ def _read_date_ranges(line: str) -> str:
     """15/5 - 20/5, 15/5/2024-20/5/2024, 15-20/5: "từ ngày ... đến ngày ..."."""
 
     def replace(m: re.Match[str]) -> str:
-        before = m.string[: m.start()]
+        lead = m["lead"] or ""
+        before = m.string[: m.start()] + lead
         day2, month2 = int(m["d2"]), int(m["m2"])
         if not _valid_date(day2, month2):
             return m.group(0)
@@ -627,9 +643,9 @@ def _read_date_ranges(line: str) -> str:
             if reading is None:
                 return m.group(0)
             if reading == "name":  # "dịp lễ 30/4 - 1/5": two holidays, not a period
-                return _pad(f"{_date_words(day1, month1, None)} và {_date_words(day2, month2, None)}")
+                return _pad(f"{lead}{_date_words(day1, month1, None)} và {_date_words(day2, month2, None)}")
         said_from = bool(re.search(r"\b(?i:từ)(?:\s+(?i:ngày))?\s*$", before))
-        start = "" if said_from else "từ "
+        start = lead if said_from else "từ " + lead  # "ngày 1-2/6" -> "từ ngày một đến ngày hai ..."
         if m["d0"]:
             first = ("" if _said_ngay(before) else "ngày ") + number_to_words(day1)
         else:

@@ -19,6 +19,7 @@ SEEDS_DIR = Path("/work/shared/seeds")
 Y2021 = "hai nghìn không trăm hai mươi mốt"
 Y2022 = "hai nghìn không trăm hai mươi hai"
 Y2030 = "hai nghìn không trăm ba mươi"
+Y2024 = "hai nghìn không trăm hai mươi tư"
 
 
 def say(text: str, **kwargs) -> str:
@@ -580,6 +581,8 @@ def test_bracketed_abbreviation_after_its_expansion_is_read_once(text: str, spok
         # ranges
         ("đợt 1 từ 10-15/6", "đợt một từ ngày mười đến ngày mười lăm tháng sáu"),
         ("Thời gian 15/5 - 20/5", "Thời gian từ ngày mười lăm tháng năm đến ngày hai mươi tháng năm"),
+        ("ngày 1-2/6/2024", f"từ ngày một đến ngày hai tháng sáu năm {Y2024}"),
+        ("trong tháng 1-3/2025", "trong tháng một đến tháng ba năm hai nghìn không trăm hai mươi lăm"),
         # dates that are names: no "ngày"
         ("đường 3/2", "đường ba tháng hai"),
         ("dịp lễ 30/4 - 1/5", "dịp lễ ba mươi tháng tư và một tháng năm"),
