@@ -581,8 +581,8 @@ _DAY_MONTH_BARE_RE = re.compile(
 
 def _day_month_reading(before: str, after: str, day: int, month: int) -> str | None:
     """How a bare d/m is read: "date", "name" (a date without "ngày"), or None (a ratio)."""
-    if not _valid_date(day, month) or _FRACTION_NOUNS_RE.match(after):
-        return None
+    if not _valid_date(day, month) or _FRACTION_NOUNS_RE.match(after) or (day, month) == (24, 7):
+        return None  # 24/7 is round the clock
     words = [w.lower() for w in _WORD_RE.findall(before)]
     last = words[-1] if words else ""
     if last in _DATE_NAME_WORDS:
@@ -624,6 +624,18 @@ def _said_ngay(before: str) -> bool:
 _DAY_LIST_WORDS = frozenset("và hoặc đến mùng".split())
 
 
+_PART_OF_DAY_DATE_RE = re.compile(
+    r"\b(?P<when>(?i:sáng|trưa|chiều|tối|đêm|hôm|nay))\s+(?P<d>\d{1,2})[-.](?P<m>\d{1,2})(?![\w/.-]|[.,]\d)"
+)
+
+
+def _part_of_day_date(m: re.Match[str]) -> str:
+    day, month = int(m["d"]), int(m["m"])
+    if not _valid_date(day, month):
+        return m.group(0)
+    return _pad(f"{m['when']} ngày {_date_words(day, month, None)}")
+
+
 def _read_date_ranges(line: str) -> str:
     """15/5 - 20/5, 15/5/2024-20/5/2024, 15-20/5: "từ ngày ... đến ngày ..."."""
 
@@ -657,8 +669,9 @@ def _read_date_ranges(line: str) -> str:
 
 
 def _read_day_months(line: str) -> str:
-    """A bare d/m where it is a date: after từ, đến, hạn, sáng ..., or at a clause boundary."""
-
+    """A bare d/m where it is a date: after từ, đến, hạn, sáng ..., or at a clause boundary;
+    after a part of the day also the press's "Sáng 20-5" and "Chiều 15.5"."""
+    line = _PART_OF_DAY_DATE_RE.sub(_part_of_day_date, line)
     position = 0
     while m := _DAY_MONTH_BARE_RE.search(line, position):
         # one at a time, so the reading of "15/5" is what the next one sees ("15/5 hoặc 20/5")

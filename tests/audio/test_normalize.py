@@ -596,6 +596,9 @@ def test_bracketed_abbreviation_after_its_expansion_is_read_once(text: str, spok
         ("khoảng 2/3 số hộ", "khoảng hai phần ba số hộ"),
         ("3/4 diện tích lúa", "ba phần tư diện tích lúa"),
         ("hạn 32/5", "hạn ba mươi hai trên năm"),  # not a valid date
+        ("Sáng 20-5, Ủy ban họp", "Sáng ngày hai mươi tháng năm, Ủy ban họp"),  # the press's way
+        ("Chiều 15.5, xã họp", "Chiều ngày mười lăm tháng năm, xã họp"),
+        ("trực 24/7.", "trực hai mươi tư trên bảy"),
         ("Hạn nộp là 30/4.", "Hạn nộp là ngày ba mươi tháng tư"),
         ("học sinh lớp 12/3.", "học sinh lớp mười hai trên ba"),
     ],
