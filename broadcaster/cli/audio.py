@@ -43,15 +43,15 @@ def _station(session, code: str | None, *, required: bool):
 # ---------------------------------------------------------------------------- normalize
 
 
-MAX_DIFF_WIDTH = 80
+_MAX_DIFF_WIDTH = 80
 
 
-def read_as_written(written: str, spoken: list[str]) -> bool:
+def _read_as_written(written: str, spoken: list[str]) -> bool:
     """True when the line is spoken exactly as written (but for the full stop the voice drops)."""
     return spoken == [written.rstrip(" .;…")]
 
 
-def side_by_side(rows: list[tuple[str, list[str]]], width: int) -> list[str]:
+def _side_by_side(rows: list[tuple[str, list[str]]], width: int) -> list[str]:
     """Two wrapped columns, the written line on the left and its spoken sentences on the right;
     the gutter of a line's first row is "→" where the reading differs from the writing, "=" where not."""
     import textwrap
@@ -61,7 +61,7 @@ def side_by_side(rows: list[tuple[str, list[str]]], width: int) -> list[str]:
     for written, spoken in rows:
         left = textwrap.wrap(written, column) or [""]
         right = [part for sentence in spoken for part in (textwrap.wrap(sentence, column) or [""])] or ["-"]
-        mark = "=" if read_as_written(written, spoken) else "→"
+        mark = "=" if _read_as_written(written, spoken) else "→"
         for i in range(max(len(left), len(right))):
             a = left[i] if i < len(left) else ""
             b = right[i] if i < len(right) else ""
@@ -105,10 +105,10 @@ def normalize_command(text: str | None, file: Path | None, diff: bool) -> None:
     # The normaliser works line by line, so each written line maps to its own spoken sentences.
     lines = [" ".join(line.split()) for line in unicodedata.normalize("NFC", text or "").splitlines()]
     rows = [(line, normalize_text(line, abbreviations)) for line in lines if line]
-    width = min(MAX_DIFF_WIDTH, max(40, shutil.get_terminal_size((MAX_DIFF_WIDTH, 24)).columns))
-    for row in side_by_side(rows, width):
+    width = min(_MAX_DIFF_WIDTH, max(40, shutil.get_terminal_size((_MAX_DIFF_WIDTH, 24)).columns))
+    for row in _side_by_side(rows, width):
         click.echo(row)
-    changed = sum(1 for line, spoken in rows if not read_as_written(line, spoken))
+    changed = sum(1 for line, spoken in rows if not _read_as_written(line, spoken))
     click.echo(f"{changed}/{len(rows)} dòng đọc khác chữ viết / lines read differently")
 
 
