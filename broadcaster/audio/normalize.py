@@ -487,7 +487,18 @@ def _expand_token_abbreviations(line: str, ctx: _Context) -> str:
         joiner = ", " if all(p in ctx.abbreviations for p in parts) else " "  # HĐND-UBND: two bodies
         return joiner.join(ctx.code_parts.get(p, p) for p in parts)
 
+    line = _PLAN_AFTER_PERCENT_RE.sub(" kế hoạch", line)
+    if _SCHOOL_CONTEXT_RE.search(line):
+        line = _SCHOOL_LEVEL_RE.sub(lambda m: _SCHOOL_LEVELS[m.group(0)], line)
     return _TOKEN_RE.sub(replace, line)
+
+
+# Short forms that are only unambiguous beside their own kind: "đạt 102% KH" is the plan,
+# "MN, TH và THCS" are school levels.
+_PLAN_AFTER_PERCENT_RE = re.compile(r"(?<=%)\s*KH(?![\w&/-])")
+_SCHOOL_LEVELS = {"MN": "mầm non", "TH": "tiểu học"}
+_SCHOOL_CONTEXT_RE = re.compile(r"\b(?:THCS|THPT|(?i:trường|cấp học|bậc học|học sinh))\b")
+_SCHOOL_LEVEL_RE = re.compile(r"(?<![\w&/-])(?:MN|TH)(?![\w&/-])")
 
 
 def _date_words(day: int, month: int, year: int | None) -> str:
@@ -1038,7 +1049,8 @@ _FRACTION_RE = re.compile(r"(?<![\w/.,])(?P<a>\d{1,3})\s*/\s*(?P<b>\d{1,3})(?=" 
 # "1,5 triệu đồng/hộ", "2 lần/tuần": the slash after a quantity is "một" (per).
 _PER_WORDS = (
     "hộ|người|khẩu|suất|lượt|con|cháu|em|học sinh|lớp|trường|ngày|tuần|tháng|năm|quý|buổi|"
-    "giờ|phút|lần|kỳ|đợt|tiết|ca|chuyến|tấn|cây|ha|sào|mẫu|công|bao|túi|hộp|chai|liều|kg|lít"
+    "giờ|phút|lần|kỳ|đợt|tiết|ca|chuyến|tấn|cây|ha|sào|mẫu|công|bao|túi|hộp|chai|liều|kg|lít|"
+    "bình|viên|gói|lọ|thùng|chiếc|cái|xe|thửa|suất ăn"
 )
 _PER_SLASH_RE = re.compile(rf"(?<=[\w%])\s*/\s*(?=(?:{_PER_WORDS})(?!\w))")
 _MEASURE_BEFORE_RE = re.compile(

@@ -693,6 +693,10 @@ def test_per_unit_slashes(text: str, spoken: str) -> None:
         ("Từ 6h30’ đến 7h", "Từ sáu giờ ba mươi phút đến bảy giờ"),
         ("tốc độ 40km/giờ", "tốc độ bốn mươi ki lô mét trên giờ"),
         ("cấp 10kg/người", "cấp mười ki lô gam một người"),
+        ("liều 20ml/bình", "liều hai mươi mi li lít một bình"),
+        ("đạt 102% KH", "đạt một trăm linh hai phần trăm kế hoạch"),
+        ("Xã có 3 trường: MN, TH và THCS", "Xã có ba trường: mầm non, tiểu học và trung học cơ sở"),
+        ("TH nào cũng vậy", "TH nào cũng vậy"),  # no school in sight
     ],
 )
 def test_more_bulletin_readings(text: str, spoken: str) -> None:
