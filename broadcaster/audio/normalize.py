@@ -1106,6 +1106,8 @@ def _drop_echoed_brackets(line: str, ctx: _Context) -> str:
 
     def replace(m: re.Match[str]) -> str:
         inner = [_fold(w) for w in _WORD_RE.findall(m["inner"])]
+        if inner[-1:] == ["chan"]:  # "(Mười lăm triệu đồng chẵn)": an exact amount
+            inner.pop()
         before = [_fold(w) for w in _WORD_RE.findall(m.string[: m.start()])]
         return "" if inner and before[-len(inner):] == inner else m.group(0)
 

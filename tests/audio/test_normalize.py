@@ -556,6 +556,7 @@ def test_no_digit_or_known_abbreviation_survives_in_the_seeds() -> None:
         ("Trung tâm Phục vụ hành chính công (sau đây gọi tắt là TTPVHCC)", "Trung tâm Phục vụ hành chính công"),
         ("Ủy ban nhân dân tỉnh (sau đây gọi tắt là UBND tỉnh) quyết định", "Ủy ban nhân dân tỉnh quyết định"),
         ("Số tiền 50.000 đồng (Năm mươi nghìn đồng)", "Số tiền năm mươi nghìn đồng"),
+        ("Kinh phí: 15.000.000đ (Mười lăm triệu đồng chẵn)", "Kinh phí: mười lăm triệu đồng"),
         # not right after its expansion: read, expanded
         ("cải cách hành chính tỉnh (CCHC)", "cải cách hành chính tỉnh (cải cách hành chính)"),
         ("thực hiện (TTHC)", "thực hiện (thủ tục hành chính)"),
