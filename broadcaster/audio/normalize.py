@@ -304,7 +304,11 @@ _CHAR_MAP = str.maketrans(
         "\u200b": None,
         "\u200c": None,
         "\u200d": None,
+        "\u2060": None,  # word joiner
+        "\u00ad": None,  # soft hyphen, from word processors
         "\ufeff": None,
+        "\u3000": " ",
+        **dict.fromkeys("\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u200a\u205f", " "),
     }
 )
 _SPACES_RE = re.compile(r"[ \t\f\v]+")

@@ -406,6 +406,7 @@ def test_empty_input_gives_no_sentences(text: str) -> None:
         ("lý luận chính trị,...Tuyên truyền qua", ["lý luận chính trị", "Tuyên truyền qua"]),
         ("đạt kết quả./.", ["đạt kết quả"]),
         ("a\u00a0b\u200bc", ["a bc"]),
+        ("Thông báo\u00ad\u2003khẩn\u2060", ["Thông báo khẩn"]),  # soft hyphen, em space, word joiner
         ("Tải tệp 911-KH-tuyen-truyen-CCHC-nam-2023.pdf", ["Tải tệp"]),
         (
             "Báo Lai Châu, Đài Phát thanh - Truyền hình tỉnh",
