@@ -579,6 +579,7 @@ _DATE_CONTEXT_WORDS = frozenset(
     "kể khoảng dịp lễ nhật".split()
 )
 _DEADLINE_WORDS = frozenset("hạn chót hết".split())
+_DATE_AFTER_RE = re.compile(r"\s+(?:tới|này|vừa qua|sắp tới|hằng năm|hàng năm|năm nay|năm tới)(?!\w)")
 # Names that are dates but read without "ngày": "đường 3/2", "Quốc khánh 2/9", "lễ 30/4".
 _DATE_NAME_WORDS = frozenset("đường phố cầu quảng trường lễ dịp khánh niệm".split())
 # Words after which a/b counts ("đạt 8/10", "chiếm 1/3") or is a number of a place ("lớp 12/3").
@@ -604,8 +605,8 @@ def _day_month_reading(before: str, after: str, day: int, month: int) -> str | N
         return "name"
     if last in _DATE_CONTEXT_WORDS or _WEEKDAY_CONTEXT_RE.search(" ".join(words[-3:])):
         return "date"
-    if _DEADLINE_WORDS.intersection(words[-3:]):
-        return "date"  # "Hạn nộp là 30/4"
+    if _DEADLINE_WORDS.intersection(words[-3:]) or _DATE_AFTER_RE.match(after):
+        return "date"  # "Hạn nộp là 30/4", "họp 20/5 tới"
     if _AFTER_A_DATE_RE.search(before):
         return "date"  # "ngày 30/4 và 1/5": the second of two dates
     if last in _RATIO_WORDS:

@@ -601,6 +601,7 @@ def test_bracketed_abbreviation_after_its_expansion_is_read_once(text: str, spok
         ("Sáng 20-5, Ủy ban họp", "Sáng ngày hai mươi tháng năm, Ủy ban họp"),  # the press's way
         ("Chiều 15.5, xã họp", "Chiều ngày mười lăm tháng năm, xã họp"),
         ("trực 24/7.", "trực hai mươi tư trên bảy"),
+        ("Hội nghị 20/5 tới sẽ bàn", "Hội nghị ngày hai mươi tháng năm tới sẽ bàn"),
         ("Hạn nộp là 30/4.", "Hạn nộp là ngày ba mươi tháng tư"),
         ("học sinh lớp 12/3.", "học sinh lớp mười hai trên ba"),
     ],
