@@ -791,10 +791,12 @@ def _read_times(line: str, ctx: _Context) -> str:
         return _pad(words)
 
     line = _TIME_RE.sub(replace, line)
+    line = _ZERO_MINUTES_RE.sub("giờ", line)  # "14 giờ 00" is on the hour
     # the minute mark: "7 giờ 30'", "6h30’"
     return _MINUTE_MARK_RE.sub(lambda m: f"{m[1]} phút" if m[1][-1].isdigit() else m[1], line)
 
 
+_ZERO_MINUTES_RE = re.compile(r"\bgiờ\s+00(?:\s*(?:phút|['’′]))?(?![\w/.,])")
 _MINUTE_MARK_RE = re.compile(r"(\bgiờ\s+\d{1,2}|\bphút)\s*['’′](?!\w)")
 
 
@@ -982,6 +984,7 @@ _UNITS = {
     "kW": "ki lô oát",
     "MW": "mê ga oát",
     "°C": "độ C",
+    "oC": "độ C",  # as typed without the degree sign
     "°": "độ",
     "đ": "đồng",
     "VNĐ": "đồng",
@@ -1006,8 +1009,12 @@ def _per_word(unit_words: str) -> str:
     return "một" if unit_words.endswith(_MONEY_WORDS) else "trên"
 
 
+_METRES_AND_CENTIMETRES_RE = re.compile(r"(?<![\w.,])(?P<m>\d{1,3})m(?P<cm>\d{2})(?!\w)")
+
+
 def _read_units(line: str, ctx: _Context) -> str:
-    """Units after a number: 50.000đ, 5 km, 100 m2, 60 km/h, người/km2, 2 tỷ đ."""
+    """Units after a number: 50.000đ, 5 km, 100 m2, 60 km/h, người/km2, 2 tỷ đ, 1m50."""
+    line = _METRES_AND_CENTIMETRES_RE.sub(lambda m: f"{m['m']} mét {m['cm']}", line)
 
     def replace(m: re.Match[str]) -> str:
         words = _UNITS[m["unit"]]
