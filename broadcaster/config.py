@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "item_gap_ms": 1200,
         "emergency_repeat": 2,
         "ident": "Đây là Đài truyền thanh {station}.",
+        "repeat_intro": "Xin nhắc lại.",
         "abbreviations": {},
         "gtts": {"tld": "com.vn", "timeout": 10.0, "retries": 3, "backoff": 1.0},
         "espeak": {"voice": "vi", "speed": 150, "pitch": 50},

@@ -9,7 +9,9 @@ polling the folder never sees half a file.
 
 Gaps between parts:
 
-* between two readings of the same item (``repeat`` > 1): ``pause_ms``;
+* between two readings of the same item (``repeat`` > 1): ``pause_ms``; an
+  item's ``repeat_intro`` ("Xin nhắc lại") is said at the start of every
+  reading after the first, ``pause_ms`` before the reading itself;
 * between two different items: ``item_gap_ms``;
 * between any other neighbours (intro → ident, ident → item, item → outro):
   ``pause_ms``;
@@ -57,6 +59,7 @@ class BulletinPart:
     topic: str | None = None
     backend: str | None = None  # e.g. the TTS backend, or "recording"
     repeat: int = 1
+    repeat_intro: AudioSegment | None = None  # said before each reading after the first
 
     def __post_init__(self) -> None:
         if self.kind not in PART_KINDS:
@@ -97,7 +100,10 @@ def assemble_bulletin(
 
     Returns the audio and a timeline: one dict per reading, in order, with
     ``kind, item_id, title, topic, backend, repeat, reading, start_s,
-    duration_s`` (times in seconds, exact to the sample).
+    duration_s`` (times in seconds, exact to the sample). A reading that
+    starts with the part's ``repeat_intro`` includes it and the pause after
+    it in its ``start_s``/``duration_s``; ``intro_s`` says where in the
+    reading the item itself starts.
     """
     if not parts:
         raise ValueError("Bản tin không có phần nào. / The bulletin has no parts.")
@@ -125,8 +131,15 @@ def assemble_bulletin(
                 data=b"\0\0" * int(audio.frame_count()), sample_width=2, frame_rate=sample_rate, channels=1
             )
         data = audio.raw_data
-        n = len(data) // 2
+        intro = b""
+        if part.repeat_intro is not None and part.repeat > 1:
+            spoken = part.repeat_intro
+            if part_lufs is not None:
+                spoken = normalize_loudness(spoken, target_lufs=part_lufs, sample_rate=sample_rate)
+            intro = _conform(spoken, sample_rate).raw_data + b"\0\0" * silence_frames(pause_ms)
         for reading in range(1, part.repeat + 1):
+            reading_data = intro + data if reading > 1 else data
+            n = len(reading_data) // 2
             if prev is not None and part.kind != "pause" and prev.kind != "pause":
                 if reading > 1:
                     gap = pause_ms
@@ -150,7 +163,9 @@ def assemble_bulletin(
                     "duration_s": round(n / sample_rate, 3),
                 }
             )
-            chunks.append(data)
+            if reading > 1 and intro:
+                timeline[-1]["intro_s"] = round(len(intro) // 2 / sample_rate, 3)
+            chunks.append(reading_data)
             frames += n
             prev = part
 

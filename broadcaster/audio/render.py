@@ -265,6 +265,7 @@ class Renderer:
         self.pause_ms = int(audio.pause_ms)
         self.item_gap_ms = int(audio.item_gap_ms)
         self.ident = str(audio.ident)
+        self.repeat_intro = str(audio.repeat_intro)
         self.abbreviations = dict(audio.abbreviations)
         self.sentence_pause_ms = SENTENCE_PAUSE_MS
         if chain is None:
@@ -294,6 +295,24 @@ class Renderer:
         if not station_name or not self.ident.strip():
             return None
         return self.ident.replace("{station}", station_name)
+
+    def repeat_intro_audio(self, item: ItemSnapshot, *, catcher=None, fallbacks=None,
+                           pieces_log: list[dict] | None = None) -> AudioSegment | None:
+        """"Xin nhắc lại" (``[audio] repeat_intro``), said before each repeat of an item read more than
+        once, at the bulletin's loudness; None for an item read once or when the setting is empty."""
+        if item.repeat < 2 or not self.repeat_intro.strip():
+            return None
+        piece = self.speak_text(self.repeat_intro, "vi", catcher=catcher, fallbacks=fallbacks,
+                                where=f"tin/item {item.id} [repeat_intro]")
+        if pieces_log is not None:
+            pieces_log.append(piece.describe(item.id, "repeat_intro"))
+        return self.match(piece.audio)
+
+    def airtime_s(self, repeat: int, reading_s: float, intro_s: float) -> float:
+        """Every reading, the pauses between them and the repeat intro before each repeat."""
+        pause_s = self.pause_ms / 1000.0
+        before_repeat = pause_s + (intro_s + pause_s if intro_s else 0.0)
+        return repeat * reading_s + (repeat - 1) * before_repeat
 
     # -- speech -----------------------------------------------------------
     def speak_text(self, text: str, lang: str, *, catcher: _WarningCatcher | None = None,
@@ -508,7 +527,11 @@ class Renderer:
                 exact = exact and known
         reading = sum(parts) + max(0, len(parts) - 1) * self.pause_ms / 1000.0
         repeat = item.repeat
-        seconds = repeat * reading + (repeat - 1) * self.pause_ms / 1000.0
+        intro_s = 0.0
+        if repeat > 1 and self.repeat_intro.strip():
+            intro_s, known = self.estimate_text_seconds(self.repeat_intro)
+            exact = exact and known
+        seconds = self.airtime_s(repeat, reading, intro_s)
         return ItemEstimate(seconds=round(seconds, 3), reading_s=round(reading, 3), repeat=repeat, exact=exact)
 
     def estimate_item(self, session, item) -> ItemEstimate:
@@ -597,11 +620,12 @@ class Renderer:
                 backend = _join_backends([p.backend for p in pieces])
                 backends[item.id] = backend
                 reading = len(audio) / 1000.0
-                airtime = item.repeat * reading + (item.repeat - 1) * self.pause_ms / 1000.0
-                item_seconds[item.id] = round(airtime, 3)
                 pieces_log.extend(piece.describe(item.id, "item") for piece in pieces)
+                intro = self.repeat_intro_audio(item, catcher=catcher, fallbacks=fallbacks, pieces_log=pieces_log)
+                airtime = self.airtime_s(item.repeat, reading, len(intro) / 1000.0 if intro is not None else 0.0)
+                item_seconds[item.id] = round(airtime, 3)
                 parts.append(BulletinPart("item", audio, item_id=item.id, title=item.title, topic=item.topic_code,
-                                          backend=backend, repeat=item.repeat))
+                                          backend=backend, repeat=item.repeat, repeat_intro=intro))
                 manifest_items.append(
                     {"id": item.id, "title": item.title, "topic": item.topic_code, "topic_title": item.topic_title,
                      "priority": item.priority, "repeat": item.repeat, "languages": [p.lang for p in pieces],

@@ -43,15 +43,46 @@ def _station(session, code: str | None, *, required: bool):
 # ---------------------------------------------------------------------------- normalize
 
 
+_MAX_DIFF_WIDTH = 80
+
+
+def _read_as_written(written: str, spoken: list[str]) -> bool:
+    """True when the line is spoken exactly as written (but for the full stop the voice drops)."""
+    return spoken == [written.rstrip(" .;…")]
+
+
+def _side_by_side(rows: list[tuple[str, list[str]]], width: int) -> list[str]:
+    """Two wrapped columns, the written line on the left and its spoken sentences on the right;
+    the gutter of a line's first row is "→" where the reading differs from the writing, "=" where not."""
+    import textwrap
+
+    column = (width - 3) // 2
+    out = [f"{'Văn bản / written':<{column}} │ Đọc là / spoken", "─" * column + "─┼─" + "─" * column]
+    for written, spoken in rows:
+        left = textwrap.wrap(written, column) or [""]
+        right = [part for sentence in spoken for part in (textwrap.wrap(sentence, column) or [""])] or ["-"]
+        mark = "=" if _read_as_written(written, spoken) else "→"
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else ""
+            b = right[i] if i < len(right) else ""
+            out.append(f"{a:<{column}} {mark if i == 0 else '│'} {b}".rstrip())
+    return out
+
+
 @click.command("normalize")
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Đọc văn bản từ tệp UTF-8 ('-' = stdin) / read the text from a UTF-8 file.")
-def normalize_command(text: str | None, file: Path | None) -> None:
+@click.option("--diff", "diff", is_flag=True,
+              help="Văn bản gốc bên cạnh câu sẽ đọc, dòng nào đổi / the written text beside what is spoken.")
+def normalize_command(text: str | None, file: Path | None, diff: bool) -> None:
     """In đúng câu chữ sẽ được đọc, mỗi câu một dòng / print exactly what will be spoken, one sentence a line.
 
     Ví dụ / example: broadcaster normalize "UBND xã thông báo lịch tiếp dân ngày 20/1/2022."
     """
+    import shutil
+    import unicodedata
+
     from ..audio.normalize import normalize_text
 
     if (text is None) == (file is None):
@@ -67,8 +98,18 @@ def normalize_command(text: str | None, file: Path | None) -> None:
             except UnicodeDecodeError:
                 raise InputError(f"tệp không phải UTF-8 / not a UTF-8 file: {file}", field="--file") from None
     abbreviations = dict(get_app().config.audio.abbreviations)
-    for sentence in normalize_text(text or "", abbreviations):
-        click.echo(sentence)
+    if not diff:
+        for sentence in normalize_text(text or "", abbreviations):
+            click.echo(sentence)
+        return
+    # The normaliser works line by line, so each written line maps to its own spoken sentences.
+    lines = [" ".join(line.split()) for line in unicodedata.normalize("NFC", text or "").splitlines()]
+    rows = [(line, normalize_text(line, abbreviations)) for line in lines if line]
+    width = min(_MAX_DIFF_WIDTH, max(40, shutil.get_terminal_size((_MAX_DIFF_WIDTH, 24)).columns))
+    for row in _side_by_side(rows, width):
+        click.echo(row)
+    changed = sum(1 for line, spoken in rows if not _read_as_written(line, spoken))
+    click.echo(f"{changed}/{len(rows)} dòng đọc khác chữ viết / lines read differently")
 
 
 # ---------------------------------------------------------------------------- render

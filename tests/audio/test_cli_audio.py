@@ -27,7 +27,7 @@ def test_normalize_prints_one_spoken_sentence_per_line(run, isolated_home):
     assert out.splitlines() == [
         "Ủy ban nhân dân xã thông báo: tiếp dân lúc bảy giờ ba mươi phút ngày hai mươi tháng một năm "
         "hai nghìn không trăm hai mươi hai",
-        "Gọi không chín một hai ba bốn năm sáu bảy tám!",
+        "Gọi không chín một hai, ba bốn năm, sáu bảy tám!",
     ]
 
 
@@ -41,6 +41,29 @@ def test_normalize_reads_a_file_or_stdin_and_uses_configured_abbreviations(run, 
     assert run("normalize", "--file", bulletin).output.splitlines() == [
         "hợp tác xã Phước Hà họp", "cải cách hành chính là việc của mọi người"]
     assert run("normalize", "--file", "-", input="HĐND huyện.").output.splitlines() == ["Hội đồng nhân dân huyện"]
+
+
+def test_normalize_diff_shows_the_written_line_beside_the_spoken_form(run, isolated_home):
+    bulletin = isolated_home / "tin.txt"
+    bulletin.write_text("UBND xã thông báo: từ 15/5 đến 30/5 tiếp dân tại TP. Bạc Liêu, P.7.\n"
+                        "Bà con chú ý.\n\nGọi tổng đài 1022!\n", encoding="utf-8")
+    lines = run("normalize", "--diff", "--file", bulletin).output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    gutter = lines[0].index("│")
+    assert lines[0][gutter + 2:] == "Đọc là / spoken" and lines[1][gutter] == "┼"
+    body = lines[2:-1]
+    assert all(len(line) <= gutter or line[gutter] in "│→=" for line in body)
+    left = " ".join(line[:gutter].strip() for line in body if line[:gutter].strip())
+    right = " ".join(line[gutter + 2:] for line in body)
+    assert left == ("UBND xã thông báo: từ 15/5 đến 30/5 tiếp dân tại TP. Bạc Liêu, P.7. Bà con chú ý. "
+                    "Gọi tổng đài 1022!")
+    assert right == ("Ủy ban nhân dân xã thông báo: từ ngày mười lăm tháng năm đến ngày ba mươi tháng năm "
+                     "tiếp dân tại thành phố Bạc Liêu, phường bảy Bà con chú ý Gọi tổng đài một không hai hai!")
+    marks = [line[gutter] for line in body if line[:gutter].strip()]
+    assert marks[0] == "→" and "=" in marks  # "Bà con chú ý." is read as written
+    assert lines[-1].startswith("2/3 dòng")
+    # without --diff: one spoken sentence a line, as before
+    assert run("normalize", "--file", bulletin).output.splitlines()[-1] == "Gọi tổng đài một không hai hai!"
 
 
 def test_normalize_needs_exactly_one_source(run, isolated_home):
