@@ -16,6 +16,13 @@ one, whether the writer is another thread, the daemon or the CLI. Two writers
 racing on the same key both write complete files; the last one wins, and both
 hold the same sound. Reads refresh the file's access time so pruning removes
 the least recently *used* renders first, even on ``noatime`` mounts.
+
+Mastered clips (:meth:`AudioCache.put_clip`): a sentence's speech *after* loudness matching,
+keyed with the mastering settings as well, stored as a plain 16-bit mono WAV with one extra
+RIFF chunk (``bmst``, JSON) holding its loudness, true peak and K-weighted energy per 100 ms,
+so a warm render reads it and measures nothing. Other WAV readers skip the extra chunk. These
+files are not fsynced (a cache is rebuilt, not recovered): a file torn by a power cut has a
+data chunk shorter than its header says and reads as a miss.
 """
 
 from __future__ import annotations
@@ -25,16 +32,22 @@ import json
 import logging
 import os
 import re
+import struct
 import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydub import AudioSegment
 
+if TYPE_CHECKING:
+    from broadcaster.audio.mastering import MasteredClip
+
 log = logging.getLogger("broadcaster.audio")
+
+_CLIP_CHUNK = b"bmst"
 
 __all__ = ["AudioCache", "CacheStats", "PruneResult", "cache_key"]
 
@@ -151,6 +164,71 @@ class AudioCache:
                 pass
             raise
         return path
+
+    def put_clip(self, key: str, clip: MasteredClip) -> Path:
+        """Store a mastered clip and its measurement under ``key`` (atomic replace, no fsync)."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps(clip.meta(), separators=(",", ":")).encode("utf-8")
+        meta += b" " * (len(meta) % 2)  # RIFF chunks are word-aligned
+        data = clip.pcm.astype("<i2").tobytes()
+        fmt = struct.pack("<HHIIHH", 1, 1, clip.sample_rate, clip.sample_rate * 2, 2, 16)
+        body = b"".join([b"WAVE", b"fmt ", struct.pack("<I", len(fmt)), fmt,
+                         _CLIP_CHUNK, struct.pack("<I", len(meta)), meta, b"data", struct.pack("<I", len(data)), data])
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"RIFF" + struct.pack("<I", len(body)) + body)
+            os.replace(tmp_name, path)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+            raise
+        return path
+
+    def get_clip(self, key: str) -> MasteredClip | None:
+        """The mastered clip stored under ``key``, or None (a missing, torn or foreign file is a miss)."""
+        import numpy as np
+
+        from broadcaster.audio.mastering import MasteredClip
+
+        path = self.path_for(key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        chunks: dict[bytes, bytes] = {}
+        pos = 12
+        while pos + 8 <= len(blob):
+            name, size = blob[pos : pos + 4], struct.unpack("<I", blob[pos + 4 : pos + 8])[0]
+            chunks[name] = blob[pos + 8 : pos + 8 + size]
+            if pos + 8 + size > len(blob):
+                chunks.pop(name)
+            pos += 8 + size + (size % 2)
+        try:
+            if blob[:4] != b"RIFF" or blob[8:12] != b"WAVE" or b"data" not in chunks:
+                raise ValueError("not a complete WAV file")
+            channels, rate, bits = (struct.unpack("<HHIIHH", chunks[b"fmt "][:16])[i] for i in (1, 2, 5))
+            if channels != 1 or bits != 16:
+                raise ValueError("not 16-bit mono")
+            meta = json.loads(chunks[_CLIP_CHUNK])
+            clip = MasteredClip(pcm=np.frombuffer(chunks[b"data"], dtype="<i2"), sample_rate=rate,
+                                integrated_lufs=float(meta["integrated_lufs"]),
+                                true_peak_dbtp=float(meta["true_peak_dbtp"]),
+                                energies=np.asarray(meta["energies"], dtype=np.float64))
+        except (KeyError, ValueError, TypeError, struct.error) as exc:
+            log.warning("Tệp trong bộ nhớ đệm bị hỏng, sẽ tạo lại: %s / corrupt cache file, re-rendering: %s (%s)",
+                        path, path, exc)
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            now = time.time()
+            os.utime(path, (now, now))
+        except OSError:
+            pass
+        return clip
 
     def __contains__(self, key: str) -> bool:
         return self.path_for(key).is_file()

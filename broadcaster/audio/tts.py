@@ -25,6 +25,10 @@ returned; on failure the next backend is tried. Consequences:
   audio counts as failed. When every backend fails, :class:`SynthesisError`
   is raised.
 
+:meth:`SynthesisChain.speak_mastered` follows the same policy one step later: it looks for
+the sentence *after* loudness matching first (keyed with the mastering settings too), and
+stores what it masters, so a warm render reads finished clips and measures nothing.
+
 To keep a long outage cheap, :class:`GttsSynthesizer` stops calling Google for
 ``cooldown`` seconds after it has exhausted its retries on a transient error
 (connection error, timeout, 429, 5xx); during that time it fails at once and the
@@ -44,12 +48,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import requests
 from pydub import AudioSegment
 
 from broadcaster.audio.cache import AudioCache
+
+if TYPE_CHECKING:
+    from broadcaster.audio.mastering import MasteredClip
 
 log = logging.getLogger("broadcaster.audio")
 
@@ -57,6 +64,8 @@ __all__ = [
     "DEFAULT_CHAIN",
     "EspeakSynthesizer",
     "GttsSynthesizer",
+    "MasteredSpeech",
+    "Mastering",
     "Speech",
     "SynthesisChain",
     "SynthesisError",
@@ -83,6 +92,24 @@ class Speech:
     backend: str  # "gtts" | "espeak" | "recorded"
     voice: str
     cached: bool
+
+
+@dataclass(frozen=True)
+class MasteredSpeech:
+    """One sentence after loudness matching (see :meth:`SynthesisChain.speak_mastered`)."""
+
+    clip: MasteredClip
+    backend: str
+    voice: str
+    cached: bool  # the mastered clip came from the cache
+
+
+class Mastering(Protocol):
+    """Turns raw speech into a finished clip; ``settings`` (JSON) go into the cache key."""
+
+    settings: dict
+
+    def master(self, audio: AudioSegment) -> MasteredClip: ...
 
 
 @runtime_checkable
@@ -429,55 +456,98 @@ class SynthesisChain:
         return [s.name for s in self.synthesizers]
 
     def speak(self, text: str, lang: str = "vi") -> Speech:
+        return self._speak(text, lang, None)
+
+    def mastered_key(self, text: str, synth: Synthesizer, lang: str, mastering: Mastering) -> str:
+        settings = {**synth.cache_key_settings(), "mastering": mastering.settings}
+        return AudioCache.key(_nfc(text).strip(), synth.name, lang, settings)
+
+    def speak_mastered(self, text: str, lang: str, mastering: Mastering) -> MasteredSpeech:
+        """:meth:`speak`, then ``mastering``; each backend's mastered clip is looked for first.
+
+        Safe to call from several threads at once (the render synthesises sentences in parallel).
+        """
+        return self._speak(text, lang, mastering)
+
+    def _speak(self, text: str, lang: str, mastering: Mastering | None) -> Any:
         text = _nfc(text).strip()
         if not _has_speech(text):
             raise SynthesisError("Không có nội dung để đọc / Nothing to speak")
         failures: list[str] = []
         for synth in self.synthesizers:
-            settings = synth.cache_key_settings()
-            voice_for = getattr(synth, "voice_for", None)
-            voice = voice_for(lang) if callable(voice_for) else str(settings.get("voice", synth.name))
-            key = AudioCache.key(text, synth.name, lang, settings) if self.cache is not None else None
-
-            if self.cache is not None and key is not None:
-                try:
-                    hit = self.cache.get(key)
-                except OSError as exc:
-                    log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
-                    hit = None
-                if hit is not None and not _is_silent(hit):
-                    return Speech(audio=hit, backend=synth.name, voice=voice, cached=True)
-
-            try:
-                audio = synth.synthesize(text, lang)
-                if _is_silent(audio):
-                    raise SynthesisError("kết quả rỗng hoặc im lặng / produced empty or silent audio")
-            except Exception as exc:  # any backend failure falls through to the next one
-                reason = str(exc) or type(exc).__name__
-                failures.append(f"{synth.name}: {reason}")
-                last = synth is self.synthesizers[-1]
-                log.warning(
-                    "Bộ tổng hợp giọng %r thất bại%s / Speech backend %r failed%s: %s",
-                    synth.name,
-                    "" if last else ", thử bộ tiếp theo",
-                    synth.name,
-                    "" if last else ", trying the next one",
-                    reason,
-                )
+            voice = _voice(synth, lang)
+            mastered_key = self.mastered_key(text, synth, lang, mastering) if mastering is not None else None
+            if mastered_key is not None and self.cache is not None:
+                clip = self._cached_clip(mastered_key)
+                if clip is not None:
+                    return MasteredSpeech(clip=clip, backend=synth.name, voice=voice, cached=True)
+            raw = self._raw_speech(synth, text, lang, failures)
+            if raw is None:
                 continue
-
-            if self.cache is not None and key is not None:
+            audio, cached = raw
+            if mastering is None:
+                return Speech(audio=audio, backend=synth.name, voice=voice, cached=cached)
+            clip = mastering.master(audio)
+            if self.cache is not None and mastered_key is not None:
                 try:
-                    self.cache.put(key, audio)
+                    self.cache.put_clip(mastered_key, clip)
                 except OSError as exc:
                     log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
-            return Speech(audio=audio, backend=synth.name, voice=voice, cached=False)
+            return MasteredSpeech(clip=clip, backend=synth.name, voice=voice, cached=cached)
 
         summary = "; ".join(failures)
         raise SynthesisError(
             f"Không tạo được giọng đọc bằng bất kỳ bộ nào ({summary}) / "
             f"All speech backends failed ({summary})"
         )
+
+    def _raw_speech(self, synth: Synthesizer, text: str, lang: str,
+                    failures: list[str]) -> tuple[AudioSegment, bool] | None:
+        """(audio, from the cache?) of one backend, or None when it failed (reason in ``failures``)."""
+        key = AudioCache.key(text, synth.name, lang, synth.cache_key_settings()) if self.cache is not None else None
+        if self.cache is not None and key is not None:
+            try:
+                hit = self.cache.get(key)
+            except OSError as exc:
+                log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
+                hit = None
+            if hit is not None and not _is_silent(hit):
+                return hit, True
+        try:
+            audio = synth.synthesize(text, lang)
+            if _is_silent(audio):
+                raise SynthesisError("kết quả rỗng hoặc im lặng / produced empty or silent audio")
+        except Exception as exc:  # any backend failure falls through to the next one
+            reason = str(exc) or type(exc).__name__
+            failures.append(f"{synth.name}: {reason}")
+            last = synth is self.synthesizers[-1]
+            log.warning(
+                "Bộ tổng hợp giọng %r thất bại%s / Speech backend %r failed%s: %s",
+                synth.name,
+                "" if last else ", thử bộ tiếp theo",
+                synth.name,
+                "" if last else ", trying the next one",
+                reason,
+            )
+            return None
+        if self.cache is not None and key is not None:
+            try:
+                self.cache.put(key, audio)
+            except OSError as exc:
+                log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
+        return audio, False
+
+    def _cached_clip(self, key: str) -> MasteredClip | None:
+        try:
+            return self.cache.get_clip(key) if self.cache is not None else None
+        except OSError as exc:
+            log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
+            return None
+
+
+def _voice(synth: Synthesizer, lang: str) -> str:
+    voice_for = getattr(synth, "voice_for", None)
+    return voice_for(lang) if callable(voice_for) else str(synth.cache_key_settings().get("voice", synth.name))
 
 
 # ---------------------------------------------------------------------------
