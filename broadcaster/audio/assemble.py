@@ -535,33 +535,58 @@ def _write_wav(chunks: Iterator[bytes], tmp: Path, sample_rate: int, frames: int
 
 
 def _measure_file(path: Path, fmt: str, sample_rate: int) -> tuple[Loudness, int]:
-    """(loudness, frames) of a written bulletin: decoded by ffmpeg (MP3) or read (WAV), measured here."""
+    """(loudness, frames) of a written bulletin: decoded by ffmpeg (MP3) or read (WAV), measured here.
+
+    The true peak is measured on a second thread (numpy's FFTs release the GIL), beside the loudness."""
+    import queue
+    import threading
+
     import numpy as np
 
-    from broadcaster.audio.meter import LoudnessMeter
+    from broadcaster.audio.meter import LoudnessMeter, TruePeakMeter
 
-    meter = LoudnessMeter(sample_rate, true_peak=True)
+    meter = LoudnessMeter(sample_rate, true_peak=False)
+    peaks = TruePeakMeter()
+    todo: queue.Queue = queue.Queue(maxsize=8)
+
+    def measure_peaks() -> None:
+        while (samples := todo.get()) is not None:
+            peaks.add(samples)
+
+    worker = threading.Thread(target=measure_peaks, name="true-peak", daemon=True)
+    worker.start()
+
+    def take(data: bytes) -> None:
+        samples = np.frombuffer(data, dtype="<i2")
+        todo.put(samples)
+        meter.add(samples)
+
     block = 1 << 20
-    if fmt == "wav":
-        with open(path, "rb") as fh:
-            fh.seek(44)
-            while data := fh.read(block):
-                meter.add(np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2"))
-        return meter.result(), meter.frames
-    cmd = [_ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(path),
-           "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"]
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-        leftover = b""
-        while data := proc.stdout.read(block):
-            data = leftover + data
-            whole = len(data) // 2 * 2
-            meter.add(np.frombuffer(data[:whole], dtype="<i2"))
-            leftover = data[whole:]
-        if proc.wait() != 0:
-            errors.seek(0)
-            raise _ffmpeg_failed(("kiểm tra tệp", "checking the file"), errors.read())
-    return meter.result(), meter.frames
+    try:
+        if fmt == "wav":
+            with open(path, "rb") as fh:
+                fh.seek(44)
+                while data := fh.read(block):
+                    take(data[: len(data) // 2 * 2])
+        else:
+            cmd = [_ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(path),
+                   "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"]
+            with tempfile.TemporaryFile() as errors:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+                leftover = b""
+                while data := proc.stdout.read(block):
+                    data = leftover + data
+                    whole = len(data) // 2 * 2
+                    take(data[:whole])
+                    leftover = data[whole:]
+                if proc.wait() != 0:
+                    errors.seek(0)
+                    raise _ffmpeg_failed(("kiểm tra tệp", "checking the file"), errors.read())
+    finally:
+        todo.put(None)
+        worker.join()
+    result = meter.result()
+    return Loudness(result.integrated_lufs, peaks.dbtp, result.lra), meter.frames
 
 
 def encode_bulletin(layout: BulletinLayout, path: str | PathLike, *, gain: Callable[[MasteredClip], np.ndarray],

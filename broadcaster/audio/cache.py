@@ -166,7 +166,9 @@ class AudioCache:
         return path
 
     def put_clip(self, key: str, clip: MasteredClip) -> Path:
-        """Store a mastered clip and its measurement under ``key`` (atomic replace, no fsync)."""
+        """Store a mastered clip and its measurement under ``key`` (atomic replace, no fsync).
+
+        The clip's samples then leave memory: it reads them from the file when used."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps(clip.meta(), separators=(",", ":")).encode("utf-8")
@@ -186,49 +188,43 @@ class AudioCache:
             except OSError:
                 pass
             raise
+        saved = self.get_clip(key)
+        if saved is not None and saved.frames == clip.frames:
+            clip.release(saved._source)
         return path
 
     def get_clip(self, key: str) -> MasteredClip | None:
-        """The mastered clip stored under ``key``, or None (a missing, torn or foreign file is a miss)."""
+        """The mastered clip stored under ``key``, or None (a missing, torn or foreign file is a miss).
+
+        Only the header and the measurement are read now; the samples when the clip is used."""
         import numpy as np
 
         from broadcaster.audio.mastering import MasteredClip
 
         path = self.path_for(key)
         try:
-            blob = path.read_bytes()
+            header = _read_clip_header(path)
         except FileNotFoundError:
             return None
-        chunks: dict[bytes, bytes] = {}
-        pos = 12
-        while pos + 8 <= len(blob):
-            name, size = blob[pos : pos + 4], struct.unpack("<I", blob[pos + 4 : pos + 8])[0]
-            chunks[name] = blob[pos + 8 : pos + 8 + size]
-            if pos + 8 + size > len(blob):
-                chunks.pop(name)
-            pos += 8 + size + (size % 2)
-        try:
-            if blob[:4] != b"RIFF" or blob[8:12] != b"WAVE" or b"data" not in chunks:
-                raise ValueError("not a complete WAV file")
-            channels, rate, bits = (struct.unpack("<HHIIHH", chunks[b"fmt "][:16])[i] for i in (1, 2, 5))
-            if channels != 1 or bits != 16:
-                raise ValueError("not 16-bit mono")
-            meta = json.loads(chunks[_CLIP_CHUNK])
-            clip = MasteredClip(pcm=np.frombuffer(chunks[b"data"], dtype="<i2"), sample_rate=rate,
-                                integrated_lufs=float(meta["integrated_lufs"]),
-                                true_peak_dbtp=float(meta["true_peak_dbtp"]),
-                                energies=np.asarray(meta["energies"], dtype=np.float64))
-        except (KeyError, ValueError, TypeError, struct.error) as exc:
+        except (OSError, KeyError, ValueError, TypeError, struct.error) as exc:
             log.warning("Tệp trong bộ nhớ đệm bị hỏng, sẽ tạo lại: %s / corrupt cache file, re-rendering: %s (%s)",
                         path, path, exc)
             path.unlink(missing_ok=True)
             return None
+        rate, meta, offset, frames = header
+
+        def read_samples() -> np.ndarray:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return np.frombuffer(fh.read(frames * 2), dtype="<i2")
+
         try:
             now = time.time()
             os.utime(path, (now, now))
         except OSError:
             pass
-        return clip
+        return MasteredClip(None, rate, float(meta["integrated_lufs"]), float(meta["true_peak_dbtp"]),
+                            np.asarray(meta["energies"], dtype=np.float64), source=read_samples, frames=frames)
 
     def __contains__(self, key: str) -> bool:
         return self.path_for(key).is_file()
@@ -321,3 +317,30 @@ class AudioCache:
             oldest_access=min(times) if times else None,
             newest_access=max(times) if times else None,
         )
+
+
+def _read_clip_header(path: Path) -> tuple[int, dict, int, int]:
+    """(sample rate, measurement, data offset, frames) of a mastered clip file; ValueError if it is not one."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        riff = fh.read(12)
+        if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            raise ValueError("not a WAV file")
+        rate = channels = bits = None
+        meta = None
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError("no data chunk")
+            name, length = head[:4], struct.unpack("<I", head[4:])[0]
+            if name == b"data":
+                if fh.tell() + length > size:
+                    raise ValueError("data chunk cut short")
+                if (channels, bits) != (1, 16) or meta is None:
+                    raise ValueError("not a mastered 16-bit mono clip")
+                return rate, meta, fh.tell(), length // 2
+            body = fh.read(length + length % 2)
+            if name == b"fmt ":
+                _, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            elif name == _CLIP_CHUNK:
+                meta = json.loads(body[:length])

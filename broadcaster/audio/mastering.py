@@ -13,7 +13,7 @@ its loudness, its true peak and its K-weighted energy per 100 ms (see :class:`Ma
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,19 +29,39 @@ _MAX_ROUNDS = 6
 _LIMITER_HALF_WINDOW_S = 0.005
 
 
-@dataclass
 class MasteredClip:
-    """Mono 16-bit PCM and its measurement (after mastering)."""
+    """Mono 16-bit PCM and its measurement (after mastering).
 
-    pcm: np.ndarray  # int16
-    sample_rate: int
-    integrated_lufs: float
-    true_peak_dbtp: float
-    energies: np.ndarray  # K-weighted sum of squares per 100 ms from the first sample (float64)
+    The samples are held in memory, or (a clip read from the render cache) read from its file
+    each time :attr:`pcm` is asked for, so a long bulletin is never held whole.
+    """
+
+    def __init__(self, pcm: np.ndarray | None, sample_rate: int, integrated_lufs: float, true_peak_dbtp: float,
+                 energies: np.ndarray, *, source: Callable[[], np.ndarray] | None = None,
+                 frames: int | None = None):
+        if pcm is None and (source is None or frames is None):
+            raise ValueError("a clip needs its samples, or where to read them and how many")
+        self._pcm = pcm
+        self._source = source
+        self.sample_rate = sample_rate
+        self.integrated_lufs = integrated_lufs
+        self.true_peak_dbtp = true_peak_dbtp
+        self.energies = energies  # K-weighted sum of squares per 100 ms from the first sample (float64)
+        self.frames = len(pcm) if pcm is not None else int(frames)
 
     @property
-    def frames(self) -> int:
-        return len(self.pcm)
+    def pcm(self) -> np.ndarray:  # int16
+        if self._pcm is not None:
+            return self._pcm
+        pcm = self._source()
+        if len(pcm) != self.frames:
+            raise OSError(f"cached clip changed: {len(pcm)} frames, expected {self.frames}")
+        return pcm
+
+    def release(self, source: Callable[[], np.ndarray]) -> None:
+        """Drop the samples from memory; ``source`` reads them again when needed."""
+        self._source = source
+        self._pcm = None
 
     def meta(self) -> dict:
         return {"integrated_lufs": self.integrated_lufs, "true_peak_dbtp": self.true_peak_dbtp,
@@ -87,35 +107,33 @@ def apply_gain(pcm: np.ndarray, gain_db: float) -> np.ndarray:
     """int16 ``pcm`` scaled by ``gain_db``, rounded and clipped back to int16."""
     if abs(gain_db) < 0.005:
         return pcm
-    return _to_int16(pcm.astype(np.float64) * (10 ** (gain_db / 20) / 32768.0))
+    scaled = pcm.astype(np.float32) * np.float32(10 ** (gain_db / 20))  # float32: exact enough for 16 bits
+    return np.clip(np.rint(scaled, out=scaled), -32768, 32767, out=scaled).astype(np.int16)
 
 
 def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def _loudness(x: np.ndarray, sample_rate: int) -> float:
-    meter = LoudnessMeter(sample_rate, true_peak=False)
-    meter.add(x)
-    return meter.result().integrated_lufs
-
-
-def _finished(x: np.ndarray, sample_rate: int, ceiling_dbtp: float) -> MasteredClip:
-    """Round to 16 bits and measure; a true peak a hair over the ceiling is scaled away."""
-    out = _to_int16(x)
-    y = out.astype(np.float64) / 32768.0
-    envelope_peak = float(oversampled_envelope(y).max())
-    peak = 20 * math.log10(envelope_peak) if envelope_peak > 0 else float("-inf")
+def _loudness(x: np.ndarray, sample_rate: int) -> tuple[float, np.ndarray]:
+    """(integrated loudness, K-weighted energy per 100 ms including the filter's tail)."""
     meter = LoudnessMeter(sample_rate, true_peak=False, keep_tail=True)
-    meter.add(y)
-    lufs, energies = meter.result().integrated_lufs, meter.subblock_energies()
+    meter.add(x)
+    return meter.result().integrated_lufs, meter.subblock_energies()
+
+
+def _finished(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lufs: float,
+              energies: np.ndarray) -> MasteredClip:
+    """Round to 16 bits and measure the true peak; a peak a hair over the ceiling is scaled away."""
+    envelope_peak = float(oversampled_envelope(x).max())
+    peak = 20 * math.log10(envelope_peak) if envelope_peak > 0 else float("-inf")
     if peak > ceiling_dbtp:  # the smoothed limiter gain lets a few hundredths through
         trim = ceiling_dbtp - 0.01 - peak
-        out = _to_int16(y * 10 ** (trim / 20))
+        x = x * 10 ** (trim / 20)
         peak += trim
         energies = energies * 10 ** (trim / 10)
         lufs = lufs + trim if lufs > -69.95 else lufs
-    return MasteredClip(out, sample_rate, lufs, peak, energies)
+    return MasteredClip(_to_int16(x), sample_rate, lufs, peak, energies)
 
 
 def master_clip(pcm: np.ndarray, sample_rate: int, target_lufs: float, ceiling_dbtp: float) -> MasteredClip:
@@ -126,25 +144,29 @@ def master_clip(pcm: np.ndarray, sample_rate: int, target_lufs: float, ceiling_d
     extremely peaky clip), the result nearest the target is returned.
     """
     x = pcm.astype(np.float64) / 32768.0
-    lufs = _loudness(x, sample_rate)
+    lufs, energies = _loudness(x, sample_rate)
     if lufs <= -69.95:
-        return _finished(x, sample_rate, ceiling_dbtp)
+        return _finished(x, sample_rate, ceiling_dbtp, lufs, energies)
     envelope = oversampled_envelope(x)
     # Limiting takes loudness away, less than the gain adds: solve lufs(gain) = target by secant steps.
-    tried: list[tuple[float, float, np.ndarray]] = []  # (gain, lufs, audio)
+    tried: list[tuple[float, float]] = []  # (gain, lufs)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None  # (lufs, audio, energies) nearest the target
     gain = target_lufs - lufs
     for _ in range(_MAX_ROUNDS):
         scale = 10 ** (gain / 20)
         y = limit_peaks(x * scale, ceiling_dbtp, sample_rate, envelope * scale)
-        got = _loudness(y, sample_rate)
-        tried.append((gain, got, y))
+        got, energies = _loudness(y, sample_rate)
+        tried.append((gain, got))
+        if best is None or abs(got - target_lufs) < abs(best[0] - target_lufs):
+            best = (got, y, energies)
         if abs(got - target_lufs) <= LOUDNESS_TOLERANCE_LU:
             break
         slope = _FIRST_SLOPE if got < target_lufs else 1.0
         if len(tried) >= 2:
-            (g0, l0, _), (g1, l1, _) = tried[-2], tried[-1]
+            (g0, l0), (g1, l1) = tried[-2], tried[-1]
             if abs(g1 - g0) > 1e-6:
                 slope = min(1.0, max(0.05, (l1 - l0) / (g1 - g0)))
         gain += (target_lufs - got) / slope
-    best = min(tried, key=lambda t: abs(t[1] - target_lufs))[2]
-    return _finished(best, sample_rate, ceiling_dbtp)
+    assert best is not None
+    lufs, y, energies = best
+    return _finished(y, sample_rate, ceiling_dbtp, lufs, energies)

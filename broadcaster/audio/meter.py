@@ -26,7 +26,7 @@ import numpy as np
 
 from broadcaster.audio.loudness import SILENCE_LUFS, Loudness
 
-__all__ = ["LoudnessMeter", "measure_pcm", "oversampled_envelope"]
+__all__ = ["LoudnessMeter", "TruePeakMeter", "loudness_of_energies", "measure_pcm", "oversampled_envelope"]
 
 _KWEIGHT_TAPS = 2048
 _FFT_SIZE = 1 << 16  # a power of two: FFTs of other sizes can be several times slower
@@ -88,6 +88,35 @@ def _as_float(samples: np.ndarray) -> np.ndarray:
     return np.asarray(samples, dtype=np.float64)
 
 
+class TruePeakMeter:
+    """The 4x-oversampled peak of mono PCM fed chunk by chunk (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._history = np.zeros(_INTERP_TAPS_PER_PHASE - 1)  # input samples the interpolator still needs
+        self.peak = 0.0  # linear, full scale 1.0
+
+    def add(self, samples: np.ndarray) -> None:
+        x = _as_float(samples)
+        for start in range(0, len(x), _CHUNK):
+            self._add_chunk(x[start : start + _CHUNK])
+
+    def _add_chunk(self, x: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        peak = float(np.abs(x).max())
+        joined = np.concatenate([self._history, x])
+        spectrum = np.fft.rfft(joined, _FFT_SIZE)
+        for phase in _interpolator_spectra():
+            between = np.fft.irfft(spectrum * phase, _FFT_SIZE)[_INTERP_TAPS_PER_PHASE - 1 : len(joined)]
+            peak = max(peak, float(np.abs(between).max()))
+        self.peak = max(self.peak, peak)
+        self._history = joined[-(_INTERP_TAPS_PER_PHASE - 1) :].copy()
+
+    @property
+    def dbtp(self) -> float:
+        return 20 * math.log10(self.peak) if self.peak > 0 else float("-inf")
+
+
 class LoudnessMeter:
     """Feed mono PCM chunks (int16 or float in [-1, 1]) with :meth:`add`; read :meth:`result`."""
 
@@ -98,15 +127,13 @@ class LoudnessMeter:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
-        self.measure_true_peak = true_peak
         self.keep_tail = keep_tail
         self._subblock = max(1, round(sample_rate / 10))  # 100 ms
         self._spectrum = _kweighting_spectrum(sample_rate)
         self._tail = np.zeros(_KWEIGHT_TAPS - 1)  # filter output still owed to the next chunk
         self._pending = np.zeros(0)  # weighted samples not yet forming a whole 100 ms sub-block
         self._energies: list[np.ndarray] = []  # sum of squares per 100 ms sub-block
-        self._history = np.zeros(_INTERP_TAPS_PER_PHASE - 1)  # input samples the interpolator still needs
-        self._peak = 0.0
+        self._true_peak = TruePeakMeter() if true_peak else None
         self.frames = 0
 
     def add(self, samples: np.ndarray) -> None:
@@ -124,8 +151,8 @@ class LoudnessMeter:
         weighted[: _KWEIGHT_TAPS - 1] += self._tail
         self._tail = weighted[n:].copy()
         self._take(weighted[:n])
-        if self.measure_true_peak:
-            self._true_peak(x)
+        if self._true_peak is not None:
+            self._true_peak._add_chunk(x)
 
     def _take(self, weighted: np.ndarray) -> None:
         joined = np.concatenate([self._pending, weighted]) if len(self._pending) else weighted
@@ -133,16 +160,6 @@ class LoudnessMeter:
         if whole:
             self._energies.append(np.square(joined[:whole]).reshape(-1, self._subblock).sum(axis=1))
         self._pending = joined[whole:].copy()
-
-    def _true_peak(self, x: np.ndarray) -> None:
-        self._peak = max(self._peak, float(np.abs(x).max()))
-        joined = np.concatenate([self._history, x])
-        size = _FFT_SIZE
-        spectrum = np.fft.rfft(joined, size)
-        for phase in _interpolator_spectra():
-            between = np.fft.irfft(spectrum * phase, size)[_INTERP_TAPS_PER_PHASE - 1 : len(joined)]
-            self._peak = max(self._peak, float(np.abs(between).max()))
-        self._history = joined[-(_INTERP_TAPS_PER_PHASE - 1) :].copy()
 
     def subblock_energies(self) -> np.ndarray:
         """K-weighted sum of squares per 100 ms sub-block so far (the partial last one included)."""
@@ -160,9 +177,7 @@ class LoudnessMeter:
         energies = np.concatenate(self._energies) if self._energies else np.zeros(0)
         integrated = _gated_loudness(energies, 4, self._subblock, relative_lu=-10.0)
         lra = _loudness_range(energies, self._subblock)
-        peak = 20 * math.log10(self._peak) if self._peak > 0 else float("-inf")
-        if not self.measure_true_peak:
-            peak = float("nan")
+        peak = self._true_peak.dbtp if self._true_peak is not None else float("nan")
         return Loudness(integrated_lufs=integrated, true_peak_dbtp=peak, lra=lra)
 
 

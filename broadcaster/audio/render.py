@@ -52,6 +52,7 @@ syllables (see :data:`SYLLABLES_PER_SECOND`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -402,10 +403,31 @@ class Renderer:
             raise RenderError(f"không xử lý được âm thanh / could not process the audio: {exc}") from exc
 
     def jingle(self, name: str) -> ClipSequence:
+        """A jingle mastered like speech: kept in memory, and in the render cache for the next process."""
         with self._lock:
             if name not in self._jingles:
-                self._jingles[name] = self.match(load_jingle(name))
+                self._jingles[name] = self._mastered_jingle(name)
             return ClipSequence([self._jingles[name]], self.sample_rate)
+
+    def _mastered_jingle(self, name: str) -> MasteredClip:
+        seg = load_jingle(name)
+        cache = self.chain.cache
+        if cache is None:
+            return self.match(seg)
+        fingerprint = hashlib.sha256(seg.raw_data).hexdigest()
+        key = AudioCache.key(fingerprint, "jingle", name, {"frame_rate": seg.frame_rate, "channels": seg.channels,
+                                                            "mastering": self.mastering.settings})
+        try:
+            clip = cache.get_clip(key)
+        except OSError:
+            clip = None
+        if clip is None:
+            clip = self.match(seg)
+            try:
+                cache.put_clip(key, clip)
+            except OSError as exc:
+                log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
+        return clip
 
     # -- items ------------------------------------------------------------
     def item_pieces(self, item: ItemSnapshot, *, catcher=None, fallbacks=None, ahead=None) -> list[_Piece]:
