@@ -32,6 +32,8 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -481,9 +483,8 @@ class Encoded:
     """A bulletin written to a temporary file next to its destination, not yet published."""
 
     tmp: Path
-    frames: int
+    frames: int  # what was encoded: a decoder that honours the MP3's LAME header gives back exactly these
     checked: Loudness | None  # measured on the written file (None: the check was skipped)
-    decoded_frames: int | None
 
 
 def _ffmpeg_exe() -> str:
@@ -534,59 +535,129 @@ def _write_wav(chunks: Iterator[bytes], tmp: Path, sample_rate: int, frames: int
         os.fsync(fh.fileno())
 
 
-def _measure_file(path: Path, fmt: str, sample_rate: int) -> tuple[Loudness, int]:
-    """(loudness, frames) of a written bulletin: decoded by ffmpeg (MP3) or read (WAV), measured here.
+class _PcmCheck:
+    """Measures 16-bit PCM bytes as they come: loudness here, true peak on a second thread
+    (numpy's FFTs release the GIL). :meth:`result` gives (loudness, frames)."""
 
-    The true peak is measured on a second thread (numpy's FFTs release the GIL), beside the loudness."""
-    import queue
-    import threading
+    def __init__(self, sample_rate: int) -> None:
+        import queue
 
-    import numpy as np
+        from broadcaster.audio.meter import LoudnessMeter, TruePeakMeter
 
-    from broadcaster.audio.meter import LoudnessMeter, TruePeakMeter
+        self.meter = LoudnessMeter(sample_rate, true_peak=False)
+        self.peaks = TruePeakMeter()
+        self._todo: queue.Queue = queue.Queue(maxsize=2)
+        self._leftover = b""
+        self._worker = threading.Thread(target=self._measure_peaks, name="true-peak", daemon=True)
+        self._worker.start()
 
-    meter = LoudnessMeter(sample_rate, true_peak=False)
-    peaks = TruePeakMeter()
-    todo: queue.Queue = queue.Queue(maxsize=8)
+    def _measure_peaks(self) -> None:
+        while (samples := self._todo.get()) is not None:
+            self.peaks.add(samples)
 
-    def measure_peaks() -> None:
-        while (samples := todo.get()) is not None:
-            peaks.add(samples)
+    def take(self, data: bytes) -> None:
+        import numpy as np
 
-    worker = threading.Thread(target=measure_peaks, name="true-peak", daemon=True)
-    worker.start()
+        data = self._leftover + data
+        whole = len(data) // 2 * 2
+        self._leftover = data[whole:]
+        if whole:
+            samples = np.frombuffer(data[:whole], dtype="<i2")
+            self._todo.put(samples)
+            self.meter.add(samples)
 
-    def take(data: bytes) -> None:
-        samples = np.frombuffer(data, dtype="<i2")
-        todo.put(samples)
-        meter.add(samples)
+    def close(self) -> None:
+        if self._worker.is_alive():
+            self._todo.put(None)
+            self._worker.join()
 
-    block = 1 << 20
+    def result(self) -> tuple[Loudness, int]:
+        self.close()
+        measured = self.meter.result()
+        return Loudness(measured.integrated_lufs, self.peaks.dbtp, measured.lra), self.meter.frames
+
+
+_READ_BLOCK = 1 << 18  # 128k samples: small float copies in the meter
+
+
+def _check_wav(path: Path, sample_rate: int) -> tuple[Loudness, int]:
+    check = _PcmCheck(sample_rate)
     try:
-        if fmt == "wav":
-            with open(path, "rb") as fh:
-                fh.seek(44)
-                while data := fh.read(block):
-                    take(data[: len(data) // 2 * 2])
-        else:
-            cmd = [_ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(path),
-                   "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"]
-            with tempfile.TemporaryFile() as errors:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-                leftover = b""
-                while data := proc.stdout.read(block):
-                    data = leftover + data
-                    whole = len(data) // 2 * 2
-                    take(data[:whole])
-                    leftover = data[whole:]
-                if proc.wait() != 0:
-                    errors.seek(0)
-                    raise _ffmpeg_failed(("kiểm tra tệp", "checking the file"), errors.read())
+        with open(path, "rb") as fh:
+            fh.seek(44)
+            while data := fh.read(_READ_BLOCK):
+                check.take(data)
     finally:
-        todo.put(None)
-        worker.join()
-    result = meter.result()
-    return Loudness(result.integrated_lufs, peaks.dbtp, result.lra), meter.frames
+        check.close()
+    return check.result()
+
+
+def _write_mp3_checked(chunks: Iterator[bytes], tmp: Path, sample_rate: int, bitrate: str,
+                       tags: dict) -> tuple[Loudness, int]:
+    """Encode, and decode and measure the file *while* it is being written (the two overlap).
+
+    The decoder is fed the file's bytes as the encoder appends them. The one part of the file
+    rewritten at the end, the Info frame at its start, carries no audio (frame count, encoder
+    delay): the decoder then keeps the encoder's ~50 ms of leading silence, which has no
+    loudness, so the figures are the file's. The frame count it returns is not the file's
+    (see :func:`publish_encoded`)."""
+    exe = _ffmpeg_exe()
+    decode = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-f", "mp3", "-i", "pipe:0",
+              "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"]
+    encoded = threading.Event()
+    failures: list[BaseException] = []
+    check = _PcmCheck(sample_rate)
+    with tempfile.TemporaryFile() as decode_errors:
+        decoder = subprocess.Popen(decode, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=decode_errors)
+
+        def tail() -> None:
+            try:
+                with open(tmp, "rb") as fh:
+                    while True:
+                        data = fh.read(1 << 16)
+                        if data:
+                            decoder.stdin.write(data)
+                        elif encoded.is_set():
+                            if not (rest := fh.read()):
+                                break
+                            decoder.stdin.write(rest)
+                        else:
+                            time.sleep(0.005)
+            except BaseException as exc:  # noqa: BLE001 - reported by the caller's thread
+                failures.append(exc)
+            finally:
+                try:
+                    decoder.stdin.close()
+                except OSError:
+                    pass
+
+        def measure() -> None:
+            try:
+                while data := decoder.stdout.read(_READ_BLOCK):
+                    check.take(data)
+            except BaseException as exc:  # noqa: BLE001
+                failures.append(exc)
+
+        threads = [threading.Thread(target=tail, name="mp3-tail", daemon=True),
+                   threading.Thread(target=measure, name="mp3-check", daemon=True)]
+        for thread in threads:
+            thread.start()
+        try:
+            _write_mp3(chunks, tmp, sample_rate, bitrate, tags)
+        except BaseException:
+            decoder.kill()
+            raise
+        finally:
+            encoded.set()
+            for thread in threads:
+                thread.join()
+            check.close()
+        if decoder.wait() != 0:
+            decode_errors.seek(0)
+            raise _ffmpeg_failed(("kiểm tra tệp", "checking the file"), decode_errors.read())
+    if failures:
+        raise failures[0]
+    return check.result()
 
 
 def encode_bulletin(layout: BulletinLayout, path: str | PathLike, *, gain: Callable[[MasteredClip], np.ndarray],
@@ -603,25 +674,32 @@ def encode_bulletin(layout: BulletinLayout, path: str | PathLike, *, gain: Calla
     tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
     tmp = _tmp_in(path.parent, path.name)
     try:
-        if fmt == "mp3":
+        checked = None
+        if fmt == "mp3" and check:
+            checked, _ = _write_mp3_checked(layout.chunks(gain), tmp, layout.sample_rate, bitrate, tags)
+        elif fmt == "mp3":
             _write_mp3(layout.chunks(gain), tmp, layout.sample_rate, bitrate, tags)
         else:
             _write_wav(layout.chunks(gain), tmp, layout.sample_rate, layout.frames)
-        checked, decoded = _measure_file(tmp, fmt, layout.sample_rate) if check else (None, None)
+            if check:
+                checked, frames = _check_wav(tmp, layout.sample_rate)
+                if frames != layout.frames:
+                    raise LoudnessError(f"tệp WAV thiếu dữ liệu / the WAV file is short: {frames} of "
+                                        f"{layout.frames} frames")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Encoded(tmp=tmp, frames=layout.frames, checked=checked, decoded_frames=decoded)
+    return Encoded(tmp=tmp, frames=layout.frames, checked=checked)
 
 
 def publish_encoded(encoded: Encoded, path: str | PathLike, *, fmt: str, bitrate: str, sample_rate: int,
                     tags: dict | None, manifest: dict | None, loudness: Loudness) -> ExportResult:
     """Move an :func:`encode_bulletin` result into place with its manifest (see :func:`export_bulletin`).
 
-    The duration is the written audio's: decoded frames when checked, else the frames encoded
-    (an MP3's LAME header tells decoders to drop the encoder's delay and padding)."""
+    The duration is the frames encoded: an MP3's LAME header tells decoders to drop the
+    encoder's delay and padding, so that is what a player plays (ffprobe agrees within a frame)."""
     path = Path(path)
     tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
-    frames = encoded.decoded_frames if encoded.decoded_frames is not None else encoded.frames
+    frames = encoded.frames
     extra = {"bitrate": bitrate if fmt == "mp3" else None, "sample_rate": sample_rate, "channels": 1}
     return _publish(encoded.tmp, path, fmt, tags, manifest, extra, frames / sample_rate, loudness)

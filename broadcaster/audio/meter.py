@@ -83,8 +83,11 @@ def _interpolator_spectra() -> np.ndarray:
 
 
 def _as_float(samples: np.ndarray) -> np.ndarray:
+    """Floats at full scale 1.0: int16 becomes float64; float32 stays float32 (mastering's working type)."""
     if samples.dtype == np.int16:
         return samples.astype(np.float64) / _FULL_SCALE
+    if samples.dtype == np.float32:
+        return samples
     return np.asarray(samples, dtype=np.float64)
 
 
@@ -229,15 +232,23 @@ def loudness_of_energies(energies: np.ndarray, sample_rate: int) -> float:
 
 def oversampled_envelope(x: np.ndarray) -> np.ndarray:
     """Per sample, the largest magnitude of the signal at that sample and at the three 4x-oversampled
-    points after it: what a limiter must hold under the ceiling so the true peak stays there."""
+    points after it: what a limiter must hold under the ceiling so the true peak stays there.
+    Computed block by block (overlap-save), so memory stays small for a long clip."""
     x = _as_float(x)
     n = len(x)
     taps = _INTERP_TAPS_PER_PHASE
-    size = 1 << max(10, (n + 2 * taps).bit_length())
-    spectrum = np.fft.rfft(x, size)
-    envelope = np.abs(x)
     delay = taps // 2  # the interpolators' group delay, in input samples
-    for phase in _interpolator_phases():
-        between = np.fft.irfft(spectrum * np.fft.rfft(phase, size), size)[delay : delay + n]
-        np.maximum(envelope, np.abs(between), out=envelope)
+    block = _FFT_SIZE - 2 * taps
+    envelope = np.abs(x)
+    spectra = _interpolator_spectra()
+    for out_start in range(0, n, block):
+        out_stop = min(n, out_start + block)
+        first = out_start + delay - (taps - 1)  # input index of the block's first sample
+        segment = x[max(0, first) : min(n, out_stop + delay)]
+        if first < 0:
+            segment = np.concatenate([np.zeros(-first, x.dtype), segment])
+        spectrum = np.fft.rfft(segment, _FFT_SIZE)
+        for phase in spectra:
+            between = np.fft.irfft(spectrum * phase, _FFT_SIZE)[taps - 1 : taps - 1 + out_stop - out_start]
+            np.maximum(envelope[out_start:out_stop], np.abs(between), out=envelope[out_start:out_stop])
     return envelope

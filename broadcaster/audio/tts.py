@@ -179,6 +179,7 @@ class GttsSynthesizer:
     """
 
     name = "gtts"
+    remote = True  # worth caching raw: the mastered cache misses when mastering settings change
 
     def __init__(
         self,
@@ -350,6 +351,7 @@ class EspeakSynthesizer:
     """``espeak-ng`` run as a subprocess; works offline."""
 
     name = "espeak"
+    remote = False  # local and deterministic: speak_mastered keeps only the mastered clip
 
     def __init__(
         self,
@@ -481,7 +483,8 @@ class SynthesisChain:
                 clip = self._cached_clip(mastered_key)
                 if clip is not None:
                     return MasteredSpeech(clip=clip, backend=synth.name, voice=voice, cached=True)
-            raw = self._raw_speech(synth, text, lang, failures)
+            keep_raw = mastering is None or getattr(synth, "remote", True)
+            raw = self._raw_speech(synth, text, lang, failures, store=keep_raw)
             if raw is None:
                 continue
             audio, cached = raw
@@ -501,9 +504,10 @@ class SynthesisChain:
             f"All speech backends failed ({summary})"
         )
 
-    def _raw_speech(self, synth: Synthesizer, text: str, lang: str,
-                    failures: list[str]) -> tuple[AudioSegment, bool] | None:
-        """(audio, from the cache?) of one backend, or None when it failed (reason in ``failures``)."""
+    def _raw_speech(self, synth: Synthesizer, text: str, lang: str, failures: list[str],
+                    store: bool = True) -> tuple[AudioSegment, bool] | None:
+        """(audio, from the cache?) of one backend, or None when it failed (reason in ``failures``);
+        ``store``: put what it synthesised in the cache."""
         key = AudioCache.key(text, synth.name, lang, synth.cache_key_settings()) if self.cache is not None else None
         if self.cache is not None and key is not None:
             try:
@@ -530,7 +534,7 @@ class SynthesisChain:
                 reason,
             )
             return None
-        if self.cache is not None and key is not None:
+        if store and self.cache is not None and key is not None:
             try:
                 self.cache.put(key, audio)
             except OSError as exc:
