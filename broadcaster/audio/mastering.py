@@ -82,8 +82,9 @@ def _sliding_min(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _moving_average(values: np.ndarray, width: int) -> np.ndarray:
+    """Mean over a centred window; the ends repeat the edge values (never a higher gain than at the edge)."""
     half = width // 2
-    padded = np.concatenate([np.ones(half, values.dtype), values, np.ones(half, values.dtype)])
+    padded = np.pad(values, half, mode="edge")
     sums = np.cumsum(np.concatenate([[0.0], padded]), dtype=np.float64)  # float64: a long running sum
     return ((sums[width:] - sums[:-width]) / width).astype(values.dtype)
 
