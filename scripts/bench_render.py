@@ -123,6 +123,42 @@ def setup_workspace(root: Path, count: int) -> tuple[Path, list[int]]:
     return config_path, ids
 
 
+ANNOUNCEMENT = ("Thông báo khẩn của Ủy ban nhân dân xã. Mưa lớn kéo dài, nước suối Tà Lọt dâng cao. "
+                "Bà con không qua suối, di chuyển người già và trẻ em lên nhà văn hóa thôn. "
+                "Mọi trường hợp cần hỗ trợ gọi ngay số 0259 3822 {run:03d}.")
+
+
+def announce_phase(config_path: Path, run: int) -> dict:
+    """An emergency announcement, as ``broadcaster announce`` airs it: new text (cold), read twice,
+    rendered with check=False. Counts the ffmpeg processes and times the render module's import."""
+    started = time.perf_counter()
+    from broadcaster.audio.render import BulletinJob, ItemSnapshot, Renderer
+    imported = time.perf_counter() - started
+
+    from broadcaster.config import load_config
+
+    ffmpeg_runs = 0
+    real_popen = subprocess.Popen
+
+    class CountingPopen(real_popen):
+        def __init__(self, args, *rest, **kwargs):
+            nonlocal ffmpeg_runs
+            ffmpeg_runs += os.path.basename(str(args[0])) == "ffmpeg"
+            super().__init__(args, *rest, **kwargs)
+
+    subprocess.Popen = CountingPopen
+    config = load_config(config_path)
+    t0 = time.perf_counter()
+    renderer = Renderer(config)
+    item = ItemSnapshot(id=1, title="Thông báo khẩn", priority="emergency", repeat=2, topic_code=None,
+                        topic_title=None, texts=(("vi", ANNOUNCEMENT.format(run=run), None),))
+    job = BulletinJob(items=[item], station_code="XA-01", station_name="xã Phước Hà", timezone="Asia/Ho_Chi_Minh")
+    result = renderer.render(job, output=Path(config.output_dir) / f"announce-{run}.mp3", check=False)
+    return {"phase": "announce", "import_s": imported, "wall_s": time.perf_counter() - t0,
+            "audio_s": result.duration_s, "ffmpeg_runs": ffmpeg_runs, "path": str(result.path),
+            "cached_sentences": sum(s.get("cached", False) for p in result.manifest["pieces"] for s in p["sentences"])}
+
+
 def phase(config_path: Path, ids: list[int], name: str, use_tracemalloc: bool) -> dict:
     """One render in this process; returns the figures as a dict."""
     import tracemalloc
@@ -282,6 +318,13 @@ def bench_size(minutes: int, runs: int, use_tracemalloc: bool, keep: bool) -> No
         exact = [abs(est - real) for est, ok, real in warms[-1]["estimates"].values() if ok]
         print(f"  estimate from the cache: {len(exact)}/{len(ids)} items exact, max |error| "
               f"{max(exact) if exact else float('nan'):.3f} s")
+        if minutes == 10:
+            announces = [run_phase(root, f"announce-{n}", False) for n in range(runs)]
+            integrated, peak = ebur128(Path(announces[-1]["path"]))
+            print(f"  announcement ({announces[-1]['audio_s']:.0f} s clip, new text, read twice, check=False): "
+                  f"render {statistics.median(a['wall_s'] for a in announces):.2f} s, import of the renderer "
+                  f"{statistics.median(a['import_s'] for a in announces):.2f} s, ffmpeg runs "
+                  f"{max(a['ffmpeg_runs'] for a in announces)}, ffmpeg ebur128 {integrated:+.1f} LUFS {peak:+.1f} dBTP")
         if keep:
             print(f"  workspace kept: {root}")
     finally:
@@ -301,7 +344,10 @@ def main() -> None:
 
     if args.phase:  # child process
         spec = json.loads(Path(args.workspace, "bench.json").read_text())
-        print(json.dumps(phase(Path(spec["config"]), spec["ids"], args.phase, args.tracemalloc)))
+        if args.phase.startswith("announce"):
+            print(json.dumps(announce_phase(Path(spec["config"]), int(args.phase.split("-")[1]))))
+        else:
+            print(json.dumps(phase(Path(spec["config"]), spec["ids"], args.phase, args.tracemalloc)))
         return
 
     if not shutil.which("espeak-ng") or not shutil.which("ffmpeg"):

@@ -127,8 +127,9 @@ SYLLABLES_PER_SECOND = {"gtts": 3.6, "espeak_per_speed_unit": 3.61 / 150}
 # again (the tolerance normalize_loudness works to); the true peak stays this far under the ceiling.
 _EXPORT_TOLERANCE_LU = 0.5
 _EXPORT_PEAK_MARGIN_DB = 0.3
-# Clips are mastered this far under the bulletin's true-peak ceiling (room for the final gain and MP3).
-_PART_CEILING_BELOW_DB = 1.5
+# Clips are mastered this far under the bulletin's true-peak ceiling: room for MP3 (below) and for the
+# final gain (about +0.5 dB, the encoder's shift), so that gain needs no limiter pass.
+_PART_CEILING_BELOW_DB = 2.0
 # MP3 encoding (LAME at 64 kbit/s, 22.05 kHz) moves the true peak by up to about a dB either way: the
 # bulletin's ceiling before encoding is this much lower.
 _MP3_PEAK_HEADROOM_DB = 1.0

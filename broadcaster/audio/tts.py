@@ -50,7 +50,6 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import requests
 from pydub import AudioSegment
 
 from broadcaster.audio.cache import AudioCache
@@ -319,6 +318,8 @@ def _classify_gtts_error(exc: Exception) -> tuple[bool, str, float | None]:
     request itself failed - the original requests exception is then only
     reachable as ``__context__`` (gTTS raises inside its ``except`` block).
     """
+    import requests  # here, not at the top: only a failing gTTS call needs it
+
     rsp = getattr(exc, "rsp", None)
     if rsp is None:
         cause = exc.__cause__ or exc.__context__
