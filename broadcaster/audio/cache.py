@@ -36,6 +36,7 @@ import struct
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,11 +138,7 @@ class AudioCache:
             )
             path.unlink(missing_ok=True)
             return None
-        try:
-            now = time.time()
-            os.utime(path, (now, now))
-        except OSError:
-            pass  # pruned meanwhile, or read-only cache: the audio is still good
+        _touch(path)
         return seg
 
     def put(self, key: str, seg: AudioSegment) -> Path:
@@ -150,19 +147,7 @@ class AudioCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         if seg.channels != 1:
             seg = seg.set_channels(1)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                seg.export(fh, format="wav")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-            raise
+        _write_atomic(path, lambda fh: seg.export(fh, format="wav"), durable=True)
         return path
 
     def put_clip(self, key: str, clip: MasteredClip) -> Path:
@@ -177,17 +162,7 @@ class AudioCache:
         fmt = struct.pack("<HHIIHH", 1, 1, clip.sample_rate, clip.sample_rate * 2, 2, 16)
         body = b"".join([b"WAVE", b"fmt ", struct.pack("<I", len(fmt)), fmt,
                          _CLIP_CHUNK, struct.pack("<I", len(meta)), meta, b"data", struct.pack("<I", len(data)), data])
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(b"RIFF" + struct.pack("<I", len(body)) + body)
-            os.replace(tmp_name, path)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-            raise
+        _write_atomic(path, lambda fh: fh.write(b"RIFF" + struct.pack("<I", len(body)) + body), durable=False)
         saved = self.get_clip(key)
         if saved is not None and saved.frames == clip.frames:
             clip.release(saved._source)
@@ -218,11 +193,7 @@ class AudioCache:
                 fh.seek(offset)
                 return np.frombuffer(fh.read(frames * 2), dtype="<i2")
 
-        try:
-            now = time.time()
-            os.utime(path, (now, now))
-        except OSError:
-            pass
+        _touch(path)
         return MasteredClip(None, rate, float(meta["integrated_lufs"]), float(meta["true_peak_dbtp"]),
                             np.asarray(meta["energies"], dtype=np.float64), source=read_samples, frames=frames)
 
@@ -317,6 +288,33 @@ class AudioCache:
             oldest_access=min(times) if times else None,
             newest_access=max(times) if times else None,
         )
+
+
+def _touch(path: Path) -> None:
+    """Mark a render as used now (pruning removes the least recently used first)."""
+    try:
+        now = time.time()
+        os.utime(path, (now, now))
+    except OSError:
+        pass  # pruned meanwhile, or read-only cache: the audio is still good
+
+
+def _write_atomic(path: Path, write: Callable[[Any], Any], *, durable: bool) -> None:
+    """``write(file)`` to a temporary file beside ``path``, then move it into place (fsync if ``durable``)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
 
 
 def _read_clip_header(path: Path) -> tuple[int, dict, int, int]:

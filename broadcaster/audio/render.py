@@ -58,9 +58,8 @@ import os
 import threading
 import unicodedata
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -239,17 +238,6 @@ class _WarningCatcher(logging.Handler):
                 self.messages.append(str(record.msg))
 
 
-@contextmanager
-def _catch_backend_warnings() -> Iterator[_WarningCatcher]:
-    catcher = _WarningCatcher()
-    logger = logging.getLogger("broadcaster.audio")
-    logger.addHandler(catcher)
-    try:
-        yield catcher
-    finally:
-        logger.removeHandler(catcher)
-
-
 def _join_backends(names: list[str]) -> str:
     seen: list[str] = []
     for name in names:
@@ -334,7 +322,7 @@ class Renderer:
     # -- speech -----------------------------------------------------------
     def speak_sentence(self, sentence: str, lang: str) -> _Spoken:
         """Speak and master one sentence (cache first); safe in any thread, never raises for TTS."""
-        catcher = _WarningCatcher()
+        catcher = _WarningCatcher()  # this thread's backend warnings: the reasons of a fallback
         logger = logging.getLogger("broadcaster.audio")
         logger.addHandler(catcher)
         try:
@@ -353,8 +341,7 @@ class Renderer:
                     futures[(sentence, lang)] = pool.submit(self.speak_sentence, sentence, lang)
         return futures
 
-    def speak_text(self, text: str, lang: str, *, catcher: _WarningCatcher | None = None,
-                   fallbacks: list[dict] | None = None, where: str = "",
+    def speak_text(self, text: str, lang: str, *, fallbacks: list[dict] | None = None, where: str = "",
                    ahead: dict[tuple[str, str], Future] | None = None) -> _Piece:
         """Normalise ``text`` and speak every sentence through the chain (``ahead``: already started)."""
         sentences = self.normalize(text)
@@ -431,7 +418,7 @@ class Renderer:
         return clip
 
     # -- items ------------------------------------------------------------
-    def item_pieces(self, item: ItemSnapshot, *, catcher=None, fallbacks=None, ahead=None) -> list[_Piece]:
+    def item_pieces(self, item: ItemSnapshot, *, fallbacks=None, ahead=None) -> list[_Piece]:
         """The pieces of one reading of ``item``: Vietnamese first, recordings where there are any."""
         where = f"tin/item {item.id} «{item.title}»"
         pieces: list[_Piece] = []
@@ -442,7 +429,7 @@ class Renderer:
                 pieces.append(self.load_recording(audio_path, lang, label))
             elif text and text.strip():
                 try:
-                    pieces.append(self.speak_text(text, lang, catcher=catcher, fallbacks=fallbacks, where=label,
+                    pieces.append(self.speak_text(text, lang, fallbacks=fallbacks, where=label,
                                                   ahead=ahead))
                 except RenderError as exc:
                     if _lang_order(lang)[0] == 0:
@@ -610,20 +597,19 @@ class Renderer:
         texts = ([(ident, "vi")] if ident else []) + [
             (text, lang) for item in job.items for lang, text, audio_path in item.texts
             if not audio_path and text and text.strip()]
-        with _catch_backend_warnings() as catcher, ThreadPoolExecutor(
-                max_workers=self.workers, thread_name_prefix="speak") as pool:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="speak") as pool:
             ahead = self.speak_ahead(pool, texts)
             try:
                 parts.append(BulletinPart("intro", self.jingle("intro"), title="intro", backend="jingle"))
                 if ident:
-                    piece = self.speak_text(ident, "vi", catcher=catcher, fallbacks=fallbacks, where="ident",
+                    piece = self.speak_text(ident, "vi", fallbacks=fallbacks, where="ident",
                                             ahead=ahead)
                     pieces_log.append(piece.describe(None, "ident"))
                     parts.append(BulletinPart("ident", piece.audio, title=ident, backend=piece.backend))
                 advance("nhạc hiệu, giới thiệu đài / jingles, ident")
 
                 for item in job.items:
-                    pieces = self.item_pieces(item, catcher=catcher, fallbacks=fallbacks, ahead=ahead)
+                    pieces = self.item_pieces(item, fallbacks=fallbacks, ahead=ahead)
                     audio = self.join_pieces(pieces)
                     if item.topic_code and item.topic_code not in topics:
                         topics.append(item.topic_code)
