@@ -234,12 +234,14 @@ class BulletinLayout:
 
     def chunks(self, transform: Callable[[MasteredClip], np.ndarray] | None = None) -> Iterator[bytes]:
         """The bulletin as little-endian 16-bit PCM, clip by clip (``transform`` gives each clip's samples)."""
+        import numpy as np
+
         position = 0
         for start, clip in self.placed:
             if start > position:
                 yield b"\0\0" * (start - position)
             pcm = clip.pcm if transform is None else transform(clip)
-            yield pcm.astype("<i2", copy=False).tobytes()
+            yield memoryview(np.ascontiguousarray(pcm, dtype="<i2")).cast("B")
             position = start + clip.frames
         if self.frames > position:
             yield b"\0\0" * (self.frames - position)
@@ -499,10 +501,13 @@ def _ffmpeg_failed(what: str, stderr: bytes) -> LoudnessError:
     return LoudnessError(f"ffmpeg lỗi khi {what[0]} / ffmpeg failed while {what[1]}: {tail}")
 
 
-def _write_mp3(chunks: Iterator[bytes], tmp: Path, sample_rate: int, bitrate: str, tags: dict) -> None:
+def _write_mp3(chunks: Iterator[bytes], tmp: Path, sample_rate: int, bitrate: str, tags: dict,
+               gain_db: float = 0.0) -> None:
     metadata = [arg for key, value in tags.items() for arg in ("-metadata", f"{key}={value}")]
+    # the encoder applies plain gain on its way in (float, so nothing is rounded twice)
+    volume = ["-af", f"volume={gain_db:.3f}dB:precision=float"] if abs(gain_db) >= 0.005 else []
     cmd = [_ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-           "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
+           "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", *volume,
            *MP3_ENCODER_ARGS, "-b:a", bitrate, "-id3v2_version", "3", *metadata, "-f", "mp3", str(tmp)]
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
@@ -593,7 +598,7 @@ def _check_wav(path: Path, sample_rate: int) -> tuple[Loudness, int]:
 
 
 def _write_mp3_checked(chunks: Iterator[bytes], tmp: Path, sample_rate: int, bitrate: str,
-                       tags: dict) -> tuple[Loudness, int]:
+                       tags: dict, gain_db: float = 0.0) -> tuple[Loudness, int]:
     """Encode, and decode and measure the file *while* it is being written (the two overlap).
 
     The decoder is fed the file's bytes as the encoder appends them. The one part of the file
@@ -643,7 +648,7 @@ def _write_mp3_checked(chunks: Iterator[bytes], tmp: Path, sample_rate: int, bit
         for thread in threads:
             thread.start()
         try:
-            _write_mp3(chunks, tmp, sample_rate, bitrate, tags)
+            _write_mp3(chunks, tmp, sample_rate, bitrate, tags, gain_db)
         except BaseException:
             decoder.kill()
             raise
@@ -660,11 +665,17 @@ def _write_mp3_checked(chunks: Iterator[bytes], tmp: Path, sample_rate: int, bit
     return check.result()
 
 
-def encode_bulletin(layout: BulletinLayout, path: str | PathLike, *, gain: Callable[[MasteredClip], np.ndarray],
-                    fmt: str = "mp3", bitrate: str = "64k", tags: dict | None = None, check: bool = True) -> Encoded:
-    """Encode ``layout`` once (``gain`` applied to every clip on the way) into a temporary file
-    beside ``path``; with ``check``, decode and measure what was written. Publish with
-    :func:`publish_encoded` or throw away with ``Encoded.tmp.unlink()``."""
+def encode_bulletin(layout: BulletinLayout, path: str | PathLike, *, gain_db: float = 0.0,
+                    transform: Callable[[MasteredClip], np.ndarray] | None = None, fmt: str = "mp3",
+                    bitrate: str = "64k", tags: dict | None = None, check: bool = True) -> Encoded:
+    """Encode ``layout`` once into a temporary file beside ``path``: plain ``gain_db`` (applied by
+    the MP3 encoder itself), or ``transform`` giving each clip's final samples. With ``check``,
+    decode and measure what was written. Publish with :func:`publish_encoded` or throw away with
+    ``Encoded.tmp.unlink()``."""
+    from broadcaster.audio.mastering import apply_gain
+
+    if transform is not None and gain_db:
+        raise ValueError("give gain_db or transform, not both")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(
             f"Định dạng không hỗ trợ: {fmt!r} (hỗ trợ: mp3, wav). / Unsupported format {fmt!r} (mp3 or wav)."
@@ -676,11 +687,14 @@ def encode_bulletin(layout: BulletinLayout, path: str | PathLike, *, gain: Calla
     try:
         checked = None
         if fmt == "mp3" and check:
-            checked, _ = _write_mp3_checked(layout.chunks(gain), tmp, layout.sample_rate, bitrate, tags)
+            checked, _ = _write_mp3_checked(layout.chunks(transform), tmp, layout.sample_rate, bitrate, tags, gain_db)
         elif fmt == "mp3":
-            _write_mp3(layout.chunks(gain), tmp, layout.sample_rate, bitrate, tags)
+            _write_mp3(layout.chunks(transform), tmp, layout.sample_rate, bitrate, tags, gain_db)
         else:
-            _write_wav(layout.chunks(gain), tmp, layout.sample_rate, layout.frames)
+            if transform is None:
+                def transform(clip: MasteredClip) -> np.ndarray:
+                    return apply_gain(clip.pcm, gain_db)
+            _write_wav(layout.chunks(transform), tmp, layout.sample_rate, layout.frames)
             if check:
                 checked, frames = _check_wav(tmp, layout.sample_rate)
                 if frames != layout.frames:

@@ -690,9 +690,12 @@ class Renderer:
             manifest=exported.manifest,
         )
 
-    def _finishing(self, gain_db: float, ceiling_dbtp: float) -> Callable[[MasteredClip], np.ndarray]:
-        """What is done to every clip on its way to the encoder: plain gain, or gain and the limiter when
-        the gain would lift a clip's true peak over ``ceiling_dbtp`` (only clips that need it)."""
+    def _limiting(self, layout: BulletinLayout, gain_db: float,
+                  ceiling_dbtp: float) -> Callable[[MasteredClip], np.ndarray] | None:
+        """None when plain gain keeps every clip's true peak under ``ceiling_dbtp`` (the usual case: the
+        encoder applies the gain); otherwise what to do to each clip: gain, and the limiter where needed."""
+        if layout.true_peak_dbtp + gain_db <= ceiling_dbtp:
+            return None
         scale = 10 ** (gain_db / 20)
 
         def finish(clip: MasteredClip) -> np.ndarray:
@@ -722,8 +725,9 @@ class Renderer:
         tried: list[tuple[float, Any, Loudness, float]] = []  # (badness, encoded, loudness, gain)
         try:
             for attempt in range(3):
-                encoded = encode_bulletin(layout, output, gain=self._finishing(gain, ceiling), fmt=fmt,
-                                          bitrate=self.bitrate, tags=tags, check=check)
+                limiting = self._limiting(layout, gain, ceiling)
+                encoded = encode_bulletin(layout, output, gain_db=0.0 if limiting else gain, transform=limiting,
+                                          fmt=fmt, bitrate=self.bitrate, tags=tags, check=check)
                 if not check:
                     peak = min(layout.true_peak_dbtp + gain, ceiling)
                     got = Loudness(predicted + gain + shift, peak, float("nan"))
