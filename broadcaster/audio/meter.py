@@ -77,11 +77,6 @@ def _interpolator_phases() -> tuple[np.ndarray, ...]:
     return tuple(ph / ph.sum() for ph in phases)  # unity gain at DC for every phase
 
 
-@lru_cache(maxsize=1)
-def _interpolator_spectra() -> np.ndarray:
-    return np.stack([np.fft.rfft(ph, _FFT_SIZE) for ph in _interpolator_phases()])
-
-
 def _as_float(samples: np.ndarray) -> np.ndarray:
     """Floats at full scale 1.0: int16 becomes float64; float32 stays float32 (mastering's working type)."""
     if samples.dtype == np.int16:
@@ -108,9 +103,8 @@ class TruePeakMeter:
             return
         peak = float(np.abs(x).max())
         joined = np.concatenate([self._history, x])
-        spectrum = np.fft.rfft(joined, _FFT_SIZE)
-        for phase in _interpolator_spectra():
-            between = np.fft.irfft(spectrum * phase, _FFT_SIZE)[_INTERP_TAPS_PER_PHASE - 1 : len(joined)]
+        for phase in _interpolator_phases():  # 12 taps: direct convolution beats an FFT
+            between = np.convolve(joined, phase.astype(joined.dtype, copy=False), mode="valid")
             peak = max(peak, float(np.abs(between).max()))
         self.peak = max(self.peak, peak)
         self._history = joined[-(_INTERP_TAPS_PER_PHASE - 1) :].copy()
@@ -232,23 +226,12 @@ def loudness_of_energies(energies: np.ndarray, sample_rate: int) -> float:
 
 def oversampled_envelope(x: np.ndarray) -> np.ndarray:
     """Per sample, the largest magnitude of the signal at that sample and at the three 4x-oversampled
-    points after it: what a limiter must hold under the ceiling so the true peak stays there.
-    Computed block by block (overlap-save), so memory stays small for a long clip."""
+    points after it: what a limiter must hold under the ceiling so the true peak stays there."""
     x = _as_float(x)
     n = len(x)
-    taps = _INTERP_TAPS_PER_PHASE
-    delay = taps // 2  # the interpolators' group delay, in input samples
-    block = _FFT_SIZE - 2 * taps
+    delay = _INTERP_TAPS_PER_PHASE // 2  # the interpolators' group delay, in input samples
     envelope = np.abs(x)
-    spectra = _interpolator_spectra()
-    for out_start in range(0, n, block):
-        out_stop = min(n, out_start + block)
-        first = out_start + delay - (taps - 1)  # input index of the block's first sample
-        segment = x[max(0, first) : min(n, out_stop + delay)]
-        if first < 0:
-            segment = np.concatenate([np.zeros(-first, x.dtype), segment])
-        spectrum = np.fft.rfft(segment, _FFT_SIZE)
-        for phase in spectra:
-            between = np.fft.irfft(spectrum * phase, _FFT_SIZE)[taps - 1 : taps - 1 + out_stop - out_start]
-            np.maximum(envelope[out_start:out_stop], np.abs(between), out=envelope[out_start:out_stop])
+    for phase in _interpolator_phases():
+        between = np.convolve(x, phase.astype(x.dtype, copy=False))[delay : delay + n]
+        np.maximum(envelope, np.abs(between), out=envelope)
     return envelope
