@@ -677,6 +677,8 @@ class Renderer:
             exported = self._export(layout, output, fmt, tags, manifest, check)
         except LoudnessError as exc:
             raise RenderError(str(exc)) from exc
+        except OSError as exc:  # the output folder, or a cached clip pruned while this render ran
+            raise RenderError(f"không ghi được bản tin / could not write the bulletin {output}: {exc}") from exc
         advance("âm lượng, xuất tệp / loudness, export")
         return RenderResult(
             path=exported.path,
