@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -35,6 +36,77 @@ class BroadcasterGroup(click.Group):
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
             click.echo(f"Lỗi cơ sở dữ liệu (ổ đĩa đầy?) / database error (disk full?): {reason}", err=True)
             ctx.exit(1)
+
+
+class LazyCommands(MutableMapping):
+    """A group's ``commands`` that imports a command's module the first time it is looked up.
+
+    ``specs`` maps a name to ``("module:attribute", short help)``; the module is relative to
+    ``package``. Commands added with ``add_command`` are kept as they are.
+    """
+
+    def __init__(self, specs: Mapping[str, tuple[str, str]], package: str) -> None:
+        self.specs = dict(specs)
+        self.package = package
+        self.loaded: dict[str, click.Command] = {}
+
+    def load(self, name: str) -> click.Command:
+        module_name, attribute = self.specs[name][0].split(":")
+        module = importlib.import_module(f"{self.package}.{module_name}")
+        command = getattr(module, attribute)
+        if not isinstance(command, click.Command) or command.name != name:
+            raise RuntimeError(f"{module.__name__}:{attribute} is not the command {name!r}")
+        return command
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self.loaded:
+            if name not in self.specs:
+                raise KeyError(name)
+            self.loaded[name] = self.load(name)
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self.loaded and name not in self.specs:
+            raise KeyError(name)
+        self.loaded.pop(name, None)
+        self.specs.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.specs
+        yield from (name for name in self.loaded if name not in self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs.keys() | self.loaded.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.specs or name in self.loaded
+
+    def short_help(self, name: str, limit: int) -> str:
+        """The listed help of a command without importing it (when it is not loaded yet)."""
+        if name in self.loaded:
+            return self.loaded[name].get_short_help_str(limit)
+        return click.utils.make_default_short_help(self.specs[name][1], limit)
+
+
+class LazyBroadcasterGroup(BroadcasterGroup):
+    """The root group: sub-commands named in ``lazy_commands`` load when used."""
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, tuple[str, str]], lazy_package: str,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(lazy_commands, lazy_package)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, self.commands.short_help(name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def get_app(ctx: click.Context | None = None) -> App:
