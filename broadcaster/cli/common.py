@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +12,7 @@ import click
 
 from ..app import App
 from ..errors import BroadcasterError
+from ..tables import render_table, terminal_width
 
 
 class BroadcasterGroup(click.Group):
@@ -61,22 +61,10 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
 
-def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, show_lines=False)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    count = 0
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-        count += 1
-    console = Console(file=sys.stdout, width=max(140, Console().width))
-    if count == 0:
-        console.print(title or "", "(không có / none)")
-    else:
-        console.print(table)
+def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None, *,
+               optional: Sequence[int] = ()) -> None:
+    """A table that fits the terminal (see ``broadcaster.tables``): ``optional`` columns go first."""
+    click.echo(render_table(headers, rows, width=terminal_width(), title=title, optional=optional), nl=False)
 
 
 def fmt_dt(moment: datetime | None, tz_name: str | None = None) -> str:
@@ -85,3 +73,20 @@ def fmt_dt(moment: datetime | None, tz_name: str | None = None) -> str:
     from ..timeutil import local
 
     return local(moment, tz_name).strftime("%Y-%m-%d %H:%M") if tz_name else moment.isoformat()
+
+
+def _shown(value: Any, limit: int) -> str:
+    if value is None or value == "" or value == []:
+        return "(trống/none)"
+    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def echo_changes(changes: Iterable[tuple[str, Any, Any]], labels: dict[str, str] | None = None) -> None:
+    """One line per changed field: ``  field: before → after`` (long texts shortened to fit)."""
+    width = terminal_width()
+    for key, before, after in changes:
+        label = (labels or {}).get(key, key)
+        room = max(12, (width - len(label) - 8) // 2)
+        click.echo(f"  {label}: {_shown(before, room)} → {_shown(after, room)}")

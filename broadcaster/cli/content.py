@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import click
 from .. import content
 from ..errors import InputError
 from ..models import ItemStatus
-from .common import BroadcasterGroup, echo_json, echo_table, fmt_dt, get_app, json_option
+from .common import BroadcasterGroup, echo_changes, echo_json, echo_table, fmt_dt, get_app, json_option
 
 STATUS_LABELS = {"draft": "nháp/draft", "approved": "đã duyệt/approved", "retired": "đã ngừng/retired"}
 
@@ -201,6 +202,62 @@ def content_show(item_id: int, as_json: bool) -> None:
             click.echo(f"[{lang}] ghi âm / recording: {text['audio_path']} ({length})")
     if data["sms_body"]:
         click.echo(f"SMS: {data['sms_body']}")
+
+
+EDIT_LABELS = {"title": "tiêu đề/title", "topic": "chủ đề/topic", "text": "nội dung/text", "sms_text": "SMS",
+               "channels": "kênh/channels", "priority": "ưu tiên/priority", "repeat": "số lần đọc/repeat",
+               "valid_from": "hiệu lực từ/valid from", "valid_until": "hết hiệu lực/valid until"}
+
+
+@content_group.command("edit")
+@click.argument("item_id", type=int)
+@click.option("--title", default=None, help="Tiêu đề mới / new title.")
+@click.option("--topic", default=None, help="Chủ đề mới: MÃ hoặc MÃ_KH:MÃ / new topic: CODE or PLAN:CODE.")
+@click.option("--text", default=None, help="Nội dung tiếng Việt mới / new Vietnamese text.")
+@click.option("--text-file", default=None, metavar="FILE", help="Đọc nội dung mới từ tệp (UTF-8, '-' = stdin) / "
+              "read the new text from a file.")
+@click.option("--sms-text", default=None, help="Nội dung SMS ngắn mới ('' = bỏ) / new SMS text ('' removes it).")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(content.ITEM_CHANNELS),
+              help="Kênh (lặp lại được; thay cả danh sách) / channel (repeatable; replaces the list).")
+@click.option("--valid-from", default=None, help="Hiệu lực từ / valid from: DD/MM/YYYY [HH:MM] hoặc/or "
+              "YYYY-MM-DD [HH:MM], giờ địa phương/local ('' = bỏ / removes it).")
+@click.option("--valid-until", default=None, help="Hết hiệu lực / valid until, như/like --valid-from "
+              "(chỉ ngày = hết ngày đó / a date means the end of that day; '' = bỏ / removes it).")
+@click.option("--priority", type=click.Choice(["normal", "priority", "emergency"]), default=None,
+              help="Mức ưu tiên / priority.")
+@click.option("--repeat", type=int, default=None, help="Số lần đọc trong một bản tin / times read per bulletin.")
+@click.option("--approve", is_flag=True, help="Duyệt luôn sau khi sửa (nếu không, tin đã duyệt trở lại nháp) / "
+              "approve after the edit (otherwise an approved item goes back to draft).")
+def content_edit(item_id: int, title: str | None, topic: str | None, text: str | None, text_file: str | None,
+                 sms_text: str | None, channels: tuple[str, ...], valid_from: str | None, valid_until: str | None,
+                 priority: str | None, repeat: int | None, approve: bool) -> None:
+    """Sửa một tin (mọi kiểm tra như khi thêm) / correct an item (checked as when added).
+
+    Bản tin đã dựng trước sẽ được dựng lại / bulletins rendered ahead are rendered again.
+    """
+    if text is not None and text_file is not None:
+        raise InputError("dùng --text hoặc --text-file, không cả hai / use --text or --text-file, not both")
+    if text_file is not None:
+        text = _read_text_file(text_file)
+    app = get_app()
+    changes = dict(title=title, topic=topic, text=text, sms_text=sms_text, channels=list(channels) or None,
+                   priority=priority, repeat=repeat, valid_from=valid_from, valid_until=valid_until)
+    tz = app.config.broadcaster.timezone
+    with app.session() as session:
+        edit = content.edit_item(session, item_id, changes, tz_name=tz, approve=approve)
+        title_now = edit.item.title
+    if not edit.changed:
+        click.echo(f"Không có gì thay đổi / nothing changed: {item_id} {title_now}")
+        return
+    click.echo(f"Đã sửa tin / item edited: {item_id} {title_now}")
+    echo_changes([(key, fmt_dt(old, tz) if isinstance(old, datetime) else old,
+                   fmt_dt(new, tz) if isinstance(new, datetime) else new) for key, old, new in edit.changes],
+                 EDIT_LABELS)
+    if edit.status_before != edit.status_after:
+        echo_changes([("status", STATUS_LABELS[edit.status_before], STATUS_LABELS[edit.status_after])],
+                     {"status": "trạng thái/status"})
+        if edit.status_after == ItemStatus.DRAFT:
+            click.echo(f"Duyệt lại bằng / approve again with: broadcaster content approve {item_id}")
 
 
 def _set_status(item_id: int, status: ItemStatus, done: str, already: str) -> None:

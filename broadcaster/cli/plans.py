@@ -103,4 +103,22 @@ def plan_show(code: str, as_json: bool) -> None:
         click.echo("* Chỉ tiêu minh họa, văn bản gốc không nêu số / illustrative targets: the source gives no number.")
 
 
+@plan_group.command("remove")
+@click.argument("code")
+@click.option("--force", is_flag=True, help="Xóa cả tin bài của kế hoạch; tin đã phát được giữ (đã ngừng) để "
+              "nhật ký vẫn đọc được / also remove its content; items already aired are kept, retired, so the "
+              "log stays readable.")
+def plan_remove(code: str, force: bool) -> None:
+    """Xóa một kế hoạch (vd. nhập nhầm) / remove a plan (e.g. a wrong import)."""
+    with get_app().session() as session:
+        removed = plans.remove_plan(session, code, force=force)
+    click.echo(f"Đã xóa kế hoạch / plan removed: {removed.code} — {removed.topics} chủ đề/topics, "
+               f"{removed.targets} chỉ tiêu/targets")
+    if removed.items_deleted or removed.items_kept:
+        click.echo(f"  tin bài / content: {removed.items_deleted} đã xóa/removed, {removed.items_kept} giữ lại "
+                   "(đã ngừng, vì đã phát) / kept (retired, already aired or sent)")
+    if removed.deliveries:
+        click.echo(f"  nhật ký / delivery log: giữ nguyên {removed.deliveries} dòng / {removed.deliveries} rows kept")
+
+
 COMMANDS = [plan_group]
