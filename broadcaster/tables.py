@@ -2,7 +2,8 @@
 
 A table is drawn as is when its natural width fits; otherwise empty columns,
 then the columns a caller marks as optional, are dropped in order until it
-does; otherwise its cells wrap between words if every word fits; otherwise
+does; otherwise long titles are shortened and cells wrap between words if
+every word fits; otherwise
 each row becomes a block of ``heading: value`` lines. Nothing printed is ever
 wider than the width asked for.
 """
@@ -38,11 +39,16 @@ def _rich_table(headers: Sequence[str], rows: list[list[str]], title: str | None
     return table
 
 
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, width: int, title: str | None = None,
-                 optional: Sequence[int] = (), justify: Sequence[str] | None = None) -> str:
+                 optional: Sequence[int] = (), clip: Sequence[int] = (), justify: Sequence[str] | None = None) -> str:
     """The table as text no wider than ``width``.
 
-    ``optional`` lists column indexes that may be left out on a narrow screen, least useful first.
+    ``optional`` lists column indexes that may be left out on a narrow screen, least useful first;
+    ``clip`` columns (long titles) are shortened with "…" when cells must wrap.
     ``justify`` gives each column "left" or "right".
     """
     from rich.console import Console
@@ -70,6 +76,11 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, width
         if Measurement.get(console, options, table).maximum <= width:
             console.print(table)
             return out.getvalue()
+    if clip:
+        limit = max(12, width // 4)
+        table = _rich_table([headers[i] for i in keep],
+                            [[_clipped(row[i], limit) if i in clip else row[i] for i in keep] for row in body],
+                            title, [sides[i] for i in keep])
     if Measurement.get(console, options, table).minimum <= width:  # cells wrap between words
         console.print(table)
         return out.getvalue()

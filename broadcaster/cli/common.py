@@ -62,9 +62,11 @@ def echo_json(data: Any) -> None:
 
 
 def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None, *,
-               optional: Sequence[int] = ()) -> None:
-    """A table that fits the terminal (see ``broadcaster.tables``): ``optional`` columns go first."""
-    click.echo(render_table(headers, rows, width=terminal_width(), title=title, optional=optional), nl=False)
+               optional: Sequence[int] = (), clip: Sequence[int] = ()) -> None:
+    """A table that fits the terminal (see ``broadcaster.tables``): ``optional`` columns are left out
+    first on a narrow screen, then ``clip`` columns (long titles) are shortened."""
+    click.echo(render_table(headers, rows, width=terminal_width(), title=title, optional=optional, clip=clip),
+               nl=False)
 
 
 def fmt_dt(moment: datetime | None, tz_name: str | None = None) -> str:
@@ -90,3 +92,12 @@ def echo_changes(changes: Iterable[tuple[str, Any, Any]], labels: dict[str, str]
         label = (labels or {}).get(key, key)
         room = max(12, (width - len(label) - 8) // 2)
         click.echo(f"  {label}: {_shown(before, room)} → {_shown(after, room)}")
+
+
+def echo_wrapped(text: str, indent: str = "  ") -> None:
+    """A line of prose folded to the terminal width; continuation lines are indented."""
+    import textwrap
+
+    for paragraph in str(text).splitlines() or [""]:
+        click.echo("\n".join(textwrap.wrap(paragraph, terminal_width(), subsequent_indent=indent,
+                                           break_on_hyphens=False)) or "")

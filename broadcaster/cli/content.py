@@ -11,7 +11,16 @@ import click
 from .. import content
 from ..errors import InputError
 from ..models import ItemStatus
-from .common import BroadcasterGroup, echo_changes, echo_json, echo_table, fmt_dt, get_app, json_option
+from .common import (
+    BroadcasterGroup,
+    echo_changes,
+    echo_json,
+    echo_table,
+    echo_wrapped,
+    fmt_dt,
+    get_app,
+    json_option,
+)
 
 STATUS_LABELS = {"draft": "nháp/draft", "approved": "đã duyệt/approved", "retired": "đã ngừng/retired"}
 
@@ -170,7 +179,7 @@ def content_list(status: str | None, topic: str | None, channel: str | None, as_
                  ", ".join(d["channels"]),
                  ", ".join(f"{lang}{' (ghi âm/rec)' if lang in d['recordings'] else ''}" for lang in d["languages"]),
                  _valid_text(d)] for d in data),
-               title="Tin bài / content items")
+               title="Tin bài / content items", optional=[6, 4, 5, 7])
 
 
 @content_group.command("show")
@@ -186,22 +195,22 @@ def content_show(item_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"#{data['id']} {data['title']}")
-    click.echo(f"Chủ đề / topic: {data['plan']}:{data['topic']} — {data['topic_title']}")
-    click.echo(f"Trạng thái / status: {STATUS_LABELS.get(data['status'], data['status'])}")
-    click.echo(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
-    click.echo(f"Kênh / channels: {', '.join(data['channels'])}")
+    echo_wrapped(f"#{data['id']} {data['title']}")
+    echo_wrapped(f"Chủ đề / topic: {data['plan']}:{data['topic']} — {data['topic_title']}")
+    echo_wrapped(f"Trạng thái / status: {STATUS_LABELS.get(data['status'], data['status'])}")
+    echo_wrapped(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
+    echo_wrapped(f"Kênh / channels: {', '.join(data['channels'])}")
     if _valid_text(data):
-        click.echo(f"Hiệu lực / valid ({tz}): {_valid_text(data)}")
+        echo_wrapped(f"Hiệu lực / valid ({tz}): {_valid_text(data)}")
     for lang, text in data["texts"].items():
         if text["text"]:
-            click.echo(f"[{lang}] {text['text']}")
+            echo_wrapped(f"[{lang}] {text['text']}")
         if text["audio_path"]:
             length = f"{text['audio_seconds']} s" if text["audio_seconds"] is not None else \
                 "KHÔNG ĐỌC ĐƯỢC / UNREADABLE"
-            click.echo(f"[{lang}] ghi âm / recording: {text['audio_path']} ({length})")
+            echo_wrapped(f"[{lang}] ghi âm / recording: {text['audio_path']} ({length})")
     if data["sms_body"]:
-        click.echo(f"SMS: {data['sms_body']}")
+        echo_wrapped(f"SMS: {data['sms_body']}")
 
 
 EDIT_LABELS = {"title": "tiêu đề/title", "topic": "chủ đề/topic", "text": "nội dung/text", "sms_text": "SMS",
@@ -247,9 +256,9 @@ def content_edit(item_id: int, title: str | None, topic: str | None, text: str |
         edit = content.edit_item(session, item_id, changes, tz_name=tz, approve=approve)
         title_now = edit.item.title
     if not edit.changed:
-        click.echo(f"Không có gì thay đổi / nothing changed: {item_id} {title_now}")
+        echo_wrapped(f"Không có gì thay đổi / nothing changed: {item_id} {title_now}")
         return
-    click.echo(f"Đã sửa tin / item edited: {item_id} {title_now}")
+    echo_wrapped(f"Đã sửa tin / item edited: {item_id} {title_now}")
     echo_changes([(key, fmt_dt(old, tz) if isinstance(old, datetime) else old,
                    fmt_dt(new, tz) if isinstance(new, datetime) else new) for key, old, new in edit.changes],
                  EDIT_LABELS)
@@ -257,7 +266,7 @@ def content_edit(item_id: int, title: str | None, topic: str | None, text: str |
         echo_changes([("status", STATUS_LABELS[edit.status_before], STATUS_LABELS[edit.status_after])],
                      {"status": "trạng thái/status"})
         if edit.status_after == ItemStatus.DRAFT:
-            click.echo(f"Duyệt lại bằng / approve again with: broadcaster content approve {item_id}")
+            echo_wrapped(f"Duyệt lại bằng / approve again with: broadcaster content approve {item_id}")
 
 
 def _set_status(item_id: int, status: ItemStatus, done: str, already: str) -> None:

@@ -8,7 +8,7 @@ import click
 
 from .. import plans
 from ..models import Metric, TargetPeriod
-from .common import BroadcasterGroup, echo_json, echo_table, get_app, json_option
+from .common import BroadcasterGroup, echo_json, echo_table, echo_wrapped, get_app, json_option
 
 
 @click.group("plan", cls=BroadcasterGroup)
@@ -82,14 +82,14 @@ def plan_show(code: str, as_json: bool) -> None:
             "targets": target_rows,
         })
         return
-    click.echo(f"{plan.code}: {plan.title}")
+    echo_wrapped(f"{plan.code}: {plan.title}")
     if plan.issuer or plan.issued_on:
-        click.echo(f"Cơ quan ban hành / issuer: {plan.issuer} {plan.issued_on or ''}".rstrip())
-    click.echo(f"Thời gian / period: {plan.period_start} → {plan.period_end}")
+        echo_wrapped(f"Cơ quan ban hành / issuer: {plan.issuer} {plan.issued_on or ''}".rstrip())
+    echo_wrapped(f"Thời gian / period: {plan.period_start} → {plan.period_end}")
     if plan.audiences:
-        click.echo(f"Đối tượng / audiences: {'; '.join(plan.audiences)}")
+        echo_wrapped(f"Đối tượng / audiences: {'; '.join(plan.audiences)}")
     if plan.notes:
-        click.echo(f"Ghi chú / notes: {plan.notes}")
+        echo_wrapped(f"Ghi chú / notes: {plan.notes}")
     echo_table(["Mã/code", "Chủ đề/topic", "Chỉ tiêu/targets"],
                ([t.code, t.title, "; ".join(f"{_target_text(x)} ({x.channel})" for x in targets
                                             if x.topic_id == t.id)] for t in topics),
@@ -100,7 +100,8 @@ def plan_show(code: str, as_json: bool) -> None:
                    ([t.channel, _target_text(t), stations.get(t.station_id, "")] for t in whole),
                    title="Chỉ tiêu chung / whole-plan targets")
     if any(t.illustrative for t in targets):
-        click.echo("* Chỉ tiêu minh họa, văn bản gốc không nêu số / illustrative targets: the source gives no number.")
+        echo_wrapped("* Chỉ tiêu minh họa, văn bản gốc không nêu số / illustrative targets: the source gives no "
+                     "number.")
 
 
 @plan_group.command("remove")

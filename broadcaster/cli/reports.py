@@ -13,7 +13,7 @@ from ..fileutil import write_text_atomic
 from ..models import Channel, DeliveryStatus
 from ..phones import mask_phone
 from ..timeutil import parse_local_datetime
-from .common import echo_json, echo_table, fmt_dt, get_app
+from .common import echo_json, echo_table, fmt_dt, get_app, terminal_width
 
 LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "topic", "item_id", "item_title",
               "station", "recipient", "bulletin_id", "campaign_id", "started_at", "duration_s", "late_s",
@@ -73,7 +73,7 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
           reports.DELIVERY_STATUS_LABELS.get(d["status"], (d["status"],))[0], d["station"] or "", d["topic"] or "",
           f"{d['item_id']}: {d['item_title']}" if d["item_id"] else "", d["recipient"] or "",
           f"{d['duration_s']:.0f}" if d["duration_s"] is not None else "", d["error"] or ""] for d in data),
-        title=f"Nhật ký / delivery log ({len(data)} dòng/rows, giờ/time zone {tz_name})",
+        title=f"Nhật ký / delivery log ({len(data)} dòng/rows, giờ/time zone {tz_name})", optional=[8, 2, 5, 4], clip=[6],
     )
 
 
@@ -110,7 +110,8 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
     if fmt == "xlsx":
         report_formats.write_xlsx(report, output, lang)
     else:
-        text = report_formats.render(report, fmt, lang)
+        text = report_formats.render_table(report, lang, width=terminal_width()) if fmt == "table" and \
+            output is None else report_formats.render(report, fmt, lang)
         if output is None:
             click.echo(text, nl=False)
         else:

@@ -71,7 +71,7 @@ def schedule_list(as_json: bool) -> None:
                  d["cron"] or d["at"].strftime("%Y-%m-%d %H:%M"), f"{d['length_s'] // 60}m{d['length_s'] % 60:02d}s",
                  ",".join(d["topics"]), "tạm dừng/paused" if d["paused"] else
                  (d["next"].strftime("%Y-%m-%d %H:%M") if d["next"] else "-")] for d in data),
-               title="Lịch phát / schedules")
+               title="Lịch phát / schedules", optional=[1, 5, 3])
 
 
 @schedule_group.command("remove")

@@ -294,7 +294,7 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
           sum(c["counts"].get(str(s), 0) for s in PAID_STATUSES), c["counts"]["failed"], c["counts"]["pending"],
           c["counts"]["uncertain"] + c["counts"]["sending"], c["counts"]["skipped"], money(c["cost"], currency)]
          for c in campaigns),
-        title="Chiến dịch SMS / SMS campaigns")
+        title="Chiến dịch SMS / SMS campaigns", optional=[9, 8, 3, 7], clip=[1])
     if campaign_id is not None:
         counts = campaigns[0]["counts"]
         click.echo(" · ".join(f"{k}: {v}" for k, v in counts.items() if v))
