@@ -57,7 +57,7 @@ from .models import Channel, ContentItem, ContentText, ItemStatus, Plan, Priorit
 from .plans import find_topic
 from .sms.encoding import MAX_BODY_CHARS
 from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime, utcnow, zone
-from .validation import field_path
+from .validation import field_path, main_error
 
 ITEM_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
 LANG_RE = re.compile(r"^[a-z]{2,8}(-[a-z0-9]{1,8})*$")
@@ -117,45 +117,11 @@ def parse_when(value: Any, tz_name: str, *, end_of_day: bool = False) -> datetim
     return as_utc(parse_local_datetime(text, tz_name))
 
 
-def _message(error: dict) -> str | None:
-    """Vietnamese-first wording for pydantic's common errors (it speaks English only)."""
-    ctx = error.get("ctx") or {}
-    kind = error["type"]
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "cần số nguyên / must be a whole number"
-    if kind == "greater_than_equal":
-        return f"phải từ {ctx.get('ge')} trở lên / must be at least {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"tối đa {ctx.get('le')} / must be at most {ctx.get('le')}"
-    if kind == "literal_error":
-        return f"giá trị không hợp lệ, chọn / invalid value, choose: {ctx.get('expected')}"
-    if kind == "string_too_short":
-        return "trống / empty"
-    if kind == "missing":
-        return "thiếu trường bắt buộc / required field missing"
-    if kind == "extra_forbidden":
-        return "trường không được hỗ trợ / unknown field"
-    if kind == "string_too_long":
-        return f"quá dài, tối đa {ctx.get('max_length')} ký tự / too long, at most {ctx.get('max_length')}"
-    if kind == "string_type":
-        return "cần chuỗi chữ / must be text"
-    if kind == "list_type":
-        return "cần danh sách / must be a list"
-    if kind == "dict_type":
-        return "cần bảng {lang = ...} / must be a table {lang = ...}"
-    if kind == "too_short":
-        return "cần ít nhất một mục / needs at least one entry"
-    return None
-
-
 def validation_error(exc: ValidationError, source: str | None, *, line: int | None = None,
                      cli: bool = False) -> InputError:
     """The first error as one line naming the file, line and field (or the CLI option)."""
-    error = exc.errors()[0]
+    error, message = main_error(exc)
     path = field_path(tuple(error["loc"]))
-    message = _message(error)
-    if message is None:
-        message = error["msg"].removeprefix("Value error, ")
     if cli and path:
         path = f"--{path.split('.')[0].split('[')[0].replace('_', '-')}"
     return InputError(message, source=source or None, line=line, field=path or None)

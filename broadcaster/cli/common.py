@@ -11,16 +11,46 @@ from typing import Any
 import click
 
 from ..app import App
-from ..errors import BroadcasterError
+from ..errors import BroadcasterError, did_you_mean
 from ..tables import render_table, terminal_width
+
+USAGE_WORDS = (
+    (click.NoSuchOption, "không có tùy chọn này"),
+    (click.MissingParameter, "thiếu tham số bắt buộc"),
+    (click.BadParameter, "giá trị không hợp lệ"),
+    (click.BadOptionUsage, "tùy chọn dùng sai"),
+    (click.BadArgumentUsage, "tham số dùng sai"),
+    (click.UsageError, "lệnh dùng sai"),
+)
+
+
+def vietnamese_usage_error(exc: click.UsageError) -> None:
+    """Put Vietnamese in front of click's English message (once, however many groups it passes)."""
+    if getattr(exc, "vietnamese", False):
+        return
+    words = next(text for kind, text in USAGE_WORDS if isinstance(exc, kind))
+    english = exc.format_message
+    exc.format_message = lambda: f"{words} / {english()}"
+    exc.vietnamese = True
 
 
 class BroadcasterGroup(click.Group):
     """A group that turns core errors into one line on stderr and exit 1."""
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201 - click's own tuple
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            if args and not args[0].startswith("-"):
+                exc.message += did_you_mean(args[0], self.list_commands(ctx))
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            vietnamese_usage_error(exc)
+            raise
         except BroadcasterError as exc:
             click.echo(f"Lỗi / Error: {exc}", err=True)
             ctx.exit(exc.exit_code)

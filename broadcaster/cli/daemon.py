@@ -17,7 +17,12 @@ from .common import echo_json, get_app, json_option
 
 @click.command("daemon")
 def daemon_command() -> None:
-    """Chạy lịch phát (tiền cảnh; Ctrl-C để dừng) / run the scheduler in the foreground."""
+    """Chạy chương trình chạy nền (daemon) trong cửa sổ này; Ctrl-C để dừng / run the daemon here.
+
+    Daemon là chương trình chạy nền: phát bản tin đúng giờ, gửi SMS, ghi nhật ký. Trên máy xã nó
+    thường chạy bằng systemd (docs/commune-pc.md) / the daemon airs bulletins on time, sends SMS and
+    logs every delivery; on a commune PC systemd usually runs it.
+    """
     import logging
     import sys
 
@@ -67,7 +72,7 @@ def status_command(as_json: bool) -> None:
         return
     if state.alive:
         click.echo(f"Daemon: ĐANG CHẠY / running (pid {state.pid} @ {state.host}, "
-                   f"nhịp tim / heartbeat {local(state.heartbeat_at, tz):%H:%M:%S})")
+                   f"tín hiệu gần nhất / heartbeat {local(state.heartbeat_at, tz):%H:%M:%S})")
     else:
         last = f", lần cuối / last seen {local(state.heartbeat_at, tz):%Y-%m-%d %H:%M}" if state.heartbeat_at else ""
         click.echo(f"Daemon: KHÔNG CHẠY / not running{last}")
@@ -91,7 +96,7 @@ def status_command(as_json: bool) -> None:
 @click.option("--text", required=True, help="Nội dung thông báo / announcement text.")
 @click.option("--station", "stations", multiple=True, help="Đài / station (mặc định: tất cả / default: all).")
 @click.option("--sms-group", default=None, help="Gửi SMS tới nhóm này / also SMS this group.")
-@click.option("--title", default=None)
+@click.option("--title", default=None, help="Tiêu đề ghi vào nhật ký / title shown in the log.")
 @click.option("--topic", default=None, help="Chủ đề / topic code.")
 @click.option("--repeat", type=int, default=None, help="Số lần đọc / times to read (mặc định/default 2).")
 @click.option("--wait/--no-wait", default=True, show_default=True,

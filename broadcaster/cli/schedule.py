@@ -22,7 +22,7 @@ def schedule_group() -> None:
 @schedule_group.command("add")
 @click.option("--station", "station_code", required=True, help="Mã đài / station code.")
 @click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER, Channel.SMS]), default=Channel.LOUDSPEAKER,
-              show_default=True)
+              show_default=True, help="Phát loa hay gửi SMS / loudspeaker or SMS.")
 @click.option("--cron", default=None, help='Lặp lại, giờ địa phương / repeating, station time: "0 6,17 * * *".')
 @click.option("--at", "at_text", default=None, help='Một lần / once: "2026-12-01 06:00" (giờ đài / station time).')
 @click.option("--length", default="15m", show_default=True, help="Độ dài / length: 15m, 90s, 1h.")
@@ -102,7 +102,7 @@ def schedule_resume(schedule_id: int) -> None:
 
 
 @schedule_group.command("preview")
-@click.option("--days", type=int, default=7, show_default=True)
+@click.option("--days", type=int, default=7, show_default=True, help="Xem trước bao nhiêu ngày / days to preview.")
 @json_option
 def schedule_preview(days: int, as_json: bool) -> None:
     """Các lần phát tới và tin sẽ phát, kèm lý do / next slots, their items and why."""
