@@ -98,4 +98,31 @@ def db_restore(file: Path, yes: bool) -> None:
                    "'broadcaster db upgrade'")
 
 
+PRUNE_LABELS = {"bulletins": "bản tin đã dựng / rendered bulletins", "dropped": "tệp đã chuyển cho đài / "
+                "files dropped for stations", "outbox": "hộp thư SMS / SMS outbox", "logs": "nhật ký chương "
+                "trình chạy nền / daemon log"}
+
+
+def echo_prune(app, dry_run: bool) -> None:  # noqa: ANN001
+    from .. import retention
+
+    summary = retention.prune(app, dry_run=dry_run)
+    click.echo("Sẽ xóa / would remove:" if dry_run else "Đã dọn / pruned:")
+    for part in summary.parts:
+        count = f"{part.files} tệp/files" + (f", {part.lines} dòng/lines" if part.lines else "")
+        click.echo(f"  {PRUNE_LABELS[part.what]} (giữ/keep {part.keep_days} ngày/days): {count}, "
+                   f"{part.bytes / 1_000_000:.1f} MB")
+    click.echo("Nhật ký phát trong cơ sở dữ liệu được giữ nguyên / the delivery log is never pruned.")
+
+
+@db_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="Chỉ xem sẽ xóa gì / only show what would be removed.")
+def db_prune(dry_run: bool) -> None:
+    """Dọn tệp cũ theo mục [retention] (như 'cache prune') / remove old files as [retention] says.
+
+    Nhật ký phát (delivery log) không bao giờ bị xóa / the delivery log itself is never pruned.
+    """
+    echo_prune(get_app(), dry_run)
+
+
 COMMANDS = [init_command, db_group]

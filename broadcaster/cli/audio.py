@@ -260,10 +260,22 @@ def cache_stats(as_json: bool) -> None:
               help="Xóa tệp không dùng quá N ngày / remove renders unused for N days.")
 @click.option("--max-mb", type=click.FloatRange(min=0), default=None,
               help="Giữ tối đa N MB, xóa tệp ít dùng nhất trước / keep at most N MB, least recently used go first.")
-def cache_prune(max_age_days: float | None, max_mb: float | None) -> None:
-    """Dọn bộ nhớ đệm / prune the cache (cần ít nhất một điều kiện / needs a limit)."""
+@click.option("--dry-run", is_flag=True, help="Chỉ xem sẽ xóa gì / only show what would be removed.")
+def cache_prune(max_age_days: float | None, max_mb: float | None, dry_run: bool) -> None:
+    """Dọn ổ đĩa theo mục [retention] / free disk space as [retention] says.
+
+    Không có tùy chọn: xóa bản tin đã dựng, tệp đã chuyển cho đài, dòng hộp thư SMS và nhật ký
+    chương trình chạy nền quá hạn (nhật ký phát trong cơ sở dữ liệu không bao giờ bị xóa).
+    With --max-age-days / --max-mb: prune the speech cache instead.
+    """
     if max_age_days is None and max_mb is None:
-        raise InputError("cần --max-age-days hoặc --max-mb / give --max-age-days or --max-mb")
+        from .admin import echo_prune
+
+        echo_prune(get_app(), dry_run)
+        return
+    if dry_run:
+        raise InputError("--dry-run chỉ dùng khi không có --max-age-days/--max-mb / --dry-run is for the "
+                         "[retention] pruning only")
     cache = _cache()
     result = cache.prune(max_age_days=max_age_days,
                          max_bytes=int(max_mb * 1_000_000) if max_mb is not None else None)
