@@ -47,15 +47,28 @@ def _station(session, code: str | None, *, required: bool):
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Đọc văn bản từ tệp UTF-8 ('-' = stdin) / read the text from a UTF-8 file.")
-def normalize_command(text: str | None, file: Path | None) -> None:
+@click.option("--item", "item_id", type=int, default=None,
+              help="Nội dung tiếng Việt của tin số ID / the Vietnamese text of content item ID.")
+def normalize_command(text: str | None, file: Path | None, item_id: int | None) -> None:
     """In đúng câu chữ sẽ được đọc, mỗi câu một dòng / print exactly what will be spoken, one sentence a line.
 
     Ví dụ / example: broadcaster normalize "UBND xã thông báo lịch tiếp dân ngày 20/1/2022."
     """
     from ..audio.normalize import normalize_text
 
-    if (text is None) == (file is None):
-        raise InputError("cần TEXT hoặc --file (một trong hai) / give TEXT or --file (one of them)")
+    if [text is not None, file is not None, item_id is not None].count(True) != 1:
+        raise InputError("cần TEXT, --file hoặc --item (một trong ba) / give TEXT, --file or --item (one of them)")
+    if item_id is not None:
+        from .. import content
+
+        with get_app().read_session() as session:
+            item = content.get_item(session, item_id)
+            text = content.spoken_text(session, item, "vi")
+            title = item.title
+        if not text:
+            raise InputError(f"tin số {item_id} không có nội dung tiếng Việt để đọc (chỉ có ghi âm?) / item "
+                             f"{item_id} has no Vietnamese text to speak (recordings only?)", field="--item")
+        click.echo(f"#{item_id} {title}", err=True)
     if file is not None:
         if str(file) == "-":
             text = sys.stdin.read()

@@ -106,7 +106,11 @@ def content_add(title: str, topic: str, plan_code: str | None, text: str | None,
 @content_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def content_import(file: Path) -> None:
-    """Nhập tin từ tệp TOML hoặc CSV (tất cả hoặc không) / import items, all-or-nothing."""
+    """Nhập tin từ tệp TOML hoặc CSV (tất cả hoặc không) / import items, all-or-nothing.
+
+    Định dạng tệp / file format: docs/content-format.md (mẫu / example:
+    examples/content/ninh-thuan-2023.toml). Một tin sai thì không nhập gì / one bad item, nothing imported.
+    """
     app = get_app()
     parsed = content.read_content_file(file, app.config.broadcaster.timezone)
     with content.StagedFiles() as staged, app.session() as session:
@@ -196,7 +200,9 @@ def content_show(item_id: int, as_json: bool) -> None:
         echo_json(data)
         return
     echo_wrapped(f"#{data['id']} {data['title']}")
-    echo_wrapped(f"Chủ đề / topic: {data['plan']}:{data['topic']} — {data['topic_title']}")
+    topic = f"{data['plan']}:{data['topic']} — {data['topic_title']}" if data["topic"] else \
+        "(không có, tin khẩn ngoài kế hoạch / none: an emergency item outside the plans)"
+    echo_wrapped(f"Chủ đề / topic: {topic}")
     echo_wrapped(f"Trạng thái / status: {STATUS_LABELS.get(data['status'], data['status'])}")
     echo_wrapped(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
     echo_wrapped(f"Kênh / channels: {', '.join(data['channels'])}")

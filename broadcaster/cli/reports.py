@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -12,12 +13,12 @@ from .. import report_formats, reports
 from ..fileutil import write_text_atomic
 from ..models import Channel, DeliveryStatus
 from ..phones import mask_phone
-from ..timeutil import parse_local_datetime
+from ..timeutil import local, parse_local_datetime
 from .common import echo_json, echo_table, fmt_dt, get_app, terminal_width
 
 LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "topic", "item_id", "item_title",
               "station", "recipient", "bulletin_id", "campaign_id", "started_at", "duration_s", "late_s",
-              "attempts", "error"]
+              "attempts", "error", "created_at_utc"]
 
 
 @click.command("log")
@@ -54,6 +55,10 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
         item = dict(row.__dict__)
         if item["recipient"] and not show_numbers:
             item["recipient"] = mask_phone(item["recipient"])
+        if as_csv or as_json:  # people read station time with its offset; UTC stays as one extra column
+            item["created_at_utc"] = item["created_at"].isoformat(timespec="seconds")
+            item.update({key: local(value, tz_name).isoformat(timespec="seconds") for key, value in item.items()
+                         if isinstance(value, datetime) and key != "created_at_utc"})
         data.append(item)
     if as_json:
         echo_json(data)

@@ -44,3 +44,32 @@ def test_vietnamese_dates_everywhere(run, dataset, workspace):  # noqa: F811 - t
     assert listed[0]["at"].startswith("2030-12-24T06:30:00+07:00")
     bad = run("log", "--since", "31/02/2023 06:00", ok=False).output
     assert "DD/MM/YYYY HH:MM" in bad
+
+
+def test_log_csv_is_station_time_with_offset(run, dataset):  # noqa: F811 - the fixture
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(run("log", "--csv", "--since", "01/04/2023", "--until", "01/04/2023")
+                                           .output)))
+    assert [(r["created_at"], r["created_at_utc"]) for r in rows] == \
+        [("2023-04-01T03:00:00+07:00", "2023-03-31T20:00:00+00:00")]
+
+
+def test_content_show_without_topic_and_import_help(run, workspace):
+    from broadcaster.app import App
+    from broadcaster.models import ContentItem, ContentText
+
+    app = App.load(None)
+    with app.session() as session:
+        item = ContentItem(title="Bão số 3", channels=["loudspeaker"], priority="emergency", repeat=2)
+        session.add(item)
+        session.flush()
+        session.add(ContentText(item_id=item.id, lang="vi", text="UBND xã đề nghị bà con chằng chống nhà cửa."))
+        item_id = item.id
+    shown = run("content", "show", item_id).output
+    assert "None" not in shown and "Chủ đề / topic: (không có" in shown
+    spoken = run("normalize", "--item", item_id).output
+    assert "Ủy ban nhân dân xã đề nghị bà con chằng chống nhà cửa" in spoken.splitlines()
+    assert "docs/content-format.md" in run("content", "import", "--help").output
+    assert "one of them" in run("normalize", "x", "--item", item_id, ok=False).output
