@@ -208,8 +208,10 @@ def render_table(report: Report, lang: str = "vi", width: int = 160) -> str:
 
     from .tables import render_table as fitted_table
 
-    parts = ["\n".join(textwrap.wrap(line, width, subsequent_indent="  ")) + "\n"
-             for line in header_lines(report, lang)]
+    def wrapped(lines: list[str]) -> list[str]:
+        return ["\n".join(textwrap.wrap(line, width, subsequent_indent="  ")) + "\n" for line in lines]
+
+    parts = wrapped(header_lines(report, lang))
     for view in views(report, lang):
         if not view.rows:
             parts.append(f"{view.title}: (không có / none)\n")
@@ -217,7 +219,7 @@ def render_table(report: Report, lang: str = "vi", width: int = 160) -> str:
         parts.append(fitted_table(
             view.headings, ([_cell(v, k, lang) for v, k in zip(row, view.kinds, strict=True)] for row in view.rows),
             width=width, title=view.title, justify=["left" if kind == TEXT else "right" for kind in view.kinds]))
-    parts += ["\n".join(textwrap.wrap(line, width, subsequent_indent="  ")) + "\n" for line in footer_lines(report, lang)]
+    parts += wrapped(footer_lines(report, lang))
     return "".join(parts)
 
 

@@ -78,7 +78,8 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
           reports.DELIVERY_STATUS_LABELS.get(d["status"], (d["status"],))[0], d["station"] or "", d["topic"] or "",
           f"{d['item_id']}: {d['item_title']}" if d["item_id"] else "", d["recipient"] or "",
           f"{d['duration_s']:.0f}" if d["duration_s"] is not None else "", d["error"] or ""] for d in data),
-        title=f"Nhật ký / delivery log ({len(data)} dòng/rows, giờ/time zone {tz_name})", optional=[8, 2, 5, 4], clip=[6],
+        title=f"Nhật ký / delivery log ({len(data)} dòng/rows, giờ/time zone {tz_name})",
+        optional=[8, 2, 5, 4], clip=[6],
     )
 
 

@@ -56,7 +56,7 @@ def test_play_to_a_file_station_copies_into_its_drop_dir(run, workspace):
     result = run("play", tone, "--station", "XA-01")
     dropped = list((workspace / "drop").iterdir())
     assert len(dropped) == 1
-    assert re.fullmatch(r"XA-01_\d{8}T\d{6}Z_ban-tin\.wav", dropped[0].name)
+    assert re.fullmatch(r"XA-01_\d{8}-\d{6}_ban-tin\.wav", dropped[0].name)  # station time, no doubled prefix
     assert dropped[0].read_bytes() == tone.read_bytes()
     assert re.search(r"^Bắt đầu / started: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", result.output, re.M)
     assert re.search(r"^Kết thúc / ended: +\d{4}-", result.output, re.M)
