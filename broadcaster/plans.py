@@ -374,3 +374,22 @@ def remove_plan(session: Session, code: str, *, force: bool = False) -> PlanRemo
     session.delete(plan)  # topics and targets cascade; deliveries keep their rows (plan/topic set to NULL)
     session.flush()
     return PlanRemoval(plan.code, len(topics), targets, deleted, kept, deliveries)
+
+
+def period_warning(plan: Plan, today: date) -> str | None:
+    """One line when ``today`` (station date) is outside the plan's period: its deliveries will not count."""
+    start, end = plan.period_start.strftime("%d/%m/%Y"), plan.period_end.strftime("%d/%m/%Y")
+    if today > plan.period_end:
+        return (f"Cảnh báo: kế hoạch {plan.code} đã hết hạn ({start}–{end}); phát/gửi hôm nay không được tính "
+                f"vào báo cáo của nó / warning: plan {plan.code} ended on {end}; deliveries from today do not count "
+                "towards it")
+    if today < plan.period_start:
+        return (f"Cảnh báo: kế hoạch {plan.code} chưa bắt đầu (từ {start}); phát/gửi trước ngày đó không được tính "
+                f"/ warning: plan {plan.code} starts on {start}; deliveries before then do not count towards it")
+    return None
+
+
+def plans_of_topics(session: Session, topic_ids: list[int]) -> list[Plan]:
+    if not topic_ids:
+        return []
+    return list(session.exec(select(Plan).join(Topic).where(Topic.id.in_(topic_ids)).distinct()).all())

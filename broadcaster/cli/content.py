@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from .. import content
+from .. import content, plans
 from ..errors import InputError
 from ..models import ItemStatus
+from ..timeutil import local, utcnow
 from .common import (
     BroadcasterGroup,
     echo_changes,
@@ -96,11 +97,21 @@ def content_add(title: str, topic: str, plan_code: str | None, text: str | None,
         item = content.add_item(session, spec, recordings_dir=app.config.recordings_dir, staged=staged,
                                 emergency_repeat=app.config.audio.emergency_repeat, base_dir=Path.cwd(), cli=True)
         item_id, status, item_channels = item.id, item.status, item.channels
+        warnings = _period_warnings(app, session, [item.topic_id])
     click.echo(item_id)
     note = f"Đã thêm tin / item added: {item_id} ({STATUS_LABELS[status]}; {', '.join(item_channels)})"
     if status == ItemStatus.DRAFT:
         note += f" — duyệt bằng / approve with: broadcaster content approve {item_id}"
     click.echo(note, err=True)
+    for warning in warnings:
+        click.echo(warning, err=True)
+
+
+def _period_warnings(app, session, topic_ids: list[int | None]) -> list[str]:  # noqa: ANN001
+    """A line per plan whose period does not include today (station date)."""
+    today = local(utcnow(), app.config.broadcaster.timezone).date()
+    found = plans.plans_of_topics(session, [t for t in set(topic_ids) if t is not None])
+    return [w for w in (plans.period_warning(plan, today) for plan in found) if w]
 
 
 @content_group.command("import")
@@ -117,9 +128,12 @@ def content_import(file: Path) -> None:
         items = content.import_items(session, parsed, recordings_dir=app.config.recordings_dir, staged=staged,
                                      emergency_repeat=app.config.audio.emergency_repeat)
         rows = [(item.id, item.status) for item in items]
+        warnings = _period_warnings(app, session, [item.topic_id for item in items])
     drafts = sum(1 for _, status in rows if status == ItemStatus.DRAFT)
     click.echo(f"Đã nhập / imported: {len(rows)} tin/items (số/ids {rows[0][0]}–{rows[-1][0]}), "
                f"{drafts} nháp/draft")
+    for warning in warnings:
+        click.echo(warning, err=True)
 
 
 def _item_data(session, item, labels, tz: str, *, full: bool = False) -> dict:

@@ -8,6 +8,7 @@ import click
 
 from .. import plans
 from ..models import Metric, TargetPeriod
+from ..timeutil import local, utcnow
 from .common import BroadcasterGroup, echo_json, echo_table, echo_wrapped, get_app, json_option
 
 
@@ -22,11 +23,15 @@ def plan_group() -> None:
 def plan_import(file: Path, replace: bool) -> None:
     """Nhập kế hoạch từ tệp TOML (tất cả hoặc không) / import a plan file, all-or-nothing."""
     spec = plans.read_plan_file(file)
-    with get_app().session() as session:
+    app = get_app()
+    with app.session() as session:
         result = plans.import_plan(session, spec, source=str(file), replace=replace)
         code = result.plan.code
+        warning = plans.period_warning(result.plan, local(utcnow(), app.config.broadcaster.timezone).date())
     verb = "Đã thay / replaced" if result.replaced else "Đã nhập / imported"
     click.echo(f"{verb}: {code} — {result.topics} chủ đề/topics, {result.targets} chỉ tiêu/targets")
+    if warning:
+        click.echo(warning, err=True)
 
 
 @plan_group.command("list")

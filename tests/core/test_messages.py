@@ -73,3 +73,16 @@ def test_content_show_without_topic_and_import_help(run, workspace):
     assert "Ủy ban nhân dân xã đề nghị bà con chằng chống nhà cửa" in spoken.splitlines()
     assert "docs/content-format.md" in run("content", "import", "--help").output
     assert "one of them" in run("normalize", "x", "--item", item_id, ok=False).output
+
+
+def test_a_plan_out_of_its_period_warns_in_one_line(run, workspace):
+    ended = run("plan", "import", write(workspace, "plan.toml", PLAN)).output  # the 2023 plan, imported later
+    assert [line for line in ended.splitlines() if "ended on 31/12/2023" in line][0].startswith("Cảnh báo: kế hoạch")
+    added = run("content", "add", "--title", "A", "--topic", "TTHC", "--text", "x", "--channel", "loudspeaker")
+    assert sum("ended on 31/12/2023" in line for line in added.output.splitlines()) == 1
+    future = write(workspace, "future.toml", PLAN.replace('code = "911/KH-UBND"', 'code = "1/KH"')
+                   .replace('period = "2023"', 'period = "2090"'))
+    assert "starts on 01/01/2090" in run("plan", "import", future).output
+    current = write(workspace, "now.toml", PLAN.replace('code = "911/KH-UBND"', 'code = "2/KH"')
+                    .replace('period = "2023"', 'period = "2020-2099"'))
+    assert "warning" not in run("plan", "import", current).output
