@@ -26,8 +26,10 @@ def daemon_command() -> None:
     import logging
     import sys
 
+    from ..logsetup import stderr_formatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(stderr_formatter())  # journald-friendly under systemd
     logger = logging.getLogger("broadcaster")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -7,6 +7,7 @@ import logging
 import click
 
 from .. import __version__
+from ..logsetup import stderr_handler
 from .common import BroadcasterGroup
 
 
@@ -28,7 +29,7 @@ def cli(config_path: str | None, verbose: int) -> None:
     communication plans.
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, handlers=[stderr_handler()])
 
 
 def _register() -> None:
