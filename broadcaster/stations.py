@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -149,3 +151,15 @@ def _masked(options: dict) -> dict:
     if "url" in shown:
         shown["url"] = re.sub(r"(//[^:/@]+:)[^@]+@", r"\1***@", shown["url"])
     return shown
+
+
+RENDERED_AHEAD = "ready"  # Bulletin.status of a slot rendered ahead and waiting for its time (scheduling.airing)
+
+
+def next_rendered_bulletin(session: Session, code: str, now: datetime) -> Bulletin | None:
+    """The station's next bulletin already rendered ahead (its file exists), or None."""
+    station = get_station(session, code)
+    rows = session.exec(select(Bulletin).where(Bulletin.station_id == station.id, Bulletin.status == RENDERED_AHEAD,
+                                               Bulletin.audio_path.is_not(None), Bulletin.slot_time >= now)
+                        .order_by(Bulletin.slot_time)).all()
+    return next((row for row in rows if Path(row.audio_path).is_file()), None)

@@ -182,27 +182,59 @@ def render_command(item_ids: tuple[int, ...], station_code: str | None, output: 
 
 
 @click.command("play")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--station", "station_code", default=None,
               help="Mã đài (mặc định đài duy nhất) / station code (default: the only station).")
-def play_command(file: Path, station_code: str | None) -> None:
-    """Phát một tệp qua đài (không ghi vào nhật ký phát) / play a file through a station's player.
+@click.option("--here", is_flag=True, help="Phát ra loa của máy này để nghe thử, không qua đài / play on this "
+              "PC's sound card to listen first, not through the station.")
+@click.option("--next", "next_station", default=None, metavar="STATION",
+              help="Nghe thử ở máy này bản tin sắp phát của đài (đã dựng trước) / listen here to the station's "
+                   "next bulletin, rendered ahead.")
+@click.option("--command", "device_command", default=None,
+              help="Với --here/--next: lệnh phát, {file} là tệp (mặc định ffplay, paplay, aplay) / with "
+                   "--here/--next: play command, {file} is the file.")
+def play_command(file: Path | None, station_code: str | None, here: bool, next_station: str | None,
+                 device_command: str | None) -> None:
+    """Phát một tệp qua đài, hoặc nghe thử tại máy này (không ghi vào nhật ký phát) / play a file through a
+    station's player, or listen on this PC (not logged).
 
     Phát tay một tệp không tính là một lần phát theo kế hoạch.
     A manual play of a file is not a plan delivery and is not logged as one.
     """
     import threading
 
+    from .. import stations
     from ..audio.players import PlayerError, make_player
-    from ..timeutil import local
+    from ..timeutil import local, utcnow
 
+    app = get_app()
+    if next_station is not None:
+        if file is not None:
+            raise InputError("dùng FILE hoặc --next, không cả hai / give FILE or --next, not both", field="--next")
+        with app.read_session() as session:
+            bulletin = stations.next_rendered_bulletin(session, next_station, utcnow())
+            tz_name = stations.get_station(session, next_station).timezone
+        if bulletin is None:
+            raise NotFoundError(f"đài {next_station} chưa có bản tin dựng trước (daemon dựng trước "
+                                f"{app.config.render.ahead_minutes} phút) / no bulletin rendered ahead for "
+                                f"{next_station} yet")
+        file, here = Path(bulletin.audio_path), True
+        click.echo(f"Bản tin lúc / bulletin for {local(bulletin.slot_time, tz_name):%Y-%m-%d %H:%M}", err=True)
+    if file is None:
+        raise InputError("cần FILE hoặc --next STATION / give FILE or --next STATION")
     if not file.is_file():
         raise NotFoundError(f"không tìm thấy tệp / file not found: {file}")
-    app = get_app()
-    with app.session() as session:
-        station = _station(session, station_code, required=True)
-        code, name, tz_name = station.code, station.name, station.timezone
-        kind, options = station.player, dict(station.player_options)
+    if device_command and not here:
+        raise InputError("--command chỉ dùng với --here hoặc --next / --command goes with --here or --next",
+                         field="--command")
+    if here:
+        code, name, tz_name = "here", "máy này / this PC", app.config.broadcaster.timezone
+        kind, options = "device", ({"command": device_command} if device_command else {})
+    else:
+        with app.session() as session:
+            station = _station(session, station_code, required=True)
+            code, name, tz_name = station.code, station.name, station.timezone
+            kind, options = station.player, dict(station.player_options)
     try:
         player = make_player(kind, options)
     except ValueError as exc:

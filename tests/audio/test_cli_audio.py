@@ -109,3 +109,35 @@ def test_cache_stats_and_prune(run, workspace):
 def test_every_audio_command_has_bilingual_help(run, isolated_home, command):
     out = run(command, "--help").output
     assert "/" in out.splitlines()[2]  # "Vietnamese / English" summary line
+
+
+def test_play_here_uses_this_pc_not_the_station(run, workspace):
+    tone = sox_tone(workspace / "ban-tin.wav", 0.5)
+    heard = workspace / "heard.wav"
+    result = run("play", "--here", tone, "--command", f"cp {{file}} {heard}")
+    assert heard.read_bytes() == tone.read_bytes()
+    assert "máy này / this PC" in result.output
+    assert not (workspace / "drop").exists() or not any((workspace / "drop").iterdir())
+    assert "--command goes with --here" in run("play", tone, "--command", "cp {file} x", ok=False).output
+
+
+def test_play_next_listens_to_the_bulletin_rendered_ahead(run, workspace):
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from broadcaster.app import App
+    from broadcaster.models import Bulletin, Station
+    from broadcaster.timeutil import utcnow
+
+    assert "no bulletin rendered ahead for XA-01" in run("play", "--next", "XA-01", ok=False).output
+    ahead = sox_tone(workspace / "XA-01_ahead.wav", 0.5)
+    with App.load(None).session() as session:
+        station = session.exec(select(Station)).one()
+        session.add(Bulletin(station_id=station.id, slot_time=utcnow() - timedelta(hours=1), status="ready",
+                             audio_path=str(sox_tone(workspace / "old.wav", 0.5))))
+        session.add(Bulletin(station_id=station.id, slot_time=utcnow() + timedelta(minutes=20), status="ready",
+                             audio_path=str(ahead)))
+    heard = workspace / "heard.wav"
+    result = run("play", "--next", "XA-01", "--command", f"cp {{file}} {heard}")
+    assert heard.read_bytes() == ahead.read_bytes() and "bulletin for" in result.output
