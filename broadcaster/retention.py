@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,7 +42,6 @@ class Pruned:
     files: int = 0
     lines: int = 0
     bytes: int = 0
-    paths: list[Path] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -130,7 +129,6 @@ def _remove(part: Pruned, paths: list[Path], dry_run: bool) -> None:
             continue
         part.files += 1
         part.bytes += size
-        part.paths.append(path)
 
 
 def _outbox_time(line: str) -> datetime | None:
@@ -173,7 +171,6 @@ def _prune_lines(part: Pruned, path: Path, cutoff: datetime, stamp, dry_run: boo
             return
         part.lines += removed
         part.bytes += keep_from
-        part.paths.append(path)
         if dry_run:
             return
         handle.seek(len(data))

@@ -88,7 +88,7 @@ def status_command(as_json: bool) -> None:
             click.echo("  (không có / none)")
             continue
         at = local(row["at"], tz).strftime("%Y-%m-%d %H:%M:%S") if row["at"] else ""
-        click.echo(f"  #{row['id']} {at} {row['channel']} {row['status']} tin/item {row['item']}"
+        click.echo(f"  #{row['id']} {at} {row['channel']} {row['status']} tin/item {row['item'] or '-'}"
                    f"{' ' + row['recipient'] if row['recipient'] else ''}")
     for row in data["problems"]:
         click.echo(f"  ! bản tin/bulletin #{row['bulletin']} {row['status']}: {row['reason']}")

@@ -23,3 +23,7 @@ def test_fits_80_columns(run, busy, narrow, args):
     output = run(*args).output
     assert output.strip()
     assert too_wide(output) == [], output
+
+
+def test_status_never_prints_none(run, busy, narrow):
+    assert "None" not in run("status").output
