@@ -161,8 +161,8 @@ def restore(app: App, source: Path, now: datetime | None = None) -> RestoreResul
         raise BroadcasterError(
             f"chương trình chạy nền (daemon) đang chạy ({running}); dừng nó trước khi khôi phục "
             f"(systemctl stop broadcaster) / the daemon is running ({running}): stop it before restoring")
-    safety = backup(app, default_backup_path(app, now).with_name(
-        default_backup_path(app, now).stem + "_truoc-khoi-phuc.db")) if live.exists() else None
+    replaced = default_backup_path(app, now)
+    safety = backup(app, replaced.with_name(replaced.stem + "_truoc-khoi-phuc.db")) if live.exists() else None
     app.engine.dispose()
     src = _connect(source, read_only=True)
     try:
@@ -173,6 +173,6 @@ def restore(app: App, source: Path, now: datetime | None = None) -> RestoreResul
             dst.close()
     finally:
         src.close()
-    app.__dict__.pop("engine", None)
+    app.__dict__.pop("engine", None)  # the cached engine was disposed: the next use opens the restored file
     app._checked = False
     return RestoreResult(source, revision, safety.path if safety else None, revision != head_revision())
