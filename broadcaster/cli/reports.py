@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -22,8 +23,8 @@ LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "to
 
 
 @click.command("log")
-@click.option("--since", help="Từ ngày/giờ (giờ địa phương) / from date or date-time, local: 2023-05-01, "
-                              "'2023-05-01 06:00'.")
+@click.option("--since", help="Từ ngày/giờ (giờ địa phương) / from date or date-time, local: 01/05/2023, "
+                              "'01/05/2023 06:00' hoặc/or 2023-05-01.")
 @click.option("--until", help="Đến hết ngày / until the end of this date, or until this date-time (local).")
 @click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER.value, Channel.SMS.value]),
               help="Kênh / channel.")
@@ -38,12 +39,17 @@ LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "to
 @click.option("--csv", "as_csv", is_flag=True, help="In ra CSV / print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="In ra JSON / print JSON.")
 @click.option("--show-numbers", is_flag=True, help="Hiện đủ số điện thoại / show full phone numbers.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Với --csv/--json: ghi ra tệp (CSV mở được bằng Excel) / with --csv/--json: write to a file "
+                   "(a CSV that Excel opens with Vietnamese intact).")
 def log_command(since: str | None, until: str | None, channel: str | None, statuses: tuple[str, ...],
                 topic: str | None, station: str | None, plan_code: str | None, item_id: int | None, limit: int,
-                as_csv: bool, as_json: bool, show_numbers: bool) -> None:
+                as_csv: bool, as_json: bool, show_numbers: bool, output: Path | None) -> None:
     """Nhật ký phát và gửi tin, mới nhất trước / the delivery log, newest first."""
     if as_csv and as_json:
         raise click.UsageError("chọn --csv hoặc --json / choose --csv or --json")
+    if output is not None and not (as_csv or as_json):
+        raise click.UsageError("-o cần --csv hoặc --json / -o needs --csv or --json")
     app = get_app()
     tz_name = app.config.broadcaster.timezone
     with app.read_session() as session:
@@ -60,6 +66,10 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
             item.update({key: local(value, tz_name).isoformat(timespec="seconds") for key, value in item.items()
                          if isinstance(value, datetime) and key != "created_at_utc"})
         data.append(item)
+    if as_json and output is not None:
+        write_text_atomic(output, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        click.echo(f"Đã ghi / written: {output} ({len(data)} dòng/rows)")
+        return
     if as_json:
         echo_json(data)
         return
@@ -69,6 +79,10 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
         writer.writeheader()
         for item in data:
             writer.writerow({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in item.items()})
+        if output is not None:  # a BOM lets spreadsheet programs on Windows read the CSV as UTF-8
+            write_text_atomic(output, "\ufeff" + out.getvalue())
+            click.echo(f"Đã ghi / written: {output} ({len(data)} dòng/rows)")
+            return
         click.echo(out.getvalue(), nl=False)
         return
     echo_table(

@@ -86,3 +86,18 @@ def test_a_plan_out_of_its_period_warns_in_one_line(run, workspace):
     current = write(workspace, "now.toml", PLAN.replace('code = "911/KH-UBND"', 'code = "2/KH"')
                     .replace('period = "2023"', 'period = "2020-2099"'))
     assert "warning" not in run("plan", "import", current).output
+
+
+def test_log_csv_to_a_file_opens_in_a_spreadsheet(run, dataset, workspace):  # noqa: F811 - the fixture
+    import csv
+
+    out = workspace / "nhat-ky.csv"
+    assert "written:" in run("log", "--csv", "-o", out, "--limit", "0").output
+    raw = out.read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert len(rows) == 17 and all(r["created_at"].endswith("+07:00") for r in rows)
+    assert "-o needs --csv or --json" in run("log", "-o", out, ok=False).output
+    as_json = workspace / "log.json"
+    run("log", "--json", "-o", as_json)
+    assert len(json.loads(as_json.read_text(encoding="utf-8"))) == 17
