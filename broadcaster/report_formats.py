@@ -203,26 +203,24 @@ def _date(day) -> str:
 # --------------------------------------------------------------------------- renderers
 
 def render_table(report: Report, lang: str = "vi", width: int = 160) -> str:
-    from rich.console import Console
-    from rich.table import Table
+    """The report for a terminal ``width`` columns wide (see ``broadcaster.tables`` for narrow screens)."""
+    import textwrap
 
-    out = io.StringIO()
-    console = Console(file=out, width=width, force_terminal=False, color_system=None)
-    for line in header_lines(report, lang):
-        console.print(line, highlight=False, markup=False)
+    from .tables import render_table as fitted_table
+
+    def wrapped(lines: list[str]) -> list[str]:
+        return ["\n".join(textwrap.wrap(line, width, subsequent_indent="  ")) + "\n" for line in lines]
+
+    parts = wrapped(header_lines(report, lang))
     for view in views(report, lang):
-        table = Table(title=view.title, title_justify="left", show_lines=False)
-        for heading, kind in zip(view.headings, view.kinds, strict=True):
-            table.add_column(heading, justify="left" if kind == TEXT else "right", overflow="fold")
-        for row in view.rows:
-            table.add_row(*(_cell(v, k, lang) for v, k in zip(row, view.kinds, strict=True)))
         if not view.rows:
-            console.print(f"{view.title}: (không có / none)", markup=False)
-        else:
-            console.print(table)
-    for line in footer_lines(report, lang):
-        console.print(line, highlight=False, markup=False)
-    return out.getvalue()
+            parts.append(f"{view.title}: (không có / none)\n")
+            continue
+        parts.append(fitted_table(
+            view.headings, ([_cell(v, k, lang) for v, k in zip(row, view.kinds, strict=True)] for row in view.rows),
+            width=width, title=view.title, justify=["left" if kind == TEXT else "right" for kind in view.kinds]))
+    parts += wrapped(footer_lines(report, lang))
+    return "".join(parts)
 
 
 def render_csv(report: Report, lang: str = "vi") -> str:

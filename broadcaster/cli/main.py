@@ -25,8 +25,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "station": ("stations:station_group", "Đài truyền thanh / stations."),
     "schedule": ("schedule:schedule_group", "Lịch phát / broadcast schedules."),
     "daemon": ("daemon:daemon_command",
-               "Chạy chương trình chạy nền (daemon): phát đúng giờ, gửi SMS, ghi nhật ký (Ctrl-C để dừng) / run "
-               "the daemon: airs slots on time, sends SMS, logs everything (Ctrl-C stops)."),
+               "Chạy chương trình chạy nền (daemon) trong cửa sổ này; Ctrl-C để dừng / run the daemon here."),
     "status": ("daemon:status_command", "Daemon có chạy không, các lần phát tới, lần phát gần nhất / "
                "daemon, next slots, last deliveries."),
     "announce": ("daemon:announce_command", "Phát thông báo khẩn ngay, mỗi đài đúng một lần / air an emergency "
@@ -34,8 +33,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "normalize": ("audio:normalize_command", "In đúng câu chữ sẽ được đọc, mỗi câu một dòng / "
                   "print exactly what will be spoken, one sentence a line."),
     "render": ("audio:render_command", "Tạo tệp bản tin từ các tin / render content items into one bulletin file."),
-    "play": ("audio:play_command", "Phát một tệp qua đài (không ghi vào nhật ký phát) / "
-             "play a file through a station's player."),
+    "play": ("audio:play_command", "Phát một tệp qua đài, hoặc nghe thử tại máy này (không ghi vào nhật ký "
+             "phát) / play a file through a station's player, or listen on this PC (not logged)."),
     "cache": ("audio:cache_group", "Bộ nhớ đệm giọng đọc / the speech render cache."),
     "sms": ("sms:sms_group", "Tin nhắn SMS tới người dân / SMS to residents."),
     "webhook": ("sms:webhook_group", "Nhận báo cáo trạng thái tin nhắn từ Twilio / receive Twilio status callbacks."),
@@ -66,4 +65,6 @@ def cli(config_path: str | None, verbose: int) -> None:
     communication plans.
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..logsetup import stderr_handler
+
+    logging.basicConfig(level=level, handlers=[stderr_handler()])

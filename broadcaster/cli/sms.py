@@ -314,7 +314,7 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
           c["counts"]["uncertain"] + c["counts"]["sending"], c["counts"]["skipped"] + c["counts"]["cancelled"],
           money(c["cost"], currency)]
          for c in campaigns),
-        title="Chiến dịch SMS / SMS campaigns")
+        title="Chiến dịch SMS / SMS campaigns", optional=[9, 8, 3, 7], clip=[1])
     if campaign_id is not None:
         counts = campaigns[0]["counts"]
         click.echo(" · ".join(f"{k}: {v}" for k, v in counts.items() if v))

@@ -72,6 +72,8 @@ def air_bulletin(bulletins: Bulletins, bulletin_id: int, *, stop: threading.Even
         station = session.get(Station, bulletin.station_id)
         audio_path, station_code = Path(bulletin.audio_path), station.code
         player_kind, options = station.player, dict(station.player_options)
+        if player_kind == "file":
+            options.setdefault("timezone", station.timezone)  # dropped file names in station time
     try:
         player = make_player(player_kind, options)
     except ValueError as exc:
