@@ -61,6 +61,9 @@ RENDER_RETRY_S = 30.0
 # A loudspeaker slot whose player failed is tried again after this long, inside the catch-up window.
 PLAY_RETRY_S = 30.0
 PLAY_ATTEMPTS = 3
+# The [retention] settings are applied once a day, the first time a while after start.
+PRUNE_EVERY_S = 24 * 3600.0
+PRUNE_FIRST_AFTER_S = 600.0
 
 
 def lock_path(app: App) -> Path:
@@ -190,6 +193,7 @@ class Daemon:
         self._log_handler: logging.Handler | None = None
         self._webhook = None
         self._last_heartbeat = self._last_reload = float("-inf")
+        self._next_prune = time.monotonic() + PRUNE_FIRST_AFTER_S
 
     # ---------------------------------------------------------------- lifecycle
     def run(self) -> None:
@@ -368,6 +372,9 @@ class Daemon:
             self._guard(self.prepare_upcoming)
             self._guard(self.retry_due)
             self.sms_wake.set()
+        if now_mono >= self._next_prune:
+            self._next_prune = now_mono + PRUNE_EVERY_S
+            threading.Thread(target=self._guard, args=(self.prune,), name="retention", daemon=True).start()
 
     def _guard(self, func) -> None:  # noqa: ANN001
         try:
@@ -375,6 +382,13 @@ class Daemon:
         except Exception as exc:  # one bad tick must not stop the station
             log.error("Lỗi trong vòng lặp / error in the daemon loop (%s): %s", getattr(func, "__name__", func),
                       str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def prune(self) -> None:
+        """Old rendered bulletins, dropped files, outbox and log lines go (the delivery log never does)."""
+        from ..retention import prune
+
+        summary = prune(self.app)
+        log.info("Dọn dữ liệu cũ / retention applied: %s", summary)
 
     # ----------------------------------------------------------------- recovery
     def recover_and_catch_up(self, last_alive: datetime | None) -> None:

@@ -380,3 +380,22 @@ def test_cron_schedules_become_apscheduler_jobs_at_their_cron_times(live):
     expected = parse("30 5 * * 1-5").next_after(utcnow(), zone("Asia/Ho_Chi_Minh"))
     assert as_utc(job.next_run_time) == expected
     assert job.func == daemon.slot_due  # a bound method that only enqueues
+
+
+def test_the_daemon_applies_retention_once_a_day(live):
+    import os
+    import time
+
+    old = live.app.config.output_dir / "XA-01_b99_old.mp3"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_bytes(b"ID3")
+    year_ago = time.time() - 400 * 86400
+    os.utime(old, (year_ago, year_ago))
+    daemon = live.start()
+    daemon._next_prune = 0.0  # due now (normally ten minutes after start, then daily)
+    daemon.tick()
+    deadline = time.monotonic() + 10
+    while old.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not old.exists()
+    assert daemon._next_prune > time.monotonic() + 23 * 3600
