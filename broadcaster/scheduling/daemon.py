@@ -358,9 +358,14 @@ class Daemon:
                            f"sms slots {self.sms_slots.qsize()}, sms wake {self.sms_wake.is_set()}")
 
     # ------------------------------------------------------------ control loop
-    def tick(self) -> None:
-        """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS."""
+    def tick(self, *, reload: bool = False) -> None:
+        """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS.
+
+        ``reload``: re-read schedules and claim render-ahead now, not only every ``daemon.reload_seconds``.
+        """
         now_mono = time.monotonic()
+        if reload:
+            self._last_reload = float("-inf")
         if now_mono - self._last_heartbeat >= self.config.daemon.heartbeat_seconds:
             self._guard(self.heartbeat)
             self._last_heartbeat = now_mono
