@@ -26,8 +26,10 @@ def daemon_command() -> None:
 
     from ..logsetup import stderr_formatter
 
+    app = get_app()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(stderr_formatter())  # journald-friendly under systemd
+    # journald-friendly under systemd; station time at a terminal
+    handler.setFormatter(stderr_formatter(app.config.broadcaster.timezone))
     logger = logging.getLogger("broadcaster")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

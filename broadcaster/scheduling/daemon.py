@@ -269,8 +269,10 @@ class Daemon:
     def _setup_logging(self) -> None:
         logging.raiseExceptions = False  # a full disk must not turn every log line into a traceback
         self._log_file.parent.mkdir(parents=True, exist_ok=True)
+        from ..logsetup import StationTimeFormatter
+
         handler = logging.FileHandler(self._log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(StationTimeFormatter(self.config.broadcaster.timezone))
         root = logging.getLogger("broadcaster")
         root.addHandler(handler)
         if root.level == logging.NOTSET or root.level > logging.INFO:

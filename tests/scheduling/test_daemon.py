@@ -100,6 +100,8 @@ def test_restart_outside_catch_up_logs_missed(station_env):
     (bulletin,) = bulletins(station_env)
     assert bulletin.status == "missed" and "not running" in bulletin.reason
     assert not [d for d in deliveries(station_env) if d.status == "played"]
+    log_lines = (Path(station_env["_TMP"]) / "data" / "daemon.log").read_text(encoding="utf-8").splitlines()
+    assert log_lines and all(" +0700 " in line[:35] for line in log_lines if line[:4].isdigit())  # station time
 
 
 def test_sigterm_while_playing_logs_interrupted(station_env):
