@@ -382,8 +382,13 @@ def player_started(engine: Engine, bulletin_id: int, pid: int) -> None:
 
 
 def close_airing(engine: Engine, airing: Airing, *, started_at: datetime | None, ended_at: datetime,
-                 on_air_s: float, interrupted: bool = False, error: str | None = None) -> Bulletin:
-    """PLAYING → PLAYED / INTERRUPTED / FAILED, with each item's real seconds on air."""
+                 on_air_s: float, interrupted: bool = False, error: str | None = None,
+                 handed_over: bool = False) -> Bulletin:
+    """PLAYING → PLAYED / INTERRUPTED / FAILED, with each item's real seconds on air.
+
+    ``handed_over``: the file was given to another system (a file drop) that plays it later; every
+    row is stamped with the moment of the handover, not with a computed future time.
+    """
     with session_scope(engine) as session:
         bulletin = session.get(Bulletin, airing.bulletin_id)
         if error is not None:
@@ -404,6 +409,8 @@ def close_airing(engine: Engine, airing: Airing, *, started_at: datetime | None,
             else:
                 first = end = seconds = 0.0
             complete = not interrupted or end <= on_air_s + 0.05
+            if handed_over:
+                first = end = 0.0
             _close_delivery(session, delivery_id, D.PLAYED if complete else D.INTERRUPTED,
                             started_at=as_utc(started_at) + timedelta(seconds=first),
                             ended_at=as_utc(started_at) + timedelta(seconds=min(end, on_air_s)),

@@ -94,7 +94,7 @@ def air_bulletin(bulletins: Bulletins, bulletin_id: int, *, stop: threading.Even
         return BulletinStatus.FAILED
     closed = deliveries.close_airing(engine, airing, started_at=as_utc(result.started_at),
                                      ended_at=as_utc(result.ended_at), on_air_s=result.duration_s,
-                                     interrupted=result.interrupted)
+                                     interrupted=result.interrupted, handed_over=player_kind == "file")
     log.info("Đã phát bản tin %s tại %s: %.1f s, trễ %.2f s%s / aired", bulletin_id, station_code,
              result.duration_s, closed.late_s or 0.0, " (bị ngắt / interrupted)" if result.interrupted else "")
     return closed.status

@@ -133,6 +133,8 @@ def test_an_item_retired_after_render_ahead_does_not_air(live):
     assert bulletin.status == "played"
     assert live.items_of(bulletin.id) == [live.two] and live.items_of(bulletin.id, dropped=True) == [live.one]
     assert [(d.item_id, d.status) for d in live.deliveries()] == [(live.two, "played")]
+    (row,) = live.deliveries()  # a file drop: stamped at the handover, its airtime counted
+    assert as_utc(row.started_at) == as_utc(row.ended_at) == as_utc(bulletin.started_at) and row.duration_s > 1
     manifest = json.loads(Path(bulletin.audio_path).with_suffix(".json").read_text())
     assert [i["id"] for i in manifest["items"]] == [live.two]  # the aired file was rendered again without it
 
