@@ -40,8 +40,18 @@ def schedule_add(station_code: str, channel: str, cron: str | None, at_text: str
             length_s=schedules.parse_length(length), group_name=group_name, topic_codes=list(topics), name=name)
         upcoming = schedules.next_fire_time(schedule, station.timezone, utcnow())
         schedule_id = schedule.id
+        warnings = []
+        if upcoming is not None:
+            from ..plans import period_warning, plans_of_topics
+            from ..scheduling.composer import wanted_topic_ids
+
+            wanted = wanted_topic_ids(session, schedule.topic_codes) or set()
+            for plan in plans_of_topics(session, sorted(wanted)):
+                warnings.append(period_warning(plan, local(upcoming, station.timezone).date()))
     when = local(upcoming, station.timezone).strftime("%Y-%m-%d %H:%M") if upcoming else "-"
     click.echo(f"Đã thêm lịch / schedule added: #{schedule_id}, lần tới / next: {when} ({station.timezone})")
+    for warning in filter(None, warnings):
+        click.echo(warning, err=True)
 
 
 @schedule_group.command("list")

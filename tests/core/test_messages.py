@@ -101,3 +101,14 @@ def test_log_csv_to_a_file_opens_in_a_spreadsheet(run, dataset, workspace):  # n
     as_json = workspace / "log.json"
     run("log", "--json", "-o", as_json)
     assert len(json.loads(as_json.read_text(encoding="utf-8"))) == 17
+
+
+def test_scheduling_against_an_ended_plan_warns_in_one_line(run, workspace):
+    from pathlib import Path
+
+    run("plan", "import", Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml")
+    out = run("schedule", "add", "--station", "XA-01", "--cron", "30 5 * * *", "--topic", "911/KH-UBND:TTHC").output
+    warning = [line for line in out.splitlines() if "Cảnh báo" in line]
+    assert len(warning) == 1 and "911/KH-UBND" in warning[0] and "ended on 31/12/2023" in warning[0]
+    plain = run("schedule", "add", "--station", "XA-01", "--cron", "0 17 * * *").output  # no plan named: no warning
+    assert "Cảnh báo" not in plain
