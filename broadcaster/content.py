@@ -28,8 +28,6 @@ channels are separated by ``;``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import subprocess
@@ -57,7 +55,7 @@ from .models import Channel, ContentItem, ContentText, ItemStatus, Priority, Top
 from .plans import find_topic
 from .sms.encoding import MAX_BODY_CHARS
 from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime, utcnow, zone
-from .validation import field_path
+from .validation import csv_lines, field_path
 
 ITEM_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
 LANG_RE = re.compile(r"^[a-z]{2,8}(-[a-z0-9]{1,8})*$")
@@ -465,8 +463,8 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
         raise InputError("tệp trống hoặc thiếu dòng tiêu đề / empty file or no header line", source=source, line=1)
     first = lines[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(data, newline=""), delimiter=delimiter)
-    header = [nfc(cell).lower() for cell in next(reader)]
+    rows_in = csv_lines(data, delimiter, source)
+    header = [nfc(cell).lower() for cell in next(rows_in)[1]]
     for name in header:
         if name not in CSV_COLUMNS:
             raise InputError(f"cột không được hỗ trợ / unknown column '{name}' (có/known: {', '.join(CSV_COLUMNS)})",
@@ -477,9 +475,7 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
     if len(set(header)) != len(header):
         raise InputError("tên cột bị lặp / a column appears twice", source=source, line=1)
     specs = []
-    start = reader.line_num + 1
-    for cells in reader:
-        line, start = start, reader.line_num + 1
+    for line, cells in rows_in:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
