@@ -335,6 +335,45 @@ def probe_duration(path: Path) -> float:
     return duration
 
 
+#: A recording quieter than this everywhere is silence (a muted microphone, an empty file).
+SILENCE_MAX_DB = -60.0
+MIN_RECORDING_S = 0.5
+_VOLUME_RE = re.compile(r"(n_samples|max_volume): (-?inf|[-\d.]+)")
+
+
+def check_recording(path: Path) -> float:
+    """Seconds of a recording fit to air; ValueError if it is unreadable, truncated, too short or silent.
+
+    The container's duration (ffprobe) is compared with what ffmpeg really
+    decodes, and ffmpeg's volumedetect gives the loudest sample.
+    """
+    duration = probe_duration(path)
+    try:
+        stream = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
+             "-of", "json", str(path)], capture_output=True, text=True, timeout=60, check=False).stdout or "{}")
+        rate = int(stream["streams"][0]["sample_rate"]) * int(stream["streams"][0]["channels"])
+        done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+                               "-af", "volumedetect", "-f", "null", "-"],
+                              capture_output=True, text=True, timeout=300, check=False)
+    except (subprocess.TimeoutExpired, KeyError, IndexError, ValueError, TypeError) as exc:
+        raise ValueError("không đọc được tệp âm thanh / audio file could not be read") from exc
+    found = dict(_VOLUME_RE.findall(done.stderr))
+    if done.returncode != 0 or "n_samples" not in found or rate <= 0:
+        raise ValueError("không giải mã được tệp âm thanh / the audio could not be decoded")
+    decoded = int(found["n_samples"]) / rate
+    if decoded < duration * 0.9 and duration - decoded > 0.25:
+        raise ValueError(f"tệp ghi âm bị cắt cụt ({decoded:.1f} s trên {duration:.1f} s) / the recording is "
+                         f"truncated ({decoded:.1f} s of {duration:.1f} s)")
+    if decoded < MIN_RECORDING_S:
+        raise ValueError(f"tệp ghi âm quá ngắn ({decoded:.2f} s) / the recording is too short")
+    loudest = float(found.get("max_volume", "-inf"))
+    if loudest <= SILENCE_MAX_DB:
+        raise ValueError(f"tệp ghi âm im lặng (to nhất {loudest:.0f} dB) / the recording is silent "
+                         f"(loudest {loudest:.0f} dB)")
+    return decoded
+
+
 @dataclass
 class PreparedItem:
     spec: ItemSpec
@@ -362,7 +401,7 @@ def prepare_item(session: Session, spec: ItemSpec, *, base_dir: Path | None = No
             raise InputError(f"không tìm thấy tệp âm thanh / audio file not found: {path}", source=source,
                              line=line, field=label)
         try:
-            probe_duration(path)
+            check_recording(path)
         except ValueError as exc:
             raise InputError(f"{exc}: {path}", source=source, line=line, field=label) from exc
         audio[lang] = path
