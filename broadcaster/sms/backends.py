@@ -48,6 +48,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..config import Config
 from ..errors import ConfigError
+from ..fileutil import private_dir
 from ..timeutil import utcnow
 from .encoding import encode_sms
 
@@ -161,7 +162,7 @@ class OutboxSender:
             "id": provider_id,
         }, ensure_ascii=False) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             with self._lock:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
