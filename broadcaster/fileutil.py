@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
