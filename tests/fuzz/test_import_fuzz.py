@@ -15,7 +15,6 @@ import time
 import unicodedata
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from broadcaster.app import App
