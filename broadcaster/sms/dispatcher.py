@@ -130,6 +130,7 @@ LOCK_NAME = "sms-dispatch.lock"
 #: The longest wait for the network, and how long a row stays uncertain before the daemon asks the provider.
 NETWORK_WAIT_MAX_S = 3600.0
 RESOLVE_AFTER = timedelta(minutes=2)
+_UNANSWERED: dict[tuple[str, int], float] = {}  #: when the provider last failed to answer about a campaign
 #: How far before the claim a provider's "created" time may read (clocks differ).
 CLOCK_MARGIN = timedelta(minutes=10)
 
@@ -647,8 +648,12 @@ def dispatch_due(app: App, *, now: Clock = utcnow, sender_factory: SenderFactory
         with session_scope(engine) as session:
             unsure = [c.id for c in open_campaigns(session) if uncertain_rows(session, c.id)]
         for cid in unsure:
-            resolve_uncertain(app, cid, now=now, sender_factory=sender_factory,
-                              settled_before=moment - RESOLVE_AFTER)
+            key = (str(app.config.data_dir), cid)
+            if _UNANSWERED.get(key, float("-inf")) > time.monotonic() - RESOLVE_AFTER.total_seconds():
+                continue  # the provider did not answer a moment ago: not at every poll
+            if resolve_uncertain(app, cid, now=now, sender_factory=sender_factory,
+                                 settled_before=moment - RESOLVE_AFTER).unanswered:
+                _UNANSWERED[key] = time.monotonic()
         with session_scope(engine) as session:
             due = []
             for campaign in open_campaigns(session):
