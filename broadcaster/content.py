@@ -382,13 +382,23 @@ class PreparedItem:
 
 
 def prepare_item(session: Session, spec: ItemSpec, *, base_dir: Path | None = None, source: str | None = None,
-                 line: int | None = None, prefix: str = "", cli: bool = False) -> PreparedItem:
-    """Resolve the topic and check the recordings; errors name the file, line or field."""
+                 line: int | None = None, prefix: str = "", cli: bool = False,
+                 topics: dict[tuple[str, str | None], Topic] | None = None) -> PreparedItem:
+    """Resolve the topic and check the recordings; errors name the file, line or field.
+
+    ``topics``: a cache of topics already found, for a file of many items."""
     def where(name: str) -> str:
         return f"--{name.replace('_', '-')}" if cli else f"{prefix}.{name}" if prefix else name
 
     try:
-        topic = find_topic(session, spec.topic, spec.plan) if spec.topic else None
+        topic = None
+        if spec.topic:
+            key = (spec.topic, spec.plan)
+            topic = topics.get(key) if topics is not None else None
+            if topic is None:
+                topic = find_topic(session, spec.topic, spec.plan)
+                if topics is not None:
+                    topics[key] = topic
     except BroadcasterError as exc:
         raise InputError(str(exc), source=source, line=line, field=where("topic")) from exc
     audio: dict[str, Path] = {}
@@ -413,7 +423,7 @@ def default_repeat(priority: str, emergency_repeat: int = DEFAULT_EMERGENCY_REPE
 
 
 def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path, staged: StagedFiles,
-               emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT) -> ContentItem:
+               emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT, flush: bool = True) -> ContentItem:
     """Insert one checked item in the caller's transaction; recordings are copied after the flush."""
     spec = prepared.spec
     item = ContentItem(
@@ -435,7 +445,8 @@ def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path
             staged.paths.append(target)
             row.audio_path = str(target)
         session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return item
 
 
@@ -534,10 +545,13 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
 def import_items(session: Session, content: ContentSource, *, recordings_dir: Path, staged: StagedFiles,
                  emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT) -> list[ContentItem]:
     """All-or-nothing: every item is checked before the first is written."""
+    topics: dict[tuple[str, str | None], Topic] = {}
     prepared = [prepare_item(session, spec, base_dir=content.base_dir, source=content.source, line=line,
-                             prefix=prefix) for spec, line, prefix in content.specs]
-    return [write_item(session, p, recordings_dir=recordings_dir, staged=staged,
-                       emergency_repeat=emergency_repeat) for p in prepared]
+                             prefix=prefix, topics=topics) for spec, line, prefix in content.specs]
+    items = [write_item(session, p, recordings_dir=recordings_dir, staged=staged,
+                        emergency_repeat=emergency_repeat, flush=False) for p in prepared]
+    session.flush()
+    return items
 
 
 # --------------------------------------------------------------------------
