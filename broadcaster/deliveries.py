@@ -24,7 +24,11 @@ Meaning of the rows, which the reports rest on:
   ``channel="sms"``, written ``pending`` before any send (unique on campaign,
   item, contact), then ``sending`` → ``sent`` → ``delivered`` /
   ``undelivered`` / ``failed``. ``uncertain`` means the process died between
-  handing the message over and hearing back: it is never re-sent on its own.
+  handing the message over and hearing back (or the answer was lost): it is
+  never re-sent blindly; the provider is asked (:func:`resolve_uncertain`),
+  and only a row its complete listing does not show goes back to ``pending``.
+  A row that could not reach the provider at all is ``pending`` with
+  ``error_code="network"`` and its next attempt in ``scheduled_for``.
   ``cancelled``: the operator stopped the campaign before that row was sent.
 - **People reached**: SMS: distinct recipients with ``sent`` or ``delivered``;
   loudspeaker: the ``listeners`` of each distinct station that aired the topic
@@ -63,7 +67,7 @@ log = logging.getLogger("broadcaster.deliveries")
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # written before acting
     SENDING = "sending"  # handed to the provider, no answer yet
-    UNCERTAIN = "uncertain"  # crashed while sending: never re-sent on its own
+    UNCERTAIN = "uncertain"  # crashed or lost the answer while sending: the provider is asked before any re-send
     PLAYING = "playing"
     PLAYED = "played"
     SENT = "sent"
@@ -682,7 +686,7 @@ def recover_sms_sending(engine: Engine, *, now: datetime) -> int:
             if campaign is not None:
                 refresh_campaign_status(session, campaign)
     if rows:
-        log.warning("%d SMS left 'sending' by a stopped process are now 'uncertain' (not re-sent)", len(rows))
+        log.warning("%d SMS left 'sending' by a stopped process are now 'uncertain' (Twilio is asked before any re-send)", len(rows))
     return len(rows)
 
 

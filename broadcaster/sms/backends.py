@@ -4,11 +4,11 @@
 or raises :class:`SmsSendError`, whose flags tell the dispatcher what to do:
 
 - ``retryable``: the message surely did not leave (429 / 20429, 5xx, a refused
-  or timed-out *connection*): try again after a backoff;
+  or timed-out *connection*): try again after a backoff (``network`` says how);
 - ``uncertain``: the request may have reached the provider and been accepted
   (a *read* timeout, or the connection dropped after the request was written):
-  never re-sent automatically — the operator decides
-  (``broadcaster sms resume --retry-uncertain``);
+  never re-sent blindly: the dispatcher asks the provider first
+  (:meth:`SmsSender.find_accepted`);
 - ``fatal``: nothing can be sent with this configuration (bad credentials):
   the dispatcher stops and leaves the rows pending;
 - ``network``: the connection was never made (refused, DNS, connect timeout):

@@ -293,7 +293,7 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                 job.stop.set()
                 return None
             if exc.uncertain:
-                log.warning("SMS to %s: %s (delivery %s is now uncertain, not re-sent)", masked, message,
+                log.warning("SMS to %s: %s (delivery %s is now uncertain: Twilio is asked before any re-send)", masked, message,
                             delivery_id)
                 finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code=exc.code,
                            error_message=message, ended_at=job.now())
