@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -240,6 +241,9 @@ def test_kill_9_at_a_random_moment_then_resume_sends_each_message_exactly_once(s
     numbers = sms.seed_contacts(12)
     item = sms.add_item()
     sms.fake.delay = chance.uniform(0.05, 0.4)
+    held = trial % 2 == 0  # the first create is received but never carried out: Twilio does not have it
+    if held:
+        sms.fake.hang(1)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from broadcaster.cli.main import cli; cli()", "sms", "send", "--item", str(item),
          "--group", "Thôn 1"],
@@ -253,6 +257,7 @@ def test_kill_9_at_a_random_moment_then_resume_sends_each_message_exactly_once(s
         if proc.poll() is None:
             proc.kill()
     time.sleep(0.6)  # requests already received finish at the fake (as Twilio would carry them out)
+    sms.fake.release()
     sms.fake.delay = 0.0
     result = run("sms", "resume")
     rows = {r.recipient: r for r in sms.rows()}
@@ -261,8 +266,8 @@ def test_kill_9_at_a_random_moment_then_resume_sends_each_message_exactly_once(s
     assert {r.status for r in rows.values()} == {"sent"}, f"seed {seed}"
     assert all(sms.fake.messages[rows[n].provider_id]["to"] == n for n in numbers)
     assert sms.campaigns()[0].status == "done"
-    if "uncertain" in result.output:
-        assert "hỏi Twilio" in result.output
+    if held:  # that row was looked up, not found, and sent once
+        assert re.search(r"[1-9]\d* không có", result.output), f"seed {seed}: {result.output}"
 
 
 def test_resume_says_what_twilio_answered_and_status_shows_waiting_for_network(sms, run):
