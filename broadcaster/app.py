@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import db
 from .config import Config, find_config_path, load_config, render_config_toml
-from .fileutil import write_text_atomic
+from .fileutil import make_private, private_dir, write_text_atomic
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -57,6 +57,7 @@ class InitResult:
     database_url: str
     revision_before: str | None
     revision_after: str | None
+    repaired: list[Path] = field(default_factory=list)  #: readable by others before: now owner-only
 
     @property
     def changed(self) -> bool:
@@ -70,10 +71,24 @@ def initialise(config_path: str | Path | None = None, data_dir: Path | None = No
         write_text_atomic(path, render_config_toml(data_dir))
     config = load_config(path)
     for directory in (config.data_dir, config.cache_dir, config.output_dir, config.recordings_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
     engine = db.make_engine(config.database_url)
     try:
         before, after = db.upgrade(engine)
     finally:
         engine.dispose()
-    return InitResult(config.path, not exists, config.data_dir, config.database_url, before, after)
+    return InitResult(config.path, not exists, config.data_dir, config.database_url, before, after,
+                      repaired=repair_private_modes(config))
+
+
+def repair_private_modes(config) -> list[Path]:  # noqa: ANN001
+    """Residents' numbers live in the database, the outbox and the data folder: owner-only, whatever
+    made them. Returns what was looser and is now repaired."""
+    paths = [config.data_dir, config.cache_dir, config.output_dir, config.recordings_dir, config.sms_outbox_path,
+             config.path]
+    if config.database_url.startswith("sqlite"):
+        database = Path(config.database_url.split("///", 1)[-1])
+        paths += [database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")]
+    if config.data_dir.is_dir():
+        paths += list(config.data_dir.rglob("*"))
+    return sorted({path for path in paths if not path.is_symlink() and make_private(path)})

@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
         "concurrency": 4,
         "max_retries": 5,
         "retry_backoff": 1.0,
+        "network_retry_seconds": 30.0,  # first wait when the provider cannot be reached, doubled up to an hour
+        "max_age_hours": 24.0,  # a row still unsent then fails (an emergency keeps trying and is reported)
         "quiet_hours": "21:00-07:00",
         "status_callback_url": "",
         "outbox_path": "",  # empty: data_dir/sms-outbox.jsonl

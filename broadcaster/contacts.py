@@ -18,7 +18,6 @@ cleared by an import (only ``opt_in`` clears it).
 from __future__ import annotations
 
 import csv
-import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from .models import Contact, ContactGroup, ContactGroupMember
 from .phones import is_mobile, mask_phone, normalize_mobile, normalize_phone
 from .sms.encoding import strip_diacritics
 from .timeutil import as_utc, utcnow
+from .validation import csv_lines, refuse_hidden
 
 PHONE_HEADERS = {"phone", "phone number", "mobile", "so dien thoai", "sdt", "so dt", "dien thoai", "di dong",
                  "so di dong"}
@@ -94,8 +94,8 @@ def read_csv_table(path: Path, text: str, wanted: tuple[str, ...]) -> CsvTable:
     if not lines or not lines[0].strip():
         raise InputError("tệp trống hoặc thiếu dòng tiêu đề / empty file or no header line", source=source,
                          line=1)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0]))
-    header = next(reader)
+    rows_in = csv_lines(text, _delimiter(lines[0]), source)
+    _, header = next(rows_in)
     index: dict[str, int] = {}
     columns: dict[str, str] = {}
     ignored: list[str] = []
@@ -113,9 +113,7 @@ def read_csv_table(path: Path, text: str, wanted: tuple[str, ...]) -> CsvTable:
         raise InputError("thiếu cột số điện thoại (phone / số điện thoại / sđt) / no phone column",
                          source=source, line=1)
     rows = []
-    start = reader.line_num + 1  # a quoted cell may span lines: name the line the row starts on
-    for cells in reader:
-        line, start = start, reader.line_num + 1
+    for line, cells in rows_in:
         if not any(cell.strip() for cell in cells):
             continue
         rows.append((line, {name: (cells[i] if i < len(cells) else "") for name, i in index.items()}))
@@ -155,6 +153,13 @@ def read_contacts_csv(path: Path) -> ContactsFile:
             continue
         name, village = _clean(cells.get("name")), _clean(cells.get("village"))
         groups = _split_groups(cells.get("groups"))
+        try:
+            for name_text in (name, village, *groups):
+                refuse_hidden(name_text, "tên/name")
+        except ValueError as exc:
+            problems.append(InputError(str(exc), source=source, line=line,
+                                       field=table.columns.get("groups") or table.columns.get("name")))
+            continue
         row = by_phone.get(phone)
         if row is None:
             by_phone[phone] = ContactRow(phone=phone, line=line, name=name, village=village, groups=groups)
@@ -193,6 +198,10 @@ def get_group(session: Session, name: str) -> ContactGroup:
 
 def _ensure_group(session: Session, name: str, cache: dict[str, ContactGroup], created: list[str]) -> ContactGroup:
     if name not in cache:
+        try:
+            refuse_hidden(name, "tên nhóm/group name")
+        except ValueError as exc:
+            raise InputError(str(exc), field="group") from None
         group = session.exec(select(ContactGroup).where(ContactGroup.name == name)).first()
         if group is None:
             group = ContactGroup(name=name)

@@ -28,8 +28,6 @@ channels are separated by ``;``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import subprocess
@@ -57,7 +55,7 @@ from .models import Channel, ContentItem, ContentText, ItemStatus, Plan, Priorit
 from .plans import find_topic
 from .sms.encoding import MAX_BODY_CHARS
 from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime, utcnow, zone
-from .validation import field_path, main_error
+from .validation import csv_lines, field_path, main_error
 
 ITEM_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
 LANG_RE = re.compile(r"^[a-z]{2,8}(-[a-z0-9]{1,8})*$")
@@ -303,6 +301,45 @@ def probe_duration(path: Path) -> float:
     return duration
 
 
+#: A recording quieter than this everywhere is silence (a muted microphone, an empty file).
+SILENCE_MAX_DB = -60.0
+MIN_RECORDING_S = 0.5
+_VOLUME_RE = re.compile(r"(n_samples|max_volume): (-?inf|[-\d.]+)")
+
+
+def check_recording(path: Path) -> float:
+    """Seconds of a recording fit to air; ValueError if it is unreadable, truncated, too short or silent.
+
+    The container's duration (ffprobe) is compared with what ffmpeg really
+    decodes, and ffmpeg's volumedetect gives the loudest sample.
+    """
+    duration = probe_duration(path)
+    try:
+        stream = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
+             "-of", "json", str(path)], capture_output=True, text=True, timeout=60, check=False).stdout or "{}")
+        rate = int(stream["streams"][0]["sample_rate"]) * int(stream["streams"][0]["channels"])
+        done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+                               "-af", "volumedetect", "-f", "null", "-"],
+                              capture_output=True, text=True, timeout=300, check=False)
+    except (subprocess.TimeoutExpired, KeyError, IndexError, ValueError, TypeError) as exc:
+        raise ValueError("không đọc được tệp âm thanh / audio file could not be read") from exc
+    found = dict(_VOLUME_RE.findall(done.stderr))
+    if done.returncode != 0 or "n_samples" not in found or rate <= 0:
+        raise ValueError("không giải mã được tệp âm thanh / the audio could not be decoded")
+    decoded = int(found["n_samples"]) / rate
+    if decoded < duration * 0.9 and duration - decoded > 0.25:
+        raise ValueError(f"tệp ghi âm bị cắt cụt ({decoded:.1f} s trên {duration:.1f} s) / the recording is "
+                         f"truncated ({decoded:.1f} s of {duration:.1f} s)")
+    if decoded < MIN_RECORDING_S:
+        raise ValueError(f"tệp ghi âm quá ngắn ({decoded:.2f} s) / the recording is too short")
+    loudest = float(found.get("max_volume", "-inf"))
+    if loudest <= SILENCE_MAX_DB:
+        raise ValueError(f"tệp ghi âm im lặng (to nhất {loudest:.0f} dB) / the recording is silent "
+                         f"(loudest {loudest:.0f} dB)")
+    return decoded
+
+
 @dataclass
 class PreparedItem:
     spec: ItemSpec
@@ -311,13 +348,23 @@ class PreparedItem:
 
 
 def prepare_item(session: Session, spec: ItemSpec, *, base_dir: Path | None = None, source: str | None = None,
-                 line: int | None = None, prefix: str = "", cli: bool = False) -> PreparedItem:
-    """Resolve the topic and check the recordings; errors name the file, line or field."""
+                 line: int | None = None, prefix: str = "", cli: bool = False,
+                 topics: dict[tuple[str, str | None], Topic] | None = None) -> PreparedItem:
+    """Resolve the topic and check the recordings; errors name the file, line or field.
+
+    ``topics``: a cache of topics already found, for a file of many items."""
     def where(name: str) -> str:
         return f"--{name.replace('_', '-')}" if cli else f"{prefix}.{name}" if prefix else name
 
     try:
-        topic = find_topic(session, spec.topic, spec.plan) if spec.topic else None
+        topic = None
+        if spec.topic:
+            key = (spec.topic, spec.plan)
+            topic = topics.get(key) if topics is not None else None
+            if topic is None:
+                topic = find_topic(session, spec.topic, spec.plan)
+                if topics is not None:
+                    topics[key] = topic
     except BroadcasterError as exc:
         raise InputError(str(exc), source=source, line=line, field=where("topic")) from exc
     audio: dict[str, Path] = {}
@@ -330,7 +377,7 @@ def prepare_item(session: Session, spec: ItemSpec, *, base_dir: Path | None = No
             raise InputError(f"không tìm thấy tệp âm thanh / audio file not found: {path}", source=source,
                              line=line, field=label)
         try:
-            probe_duration(path)
+            check_recording(path)
         except ValueError as exc:
             raise InputError(f"{exc}: {path}", source=source, line=line, field=label) from exc
         audio[lang] = path
@@ -342,7 +389,7 @@ def default_repeat(priority: str, emergency_repeat: int = DEFAULT_EMERGENCY_REPE
 
 
 def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path, staged: StagedFiles,
-               emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT) -> ContentItem:
+               emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT, flush: bool = True) -> ContentItem:
     """Insert one checked item in the caller's transaction; recordings are copied after the flush."""
     spec = prepared.spec
     item = ContentItem(
@@ -364,7 +411,8 @@ def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path
             staged.paths.append(target)
             row.audio_path = str(target)
         session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return item
 
 
@@ -431,8 +479,8 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
         raise InputError("tệp trống hoặc thiếu dòng tiêu đề / empty file or no header line", source=source, line=1)
     first = lines[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(data, newline=""), delimiter=delimiter)
-    header = [nfc(cell).lower() for cell in next(reader)]
+    rows_in = csv_lines(data, delimiter, source)
+    header = [nfc(cell).lower() for cell in next(rows_in)[1]]
     for name in header:
         if name not in CSV_COLUMNS:
             raise InputError(f"cột không được hỗ trợ / unknown column '{name}' (có/known: {', '.join(CSV_COLUMNS)})",
@@ -443,9 +491,7 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
     if len(set(header)) != len(header):
         raise InputError("tên cột bị lặp / a column appears twice", source=source, line=1)
     specs = []
-    start = reader.line_num + 1
-    for cells in reader:
-        line, start = start, reader.line_num + 1
+    for line, cells in rows_in:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
@@ -465,10 +511,13 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
 def import_items(session: Session, content: ContentSource, *, recordings_dir: Path, staged: StagedFiles,
                  emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT) -> list[ContentItem]:
     """All-or-nothing: every item is checked before the first is written."""
+    topics: dict[tuple[str, str | None], Topic] = {}
     prepared = [prepare_item(session, spec, base_dir=content.base_dir, source=content.source, line=line,
-                             prefix=prefix) for spec, line, prefix in content.specs]
-    return [write_item(session, p, recordings_dir=recordings_dir, staged=staged,
-                       emergency_repeat=emergency_repeat) for p in prepared]
+                             prefix=prefix, topics=topics) for spec, line, prefix in content.specs]
+    items = [write_item(session, p, recordings_dir=recordings_dir, staged=staged,
+                        emergency_repeat=emergency_repeat, flush=False) for p in prepared]
+    session.flush()
+    return items
 
 
 # --------------------------------------------------------------------------

@@ -35,7 +35,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            from .fileutil import create_private_file, private_dir
+
+            private_dir(Path(database).parent)
+            create_private_file(Path(database))  # SQLite gives its -wal and -shm files the same mode
         engine = create_engine(
             url,
             echo=echo,

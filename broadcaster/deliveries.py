@@ -24,7 +24,11 @@ Meaning of the rows, which the reports rest on:
   ``channel="sms"``, written ``pending`` before any send (unique on campaign,
   item, contact), then ``sending`` → ``sent`` → ``delivered`` /
   ``undelivered`` / ``failed``. ``uncertain`` means the process died between
-  handing the message over and hearing back: it is never re-sent on its own.
+  handing the message over and hearing back (or the answer was lost): it is
+  never re-sent blindly; the provider is asked (:func:`resolve_uncertain`),
+  and only a row its complete listing does not show goes back to ``pending``.
+  A row that could not reach the provider at all is ``pending`` with
+  ``error_code="network"`` and its next attempt in ``scheduled_for``.
   ``cancelled``: the operator stopped the campaign before that row was sent.
 - **People reached**: SMS: distinct recipients with ``sent`` or ``delivered``;
   loudspeaker: the ``listeners`` of each distinct station that aired the topic
@@ -63,7 +67,7 @@ log = logging.getLogger("broadcaster.deliveries")
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # written before acting
     SENDING = "sending"  # handed to the provider, no answer yet
-    UNCERTAIN = "uncertain"  # crashed while sending: never re-sent on its own
+    UNCERTAIN = "uncertain"  # crashed or lost the answer while sending: the provider is asked before any re-send
     PLAYING = "playing"
     PLAYED = "played"
     SENT = "sent"
@@ -607,7 +611,8 @@ _WHY_NOT = (
     .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
     .where(_TABLE.c.id == bindparam("delivery_id"))
 )
-_FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at")
+_FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at",
+                  "scheduled_for")
 _FINISH_CACHE: dict[frozenset[str], Any] = {}
 
 
@@ -690,25 +695,108 @@ def recover_sms_sending(engine: Engine, *, now: datetime) -> int:
             if campaign is not None:
                 refresh_campaign_status(session, campaign)
     if rows:
-        log.warning("%d SMS left 'sending' by a stopped process are now 'uncertain' (not re-sent)", len(rows))
+        log.warning("%d SMS left 'sending' by a stopped process are now 'uncertain' (Twilio is asked before any re-send)", len(rows))
     return len(rows)
 
 
-def requeue_uncertain(engine: Engine, campaign_id: int | None = None, *, now: datetime) -> int:
-    """``uncertain`` → ``pending`` (the operator chose to re-send them). Returns the rows changed."""
-    with session_scope(engine) as session:
+def requeue_uncertain(engine: Engine, campaign_id: int | None = None, *, now: datetime,
+                      ids: Iterable[int] | None = None) -> int:
+    """``uncertain`` → ``pending`` (the operator chose to re-send them, or the provider's complete listing
+    does not have them: ``ids``). Returns the rows changed."""
+    with _WRITE_LOCK, session_scope(engine) as session:
         query = select(Delivery).where(Delivery.channel == Channel.SMS, Delivery.status == D.UNCERTAIN)
         if campaign_id is not None:
             query = query.where(Delivery.campaign_id == campaign_id)
+        if ids is not None:
+            query = query.where(Delivery.id.in_(list(ids)))
         rows = session.exec(query).all()
         for row in rows:
             campaign = session.get(Campaign, row.campaign_id) if row.campaign_id else None
             if campaign is not None and campaign.status == C.CANCELLED:
                 continue
-            _close_delivery(session, row.id, D.PENDING)
+            _close_delivery(session, row.id, D.PENDING, scheduled_for=None)
             if campaign is not None:
                 refresh_campaign_status(session, campaign)
     return len(rows)
+
+
+def uncertain_rows(session: Session, campaign_id: int) -> list[Delivery]:
+    return list(session.exec(select(Delivery).where(Delivery.campaign_id == campaign_id,
+                                                    Delivery.status == D.UNCERTAIN).order_by(Delivery.id)).all())
+
+
+def provider_ids_in_use(session: Session, provider_ids: Iterable[str]) -> set[str]:
+    """Which of these provider ids some delivery row already holds."""
+    wanted = list(provider_ids)
+    if not wanted:
+        return set()
+    return set(session.exec(select(Delivery.provider_id).where(Delivery.provider_id.in_(wanted))).all())
+
+
+def resolve_uncertain(engine: Engine, delivery_id: int, provider_id: str, status: DeliveryStatus, *,
+                      now: datetime) -> bool:
+    """An ``uncertain`` row the provider shows it accepted: ``status`` (sent or further) with its id."""
+    with _WRITE_LOCK, session_scope(engine) as session:
+        row = session.get(Delivery, delivery_id)
+        if row is None or row.status != D.UNCERTAIN:
+            return False
+        _close_delivery(session, delivery_id, status, provider_id=provider_id, error_code=None,
+                        error_message=None, ended_at=row.ended_at or as_utc(now))
+        campaign = session.get(Campaign, row.campaign_id) if row.campaign_id else None
+        if campaign is not None:
+            refresh_campaign_status(session, campaign)
+    return True
+
+
+def resolve_by_reference(session: Session, delivery_id: int, provider_id: str, new: DeliveryStatus, *,
+                         error_code: str | None = None) -> bool:
+    """A signed status callback whose URL carries our reference for a row that never heard its SID
+    (``sending``/``uncertain`` after a timeout or a crash): the row takes the SID and the status."""
+    row = session.get(Delivery, delivery_id)
+    if row is None or row.channel != Channel.SMS or row.provider_id not in (None, provider_id):
+        return False
+    if row.status in (D.SENDING, D.UNCERTAIN):
+        _close_delivery(session, row.id, D.SENT, provider_id=provider_id, error_code=None, error_message=None)
+    elif row.provider_id is None:
+        return False
+    apply_provider_status(session, row, new, error_code=error_code)
+    campaign = session.get(Campaign, row.campaign_id) if row.campaign_id else None
+    if campaign is not None:
+        refresh_campaign_status(session, campaign)
+    return True
+
+
+def wait_for_network(engine: Engine, campaign_id: int, until: datetime, *, now: datetime) -> int:
+    """Every pending row of the campaign waits until ``until`` (the provider could not be reached)."""
+    table = _TABLE
+    with _WRITE_LOCK, engine.begin() as conn:
+        return conn.execute(update(table).where(
+            table.c.campaign_id == campaign_id, table.c.status == D.PENDING.value,
+            (table.c.scheduled_for.is_(None)) | (table.c.scheduled_for < until))
+            .values(scheduled_for=until, updated_at=now)).rowcount
+
+
+def expire_unsent(engine: Engine, campaign_id: int, created_before: datetime, *, now: datetime) -> int:
+    """Pending rows written before ``created_before`` (never accepted, ``sms.max_age_hours``) → ``failed``."""
+    with _WRITE_LOCK, session_scope(engine) as session:
+        rows = session.exec(select(Delivery).where(Delivery.campaign_id == campaign_id,
+                                                   Delivery.status == D.PENDING,
+                                                   Delivery.created_at < as_utc(created_before))).all()
+        for row in rows:
+            _close_delivery(session, row.id, D.FAILED, error_code="expired", ended_at=as_utc(now),
+                            error_message="quá hạn, chưa gửi được (mất mạng) / too old: never reached the "
+                                          "provider")
+        campaign = session.get(Campaign, campaign_id)
+        if rows and campaign is not None:
+            refresh_campaign_status(session, campaign)
+    return len(rows)
+
+
+def waiting_for_network(session: Session, campaign_id: int) -> tuple[int, datetime | None]:
+    """Pending rows that could not reach the provider, and the next attempt."""
+    count, until = session.exec(select(func.count(), func.max(Delivery.scheduled_for)).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == D.PENDING, Delivery.error_code == "network")).one()
+    return int(count or 0), as_utc(until) if until else None
 
 
 #: Rows only move to a higher rank; the final states share the top rank.

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of one), and private modes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,38 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by the owner only; an existing folder is left as is."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        os.chmod(path, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def make_private(path: Path) -> bool:
+    """Take group and other permissions off ``path`` if it has any; True if its mode was repaired."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        return False
+    if not mode & 0o077:
+        return False
+    os.chmod(path, mode & 0o700)
+    return True
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist (before a library creates it wider)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        pass
 
 
 @contextmanager

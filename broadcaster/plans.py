@@ -56,7 +56,7 @@ from .models import (
     Topic,
 )
 from .timeutil import parse_date, utcnow
-from .validation import first_error
+from .validation import first_error, refuse_hidden
 
 SMS_METRICS = {Metric.SMS_SENT, Metric.SMS_DELIVERED}
 LOUDSPEAKER_METRICS = {Metric.BROADCASTS, Metric.AIRTIME_MINUTES}
@@ -69,7 +69,7 @@ class _Strict(BaseModel):
 class TargetSpec(_Strict):
     channel: Literal["loudspeaker", "sms", "any"] = "any"
     metric: Literal["broadcasts", "airtime_minutes", "sms_sent", "sms_delivered", "people_reached"]
-    amount: float = Field(gt=0)
+    amount: float = Field(gt=0, le=1e9, allow_inf_nan=False)
     period: Literal["month", "quarter", "year", "plan"] = "year"
     station: str | None = None
     note: str = ""
@@ -89,6 +89,11 @@ class TopicSpec(_Strict):
     description: str = ""
     targets: list[TargetSpec] = []
 
+    @field_validator("code")
+    @classmethod
+    def _visible_code(cls, value: str) -> str:
+        return refuse_hidden(value, "mã/code")
+
 
 class PlanHeader(_Strict):
     code: str = Field(min_length=1, max_length=60)
@@ -102,6 +107,11 @@ class PlanHeader(_Strict):
     source: str = ""
     notes: str = ""
     illustrative_targets: bool = False
+
+    @field_validator("code")
+    @classmethod
+    def _visible_code(cls, value: str) -> str:
+        return refuse_hidden(value, "mã/code")
 
     @field_validator("issued_on", "period_start", "period_end", mode="before")
     @classmethod

@@ -29,9 +29,13 @@ def init_command(ctx: click.Context, data_dir: Path | None) -> None:
     else:
         click.echo(f"Cấu hình đã có / config exists: {result.config_path}")
     click.echo(f"Thư mục dữ liệu / data dir: {result.data_dir}")
+    if result.repaired:
+        click.echo(f"Đã sửa quyền, chỉ chủ máy đọc được / made owner-only: {len(result.repaired)} tệp, thư mục / "
+                   f"files and folders ({', '.join(p.name for p in result.repaired[:3])}"
+                   f"{', …' if len(result.repaired) > 3 else ''})")
     if result.revision_before != result.revision_after:
         click.echo(f"Cơ sở dữ liệu ở phiên bản / database at revision {result.revision_after}")
-    if not result.changed:
+    if not result.changed and not result.repaired:
         click.echo("Không có gì thay đổi / nothing changed.")
 
 

@@ -143,14 +143,21 @@ def _report(result, config, tz_name: str) -> None:  # noqa: ANN001
     elif result.held == "item":
         click.echo(f"Chiến dịch bị giữ lại, không gửi / campaign held, nothing sent: {result.error}")
         result.error = None
+    elif result.held == "network":
+        click.echo(f"Chờ mạng / waiting for network: không kết nối được nhà mạng, sẽ thử lại lúc "
+                   f"{fmt_dt(result.held_until, tz_name)} (daemon hoặc 'broadcaster sms resume') / cannot reach "
+                   f"the provider: tried again then")
     elif result.held == "not_before":
         click.echo(f"Hẹn gửi lúc / scheduled for {fmt_dt(result.held_until, tz_name)}: daemon hoặc "
                    f"'broadcaster sms resume' sẽ gửi / the daemon or 'broadcaster sms resume' sends them then")
+    if result.overdue:
+        click.echo(f"KHẨN CẤP / EMERGENCY: {result.overdue} tin chưa gửi được sau {config.sms.max_age_hours:g} "
+                   f"giờ, vẫn tiếp tục thử / messages still unsent after that long: still trying")
     uncertain = counts.get("uncertain", 0)
     if uncertain:
-        click.echo(f"{uncertain} tin chưa rõ đã tới Twilio hay chưa: không tự gửi lại. Kiểm tra trên Twilio, "
-                   f"rồi nếu cần: broadcaster sms resume --campaign {result.campaign_id} --retry-uncertain / "
-                   f"{uncertain} messages may or may not have left: they are not re-sent on their own")
+        click.echo(f"{uncertain} tin chưa rõ đã tới Twilio hay chưa: 'broadcaster sms resume' sẽ hỏi Twilio, chỉ "
+                   f"gửi lại tin Twilio không có / {uncertain} messages may or may not have left: "
+                   f"'sms resume' asks Twilio and sends only those it does not have")
     if result.error:
         raise click.ClickException(result.error)
 
@@ -215,14 +222,19 @@ def sms_send(item_id: int, group_name: str, at_text: str | None, no_wait: bool, 
 def sms_resume(campaign_id: int | None, retry_uncertain: bool) -> None:
     """Gửi nốt các tin đang chờ (sau khi mất điện, tắt máy…) / finish pending messages after a stop.
 
-    Tin đang gửi dở khi máy dừng thành 'chưa rõ' và không tự gửi lại /
-    messages being sent when the process stopped become 'uncertain' and are not re-sent.
+    Tin 'chưa rõ' (đang gửi dở khi máy dừng, hoặc không nhận được trả lời)
+    được hỏi lại Twilio: tin Twilio đã nhận thành 'đã gửi', tin Twilio không
+    có được gửi một lần; tin chờ mạng được thử ngay /
+    'uncertain' messages are looked up at Twilio: those it accepted become
+    sent, those it does not have are sent once; messages waiting for the
+    network are tried now.
     """
     from ..sms.dispatcher import resume
 
     app = get_app()
     config = app.config
-    results = resume(app, campaign_id, retry_uncertain=retry_uncertain, on_progress=_progress, on_wait=_waiting)
+    results = resume(app, campaign_id, retry_uncertain=retry_uncertain, on_progress=_progress, on_wait=_waiting,
+                     on_resolved=_resolved)
     if not results:
         click.echo("Không có chiến dịch nào đang mở / no open campaign")
         return
@@ -236,9 +248,19 @@ def sms_resume(campaign_id: int | None, retry_uncertain: bool) -> None:
         raise click.ClickException(errors[0])
 
 
+def _resolved(found) -> None:  # noqa: ANN001
+    click.echo(f"Chiến dịch / campaign {found.campaign_id}: hỏi Twilio về tin chưa rõ / asked Twilio about "
+               f"uncertain messages: {found.found} đã nhận/accepted, {found.requeued} không có, gửi lại/not "
+               f"there, sent again, {found.unanswered} không trả lời được/no answer")
+    if found.unanswered:
+        click.echo(f"Twilio chưa trả lời ({found.error or '?'}): {found.unanswered} tin vẫn 'chưa rõ', chạy lại "
+                   "'broadcaster sms resume' sau / still uncertain: run 'sms resume' again later")
+
+
 def _campaign_rows(session) -> list[dict[str, Any]]:  # noqa: ANN001
     from sqlmodel import select
 
+    from ..deliveries import waiting_for_network
     from ..models import Campaign, ContactGroup, ContentItem
     from ..sms.campaigns import campaign_counts, held_by_quiet_hours
     from ..timeutil import as_utc
@@ -255,6 +277,8 @@ def _campaign_rows(session) -> list[dict[str, Any]]:  # noqa: ANN001
                      "held_until": held_by_quiet_hours(config, item, utcnow()) if campaign.status == "open"
                      else None,
                      "schedule_id": campaign.schedule_id, "bulletin_id": campaign.bulletin_id,
+                     "waiting_for_network": waiting_for_network(session, campaign.id)[1]
+                     if campaign.status == "open" else None,
                      "counts": campaign_counts(session, campaign.id)})
     return data
 
@@ -302,6 +326,8 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
     def status_text(c: dict[str, Any]) -> str:
         if c["status"] == "open" and c["not_before"] is not None and c["not_before"] > utcnow():
             return f"{c['status']} (từ/from {fmt_dt(c['not_before'], tz_name)})"
+        if c["status"] == "open" and c["waiting_for_network"] is not None and c["counts"]["pending"]:
+            return f"chờ mạng/waiting for network → {fmt_dt(c['waiting_for_network'], tz_name)}"
         if c["status"] == "open" and c["held_until"] is not None and c["counts"]["pending"]:
             return f"giữ/held (giờ yên tĩnh/quiet hours → {fmt_dt(c['held_until'], tz_name)})"
         return c["status"]

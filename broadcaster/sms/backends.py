@@ -4,14 +4,24 @@
 or raises :class:`SmsSendError`, whose flags tell the dispatcher what to do:
 
 - ``retryable``: the message surely did not leave (429 / 20429, 5xx, a refused
-  or timed-out *connection*): try again after a backoff;
+  or timed-out *connection*): try again after a backoff (``network`` says how);
 - ``uncertain``: the request may have reached the provider and been accepted
   (a *read* timeout, or the connection dropped after the request was written):
-  never re-sent automatically — the operator decides
-  (``broadcaster sms resume --retry-uncertain``);
+  never re-sent blindly: the dispatcher asks the provider first
+  (:meth:`SmsSender.find_accepted`);
 - ``fatal``: nothing can be sent with this configuration (bad credentials):
   the dispatcher stops and leaves the rows pending;
+- ``network``: the connection was never made (refused, DNS, connect timeout):
+  not a failure of the message; the dispatcher waits for the network
+  (the row stays ``pending`` with a next-attempt time);
 - neither: a permanent error for this message (21211, 21614, 21612, 21610 …).
+
+``retry_after``: seconds the provider asked us to wait (Twilio's ``Retry-After``).
+
+``SmsSender.find_accepted(to, body, since, delivery_id)`` asks the provider
+which messages it accepted for that recipient since ``since`` (for rows left
+``uncertain``): a list of :class:`Accepted`, newest first, from a *complete*
+listing; it raises :class:`SmsSendError` when the provider cannot answer.
 
 Backends:
 
@@ -32,16 +42,19 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import Config
 from ..errors import ConfigError
+from ..fileutil import private_dir
 from ..timeutil import utcnow
 from .encoding import encode_sms
 
 __all__ = [
     "BACKENDS",
+    "Accepted",
     "OutboxSender",
     "SendResult",
     "SmsSendError",
@@ -69,6 +82,16 @@ def redact_numbers(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A message the provider holds, as its listing shows it."""
+
+    provider_id: str
+    status: str
+    created: datetime | None
+    ref: str | None = None  #: our delivery reference, where the provider keeps it (the outbox does)
+
+
+@dataclass(frozen=True)
 class SendResult:
     provider_id: str  #: Twilio message SID, or "OB…" for the outbox
     status: str  #: the provider's status at hand-over (queued, accepted, …)
@@ -78,8 +101,11 @@ class SmsSendError(Exception):
     """A send that did not (certainly) succeed. ``code`` is the provider's error code as text."""
 
     def __init__(self, code: str | int | None, message: str, *, retryable: bool = False,
-                 uncertain: bool = False, fatal: bool = False, http_status: int | None = None) -> None:
+                 uncertain: bool = False, fatal: bool = False, http_status: int | None = None,
+                 network: bool = False, retry_after: float | None = None) -> None:
         self.code = None if code is None else str(code)
+        self.network = network
+        self.retry_after = retry_after
         self.message = message
         self.retryable = retryable
         self.uncertain = uncertain
@@ -94,6 +120,8 @@ class SmsSender(Protocol):
 
     def send(self, to: str, body: str, status_callback: str | None = None, *,
              meta: Mapping[str, Any] | None = None) -> SendResult: ...
+
+    def find_accepted(self, to: str, body: str, since: datetime, delivery_id: int) -> list[Accepted]: ...
 
 
 # --------------------------------------------------------------------------
@@ -134,7 +162,7 @@ class OutboxSender:
             "id": provider_id,
         }, ensure_ascii=False) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             with self._lock:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
@@ -147,6 +175,24 @@ class OutboxSender:
             raise SmsSendError("outbox", f"không ghi được hộp thư đi / cannot write outbox {self.path}: "
                                f"{exc.strerror}", retryable=True) from exc
         return SendResult(provider_id, "queued")
+
+    def find_accepted(self, to: str, body: str, since: datetime, delivery_id: int) -> list[Accepted]:
+        """The outbox keeps the delivery id on each line: the match is exact."""
+        if not self.path.exists():
+            return []
+        found = []
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:  # a torn last line: that message was not written
+                        continue
+                    if entry.get("delivery") == delivery_id and entry.get("to") == to:
+                        found.append(Accepted(str(entry.get("id")), "queued", None, ref=str(delivery_id)))
+        except OSError as exc:
+            raise SmsSendError("outbox", f"không đọc được hộp thư đi / cannot read outbox: {exc.strerror}") from exc
+        return list(reversed(found))
 
 
 # --------------------------------------------------------------------------
@@ -212,10 +258,10 @@ class TwilioSender:
             retryable = status == 429 or str(code) == "20429" or status >= 500
             fatal = status in (401, 403) or str(code) == "20003"
             raise SmsSendError(code, redact_numbers(exc.msg or f"HTTP {status}"), retryable=retryable,
-                               fatal=fatal, http_status=status) from None
+                               fatal=fatal, http_status=status, retry_after=self._retry_after()) from None
         except requests.exceptions.ConnectTimeout:
             raise SmsSendError("timeout", "hết giờ khi kết nối / connect timeout",
-                               retryable=True) from None
+                               retryable=True, network=True) from None
         except requests.exceptions.Timeout:
             # The request left; Twilio may have queued the message. Re-sending could double it.
             raise SmsSendError("timeout", "không nhận được trả lời (có thể đã gửi) / "
@@ -223,7 +269,7 @@ class TwilioSender:
         except requests.exceptions.ConnectionError as exc:
             if _connection_never_left(exc):
                 raise SmsSendError("connection", "không kết nối được / cannot connect",
-                                   retryable=True) from None
+                                   retryable=True, network=True) from None
             raise SmsSendError("connection", "mất kết nối sau khi gửi (có thể đã gửi) / connection dropped "
                                "after the request was sent: the message may have been accepted",
                                uncertain=True) from None
@@ -232,6 +278,54 @@ class TwilioSender:
         except TwilioException as exc:  # e.g. an unparsable answer after the request left
             raise SmsSendError("twilio", redact_numbers(str(exc))[:200], uncertain=True) from None
         return SendResult(message.sid, str(message.status or ""))
+
+    def _retry_after(self) -> float | None:
+        """Twilio's ``Retry-After`` (seconds, or an HTTP date) from the last answer, if it sent one."""
+        headers = getattr(self.client.http_client, "last_headers", None) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                seconds = (parsedate_to_datetime(value) - utcnow()).total_seconds()
+            except (TypeError, ValueError):
+                return None
+        return max(0.0, min(seconds, 3600.0)) if seconds == seconds else None
+
+    def find_accepted(self, to: str, body: str, since: datetime, delivery_id: int) -> list[Accepted]:
+        """Messages Twilio accepted for ``to`` from our sender with this body, created since ``since``.
+
+        The listing is filtered by To and From at Twilio and read page by page
+        (newest first) until a message older than ``since`` or the last page:
+        only then is "not found" an answer. Not filtered by DateSent: Twilio
+        leaves ``date_sent`` null until the message leaves it, so a message
+        still queued would be missed and sent twice.
+        """
+        import requests
+        from twilio.base.exceptions import TwilioException
+
+        filters: dict[str, Any] = {"to": to, "page_size": 100}
+        if self.from_number:
+            filters["from_"] = self.from_number
+        found = []
+        try:
+            for message in self.client.messages.stream(**filters):
+                created = message.date_created
+                if created is not None and created < since:
+                    break
+                if self.messaging_service_sid and not self.from_number and \
+                        message.messaging_service_sid != self.messaging_service_sid:
+                    continue
+                if (message.body or "") == body and str(message.direction or "").startswith("outbound"):
+                    found.append(Accepted(message.sid, str(message.status or ""), created))
+        except (TwilioException, requests.exceptions.RequestException) as exc:
+            raise SmsSendError("lookup", redact_numbers(f"Twilio không trả lời danh sách tin / cannot list "
+                                                        f"messages: {type(exc).__name__}")) from None
+        return found
 
 
 # --------------------------------------------------------------------------

@@ -8,14 +8,28 @@ For each row, in its own committed transaction:
 2. the call;
 3. ``sent`` (``provider_id`` = Twilio SID) — or, on an error:
 
-   - retryable (429 / 20429, 5xx, a connection that was never made, a connect
-     timeout): back to ``pending``, wait ``sms.retry_backoff × 2^n`` seconds, try
-     again, at most ``sms.max_retries`` times, then ``failed`` with the last code;
+   - retryable (429 / 20429, 5xx): back to ``pending``, wait
+     ``sms.retry_backoff × 2^n`` seconds (or Twilio's ``Retry-After`` when
+     longer) plus up to 25 % random jitter, so workers throttled together do
+     not retry in lockstep; at most ``sms.max_retries`` times, then ``failed``;
+   - **network** (a connection that was never made: refused, DNS, connect
+     timeout): not a failure of the message. The row goes back to ``pending``
+     and every pending row of the campaign waits (``scheduled_for``) for
+     ``sms.network_retry_seconds × 2^n`` (jittered, at most an hour); the
+     daemon's :func:`dispatch_due` tries again when that time comes. A row
+     still unsent ``sms.max_age_hours`` after it was written becomes
+     ``failed`` ("expired") — except an emergency, which keeps waiting and is
+     reported (a WARNING each round, and ``sms status``);
    - **uncertain** (a *read* timeout or a connection dropped after the request
-     was written): Twilio may have queued the message, so the row becomes
-     ``uncertain`` and is **never re-sent on its own**; only
-     ``broadcaster sms resume --retry-uncertain`` sends those again, by the
-     operator's choice (a person may then get the message twice);
+     was written, or a process that died mid-send): Twilio may have queued
+     the message, so the row becomes ``uncertain`` and is never re-sent
+     blindly. :func:`resolve_uncertain` (``sms resume`` by default, and the
+     daemon once a row has been uncertain for a while) asks the provider's
+     listing: found → ``sent`` with its SID; absent from a complete listing →
+     ``pending`` and sent once; the provider cannot answer → stays
+     ``uncertain``. ``--retry-uncertain`` still re-sends them all on the
+     operator's word. The status-callback URL carries ``?ref=<delivery id>``,
+     so a callback for a message whose answer was lost finds its row exactly;
    - permanent (21211, 21614, 21612, 21610, other 4xx): ``failed`` at once with
      ``error_code``/``error_message`` (numbers masked); 21610 (the person
      replied STOP) also opts the contact out;
@@ -49,13 +63,16 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -66,11 +83,17 @@ from ..deliveries import (
     DeliveryStatus,
     campaign_counts,
     claim_sms,
+    expire_unsent,
     finish_sms,
+    provider_ids_in_use,
     recover_sms_sending,
     refresh_campaign_status,
+    uncertain_rows,
+    wait_for_network,
+    waiting_for_network,
 )
 from ..deliveries import requeue_uncertain as _requeue_uncertain
+from ..deliveries import resolve_uncertain as _resolve_row
 from ..errors import BroadcasterError
 from ..fileutil import FileLock
 from ..models import ContentItem, Delivery
@@ -93,6 +116,7 @@ __all__ = [
     "dispatch_lock",
     "recover_interrupted",
     "requeue_uncertain",
+    "resolve_uncertain",
     "resume",
 ]
 
@@ -103,6 +127,26 @@ SenderFactory = Callable[[], SmsSender]
 Progress = Callable[["DispatchResult"], None]
 
 LOCK_NAME = "sms-dispatch.lock"
+#: The longest wait for the network, and how long a row stays uncertain before the daemon asks the provider.
+NETWORK_WAIT_MAX_S = 3600.0
+RESOLVE_AFTER = timedelta(minutes=2)
+_UNANSWERED: dict[tuple[str, int], float] = {}  #: when the provider last failed to answer about a campaign
+#: How far before the claim a provider's "created" time may read (clocks differ).
+CLOCK_MARGIN = timedelta(minutes=10)
+
+
+def jittered(seconds: float) -> float:
+    """``seconds`` plus up to 25 % at random, so workers that failed together retry apart."""
+    return seconds * (1.0 + random.random() * 0.25)
+
+
+def callback_with_reference(url: str | None, delivery_id: int) -> str | None:
+    """The status-callback URL with ``ref=<delivery id>`` in its query (Twilio signs the whole URL)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    query = f"{parts.query}&ref={delivery_id}" if parts.query else f"ref={delivery_id}"
+    return urlunsplit(parts._replace(query=query))
 
 
 # --------------------------------------------------------------------------
@@ -185,9 +229,10 @@ class DispatchResult:
     counts: dict[str, int] = field(default_factory=dict)  #: rows per status (whole campaign)
     total: int = 0  #: rows in the campaign
     attempted: int = 0  #: rows this run finished (sent, failed, uncertain, skipped)
-    held: str | None = None  #: "quiet_hours" / "not_before" when rows were left pending on purpose
+    held: str | None = None  #: "quiet_hours" / "not_before" / "network" when rows were left pending on purpose
     held_until: datetime | None = None
     error: str | None = None  #: why the run stopped early (bad credentials, database error)
+    overdue: int = 0  #: emergency rows older than sms.max_age_hours still unsent (kept, reported)
     campaign_status: str = OPEN
 
     @property
@@ -202,6 +247,7 @@ class _Job:
     status_callback: str | None
     max_retries: int
     backoff: float
+    network_backoff: float
     now: Clock
     stop: threading.Event
     result: DispatchResult
@@ -233,7 +279,7 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
             return DeliveryStatus.SKIPPED
         masked = mask_phone(recipient)
         try:
-            result = sender.send(recipient, job.body, job.status_callback,
+            result = sender.send(recipient, job.body, callback_with_reference(job.status_callback, delivery_id),
                                  meta={"campaign": job.campaign_id, "delivery": delivery_id})
         except SmsSendError as exc:
             message = redact_numbers(exc.message)[:500]
@@ -247,13 +293,15 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                 job.stop.set()
                 return None
             if exc.uncertain:
-                log.warning("SMS to %s: %s (delivery %s is now uncertain, not re-sent)", masked, message,
+                log.warning("SMS to %s: %s (delivery %s is now uncertain: Twilio is asked before any re-send)", masked, message,
                             delivery_id)
                 finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code=exc.code,
                            error_message=message, ended_at=job.now())
                 return DeliveryStatus.UNCERTAIN
+            if exc.network:
+                return _wait_for_network(engine, job, delivery_id, exc, message)
             if exc.retryable and retries < job.max_retries:
-                delay = job.backoff * (2 ** retries)
+                delay = jittered(max(job.backoff * (2 ** retries), exc.retry_after or 0.0))
                 retries += 1
                 log.info("SMS to %s: %s, retry %d/%d in %.2fs", masked, exc.code, retries, job.max_retries, delay)
                 finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
@@ -278,6 +326,26 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                    backend=sender.name, error_code=None, error_message=None, ended_at=job.now())
         log.debug("SMS to %s sent (%s)", masked, result.provider_id)
         return DeliveryStatus.SENT
+
+
+def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendError, message: str) -> None:
+    """The provider could not be reached: this row and the campaign's other pending rows wait, backing off."""
+    moment = as_utc(job.now())
+    with session_scope(engine) as session:
+        attempts = session.get(Delivery, delivery_id).attempts or 1
+    delay = min(NETWORK_WAIT_MAX_S, jittered(job.network_backoff * (2 ** min(attempts - 1, 16))))
+    until = moment + timedelta(seconds=delay)
+    finish_sms(engine, delivery_id, DeliveryStatus.PENDING, moment, error_code="network",
+               error_message=message, scheduled_for=until)
+    wait_for_network(engine, job.campaign_id, until, now=moment)
+    with job.lock:
+        job.result.held = "network"
+        job.result.held_until = until if job.result.held_until is None else max(until, job.result.held_until)
+    if not job.stop.is_set():
+        log.warning("campaign %s: không kết nối được %s (%s), chờ mạng tới %s / cannot reach the provider, "
+                    "waiting for the network", job.campaign_id, exc.code, message, until.isoformat(timespec="seconds"))
+    job.stop.set()
+    return None
 
 
 def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, work: queue.Queue) -> None:
@@ -305,9 +373,13 @@ def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, w
 
 
 def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: SenderFactory | None,
-                     on_progress: Progress | None, stop: threading.Event | AnyEvent | None = None) -> DispatchResult:
+                     on_progress: Progress | None, stop: threading.Event | AnyEvent | None = None,
+                     now_not_later: bool = False) -> DispatchResult:
+    """``now_not_later``: rows waiting for the network are tried now (the operator's ``sms resume``)."""
     config = app.config
     engine = app.ready_engine()
+    moment = as_utc(now())
+    overdue = _age_out(app, campaign_id, moment)
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
         item = session.get(ContentItem, campaign.item_id)
@@ -318,13 +390,18 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
             not_sendable = None if item is not None else "tin đã bị xóa / the item was removed"
         except BroadcasterError as exc:
             not_sendable = str(exc)
-        ids = list(session.exec(select(Delivery.id, Delivery.recipient).where(Delivery.campaign_id == campaign_id,
-                                                          Delivery.status == DeliveryStatus.PENDING)
-                                .order_by(Delivery.id)).all())
+        query = select(Delivery.id, Delivery.recipient).where(Delivery.campaign_id == campaign_id,
+                                                              Delivery.status == DeliveryStatus.PENDING)
+        if not now_not_later and (not_before is None or moment >= not_before):
+            query = query.where((Delivery.scheduled_for.is_(None)) | (Delivery.scheduled_for <= moment))
+        ids = list(session.exec(query.order_by(Delivery.id)).all())
         counts = campaign_counts(session, campaign_id)
         result = DispatchResult(campaign_id, counts=counts, total=sum(counts.values()),
-                                campaign_status=campaign.status)
-    moment = as_utc(now())
+                                campaign_status=campaign.status, overdue=overdue)
+        waiting, waiting_until = waiting_for_network(session, campaign_id)
+    if not ids and waiting:
+        result.held, result.held_until = "network", waiting_until
+        return result
     if ids and not_sendable:
         result.held, result.error = "item", not_sendable
         return result
@@ -348,6 +425,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
             work.put((delivery_id, recipient))
         job = _Job(campaign_id=campaign_id, body=body, status_callback=config.sms.status_callback_url or None,
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
+                   network_backoff=max(0.0, float(config.sms.network_retry_seconds)),
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
                    on_progress=on_progress, held_until=held_until)
         if stop is not None:  # the daemon stopping ends this dispatch too
@@ -382,6 +460,32 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
     return result
 
 
+def _age_out(app: App, campaign_id: int, moment: datetime) -> int:
+    """Rows never accepted after ``sms.max_age_hours`` fail; an emergency's are kept and counted (reported)."""
+    max_age = float(app.config.sms.max_age_hours)
+    if max_age <= 0:
+        return 0
+    cutoff = moment - timedelta(hours=max_age)
+    engine = app.ready_engine()
+    with session_scope(engine) as session:
+        campaign = find_campaign(session, campaign_id)
+        item = session.get(ContentItem, campaign.item_id)
+        emergency = item is not None and item.priority == "emergency"
+        old = session.exec(select(func.count()).select_from(Delivery).where(
+            Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING,
+            Delivery.created_at < cutoff)).one()
+    if not old:
+        return 0
+    if emergency:
+        log.warning("campaign %s: %d tin KHẨN CẤP chưa gửi được sau %g giờ, vẫn tiếp tục thử / %d emergency "
+                    "SMS still unsent after %g h: still trying", campaign_id, old, max_age, old, max_age)
+        return int(old)
+    expired = expire_unsent(engine, campaign_id, cutoff, now=moment)
+    log.warning("campaign %s: %d tin quá %g giờ chưa gửi được, đánh dấu lỗi / %d SMS never accepted after %g h "
+                "are now failed (expired)", campaign_id, expired, max_age, expired, max_age)
+    return 0
+
+
 def _relay_stop(outer: threading.Event, inner: threading.Event) -> None:
     while not inner.is_set():
         if outer.wait(0.2):
@@ -405,12 +509,95 @@ def dispatch_campaign(app: App, campaign_id: int, *, now: Clock = utcnow,
         return _dispatch_locked(app, campaign_id, now=now, sender_factory=sender_factory, on_progress=on_progress)
 
 
+@dataclass
+class Resolved:
+    """What the provider said about a campaign's ``uncertain`` rows."""
+
+    campaign_id: int
+    found: int = 0  #: the provider had them: now ``sent`` with their SID
+    requeued: int = 0  #: absent from the provider's complete listing: ``pending`` again, sent once
+    unanswered: int = 0  #: the provider could not answer: still ``uncertain``
+    error: str | None = None
+
+
+_PROVIDER_STATUS = {"delivered": DeliveryStatus.DELIVERED, "read": DeliveryStatus.DELIVERED,
+                    "undelivered": DeliveryStatus.UNDELIVERED, "failed": DeliveryStatus.FAILED}
+
+
+def resolve_uncertain(app: App, campaign_id: int, *, now: Clock = utcnow,
+                      sender_factory: SenderFactory | None = None,
+                      settled_before: datetime | None = None) -> Resolved:
+    """Ask the provider about each ``uncertain`` row (call while holding :func:`dispatch_lock`).
+
+    A row is matched by recipient, sender and body among messages created since
+    the row was first claimed (less :data:`CLOCK_MARGIN`), taking only a
+    provider id that no other row holds. ``settled_before``: only rows that
+    became uncertain before then (the daemon leaves fresh ones a moment).
+    """
+    engine = app.ready_engine()
+    outcome = Resolved(campaign_id)
+    with session_scope(engine) as session:
+        campaign = find_campaign(session, campaign_id)
+        body = campaign.body
+        rows = [(r.id, r.recipient or "", as_utc(r.started_at or r.created_at), as_utc(r.updated_at))
+                for r in uncertain_rows(session, campaign_id)]
+    if settled_before is not None:
+        rows = [r for r in rows if r[3] <= as_utc(settled_before)]
+    if not rows:
+        return outcome
+    try:
+        sender = (sender_factory or (lambda: make_sender(app.config)))()
+    except BroadcasterError as exc:
+        outcome.unanswered, outcome.error = len(rows), str(exc)
+        return outcome
+    lookup = getattr(sender, "find_accepted", None)
+    absent: list[int] = []
+    try:
+        for delivery_id, recipient, claimed, _ in rows:
+            if lookup is None:
+                outcome.unanswered += 1
+                continue
+            try:
+                accepted = lookup(recipient, body, claimed - CLOCK_MARGIN, delivery_id)
+            except SmsSendError as exc:
+                outcome.unanswered += 1
+                outcome.error = redact_numbers(exc.message)
+                continue
+            with session_scope(engine) as session:
+                taken = provider_ids_in_use(session, [a.provider_id for a in accepted])
+            free = [a for a in accepted if a.provider_id not in taken and a.ref in (None, str(delivery_id))]
+            if not free:
+                absent.append(delivery_id)
+                continue
+            chosen = free[-1]  # the oldest: the listing is newest first
+            if len(free) > 1:
+                log.warning("delivery %s: the provider holds %d matching messages; the oldest (%s) is kept",
+                            delivery_id, len(free), chosen.provider_id)
+            status = _PROVIDER_STATUS.get(chosen.status.lower(), DeliveryStatus.SENT)
+            if _resolve_row(engine, delivery_id, chosen.provider_id, status, now=now()):
+                outcome.found += 1
+    finally:
+        close = getattr(sender, "close", None)
+        if close is not None:
+            close()
+    if absent:
+        outcome.requeued = _requeue_uncertain(engine, campaign_id, now=now(), ids=absent)
+    if outcome.found or outcome.requeued or outcome.unanswered:
+        log.info("campaign %s: uncertain SMS resolved with the provider: %d accepted, %d not there (sent "
+                 "again), %d without an answer", campaign_id, outcome.found, outcome.requeued, outcome.unanswered)
+    return outcome
+
+
 def resume(app: App, campaign_id: int | None = None, *, retry_uncertain: bool = False, now: Clock = utcnow,
            sender_factory: SenderFactory | None = None, on_progress: Progress | None = None,
-           wait: float = 24 * 3600.0, on_wait: Callable[[], None] | None = None) -> list[DispatchResult]:
-    """Finish open campaigns (or one): rows left ``sending`` become ``uncertain``; pending rows are sent.
+           wait: float = 24 * 3600.0, on_wait: Callable[[], None] | None = None,
+           on_resolved: Callable[[Resolved], None] | None = None) -> list[DispatchResult]:
+    """Finish open campaigns (or one): exactly the rows the provider never accepted are sent.
 
-    ``uncertain`` rows are sent again only with ``retry_uncertain=True``.
+    Rows left ``sending`` become ``uncertain``; each ``uncertain`` row is looked
+    up at the provider (:func:`resolve_uncertain`, reported to ``on_resolved``);
+    pending rows — those waiting for the network too — are sent now.
+    ``retry_uncertain=True`` re-sends every ``uncertain`` row without asking.
     """
     engine = app.ready_engine()
     with dispatch_lock(app.config, wait=wait, on_wait=on_wait) as acquired:
@@ -424,13 +611,17 @@ def resume(app: App, campaign_id: int | None = None, *, retry_uncertain: bool = 
         else:
             with session_scope(engine) as session:
                 ids = [c.id for c in open_campaigns(session)]
-        if retry_uncertain:
-            for cid in ids:
+        for cid in ids:
+            if retry_uncertain:
                 changed = requeue_uncertain(engine, cid, now=now)
                 if changed:
                     log.warning("campaign %s: re-sending %d uncertain SMS on the operator's request", cid, changed)
-        return [_dispatch_locked(app, cid, now=now, sender_factory=sender_factory, on_progress=on_progress)
-                for cid in ids]
+            else:
+                resolved = resolve_uncertain(app, cid, now=now, sender_factory=sender_factory)
+                if on_resolved is not None and (resolved.found or resolved.requeued or resolved.unanswered):
+                    on_resolved(resolved)
+        return [_dispatch_locked(app, cid, now=now, sender_factory=sender_factory, on_progress=on_progress,
+                                 now_not_later=True) for cid in ids]
 
 
 def _busy():
@@ -455,6 +646,15 @@ def dispatch_due(app: App, *, now: Clock = utcnow, sender_factory: SenderFactory
         recover_interrupted(engine, now=now)
         moment = as_utc(now())
         with session_scope(engine) as session:
+            unsure = [c.id for c in open_campaigns(session) if uncertain_rows(session, c.id)]
+        for cid in unsure:
+            key = (str(app.config.data_dir), cid)
+            if _UNANSWERED.get(key, float("-inf")) > time.monotonic() - RESOLVE_AFTER.total_seconds():
+                continue  # the provider did not answer a moment ago: not at every poll
+            if resolve_uncertain(app, cid, now=now, sender_factory=sender_factory,
+                                 settled_before=moment - RESOLVE_AFTER).unanswered:
+                _UNANSWERED[key] = time.monotonic()
+        with session_scope(engine) as session:
             due = []
             for campaign in open_campaigns(session):
                 if campaign.not_before is not None and as_utc(campaign.not_before) > moment:
@@ -462,7 +662,7 @@ def dispatch_due(app: App, *, now: Clock = utcnow, sender_factory: SenderFactory
                 item = session.get(ContentItem, campaign.item_id)
                 if held_by_quiet_hours(app.config, item, moment) is not None:
                     continue
-                if campaign_counts(session, campaign.id)[DeliveryStatus.PENDING]:
+                if _has_due_rows(session, campaign.id, moment):
                     emergency = item is not None and item.priority == "emergency"
                     due.append((0 if emergency else 1, campaign.id))
         results = []
@@ -473,6 +673,12 @@ def dispatch_due(app: App, *, now: Clock = utcnow, sender_factory: SenderFactory
             results.append(_dispatch_locked(app, cid, now=now, sender_factory=sender_factory, on_progress=None,
                                             stop=halt))
         return results
+
+
+def _has_due_rows(session, campaign_id: int, moment: datetime) -> bool:  # noqa: ANN001
+    return session.exec(select(Delivery.id).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING,
+        (Delivery.scheduled_for.is_(None)) | (Delivery.scheduled_for <= moment)).limit(1)).first() is not None
 
 
 class AnyEvent:

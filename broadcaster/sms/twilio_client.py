@@ -33,10 +33,22 @@ from urllib.parse import urlsplit
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-__all__ = ["DEFAULT_API_BASE_URL", "DEFAULT_TIMEOUT_S", "make_twilio_client"]
+__all__ = ["DEFAULT_API_BASE_URL", "DEFAULT_TIMEOUT_S", "RememberingHttpClient", "make_twilio_client"]
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 DEFAULT_TIMEOUT_S = 30.0
+
+
+class RememberingHttpClient(TwilioHttpClient):
+    """Twilio's HTTP client that keeps the last answer's headers (``Retry-After`` after a 429)."""
+
+    last_headers: dict[str, str] = {}
+
+    def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - the library's signature
+        self.last_headers = {}
+        response = super().request(*args, **kwargs)
+        self.last_headers = dict(response.headers or {})
+        return response
 
 
 def _check_base_url(api_base_url: str) -> str:
@@ -73,7 +85,7 @@ def make_twilio_client(
     if timeout is None or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if http_client is None:
-        http_client = TwilioHttpClient(timeout=timeout)
+        http_client = RememberingHttpClient(timeout=timeout)
     client = Client(account_sid, auth_token, http_client=http_client)
     if api_base_url and api_base_url.rstrip("/") != DEFAULT_API_BASE_URL:
         client.api.base_url = _check_base_url(api_base_url)

@@ -7,6 +7,19 @@ params). The signature is checked against the **public** URL Twilio signed
 (``sms.status_callback_url``), not the address this server listens on, which
 differs behind a tunnel or a reverse proxy.
 
+The URL sent to Twilio carries ``?ref=<delivery id>`` (see the dispatcher), and
+Twilio signs the URL with that query: the signature is checked against the
+public URL plus the query of the request. A callback for a row that never
+heard its SID (a lost answer, a crash) finds the row by that reference.
+
+Serving: a connection gets a handler thread only once its first bytes arrive
+(a selector watches idle connections, closing each after
+:data:`IDLE_TIMEOUT_S`, at most :data:`MAX_IDLE` of them); at most
+:data:`MAX_HANDLERS` requests are handled at once, each with a socket timeout
+of :data:`SOCKET_TIMEOUT_S`, one request per connection (HTTP/1.0). So idle or
+slow connections cannot hold the server, and valid callbacks keep being
+answered while hundreds of them are open.
+
 Answers: 403 for a missing or bad signature (a WARNING is logged, with the
 number masked and never the token); 404 for an unknown ``MessageSid``; 204
 once the row is updated (or already further along). A row never moves
@@ -16,16 +29,26 @@ backwards: ``delivered`` stays ``delivered`` whatever arrives late.
 from __future__ import annotations
 
 import logging
+import selectors
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from sqlmodel import select
 
 from ..app import App
 from ..db import session_scope
-from ..deliveries import STATUS_RANK, DeliveryStatus, apply_provider_status, provider_status_advances
+from ..deliveries import (
+    STATUS_RANK,
+    DeliveryStatus,
+    apply_provider_status,
+    provider_status_advances,
+    resolve_by_reference,
+)
 from ..errors import ConfigError
 from ..models import Delivery
 from ..phones import mask_phone
@@ -35,6 +58,10 @@ __all__ = ["STATUS_RANK", "apply_status", "make_webhook_server", "map_twilio_sta
 log = logging.getLogger("broadcaster.sms.webhook")
 
 MAX_BODY = 64 * 1024
+SOCKET_TIMEOUT_S = 5.0  #: a request must arrive (headers and body) within this, once begun
+IDLE_TIMEOUT_S = 30.0  #: a connection that sends nothing is closed after this
+MAX_HANDLERS = 32  #: requests handled at once
+MAX_IDLE = 2000  #: connections waiting for their first byte; beyond this the newest is closed
 
 #: Twilio MessageStatus → our DeliveryStatus.
 TWILIO_STATUS = {
@@ -59,22 +86,88 @@ def apply_status(row: Delivery, new: DeliveryStatus) -> bool:
     return provider_status_advances(row.status, new)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(HTTPServer):
     allow_reuse_address = True
+    request_queue_size = 128
 
     def __init__(self, app: App, address: tuple[str, int], public_url: str, auth_token: str) -> None:
         self.app = app
         self.public_url = public_url
         self._validator_token = auth_token
+        self._pool = ThreadPoolExecutor(max_workers=MAX_HANDLERS, thread_name_prefix="sms-webhook")
+        self._selector = selectors.DefaultSelector()
+        self._idle: dict[socket.socket, tuple[float, Any]] = {}
+        self._idle_lock = threading.Lock()
+        self._closing = threading.Event()
         super().__init__(address, _Handler)
+        self._watcher = threading.Thread(target=self._watch_idle, name="sms-webhook-idle", daemon=True)
+        self._watcher.start()
 
-    def validate(self, params: dict[str, str], signature: str) -> bool:
+    def signed_url(self, request_path: str) -> str:
+        """The URL Twilio signed: the public URL with the query this request came with."""
+        query = urlsplit(request_path).query
+        public = urlsplit(self.public_url)
+        return urlunsplit(public._replace(query=query)) if query else self.public_url
+
+    def validate(self, url: str, params: dict[str, str], signature: str) -> bool:
         from twilio.request_validator import RequestValidator
 
         if not signature:
             return False
-        return RequestValidator(self._validator_token).validate(self.public_url, params, signature)
+        return RequestValidator(self._validator_token).validate(url, params, signature)
+
+    # -- connections: a thread only for a request that has begun to arrive --------------------------
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        with self._idle_lock:
+            if len(self._idle) >= MAX_IDLE or self._closing.is_set():
+                self.shutdown_request(request)
+                return
+            self._idle[request] = (time.monotonic() + IDLE_TIMEOUT_S, client_address)
+            self._selector.register(request, selectors.EVENT_READ, client_address)
+
+    def _watch_idle(self) -> None:
+        while not self._closing.is_set():
+            with self._idle_lock:
+                empty = not self._idle
+            if empty:
+                self._closing.wait(0.05)
+                continue
+            for key, _events in self._selector.select(0.1):
+                with self._idle_lock:
+                    if self._idle.pop(key.fileobj, None) is None:
+                        continue
+                    self._selector.unregister(key.fileobj)
+                self._pool.submit(self._handle_one, key.fileobj, key.data)
+            now = time.monotonic()
+            with self._idle_lock:
+                expired = [sock for sock, (deadline, _) in self._idle.items() if deadline < now]
+                for sock in expired:
+                    del self._idle[sock]
+                    self._selector.unregister(sock)
+            for sock in expired:
+                self.shutdown_request(sock)
+
+    def _handle_one(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            request.settimeout(SOCKET_TIMEOUT_S)
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - one bad connection never stops the server
+            log.debug("webhook connection from %s ended with an error", client_address[0], exc_info=True)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        self._closing.set()
+        super().server_close()
+        with self._idle_lock:
+            idle = list(self._idle)
+            self._idle.clear()
+            for sock in idle:
+                self._selector.unregister(sock)
+        for sock in idle:
+            self.shutdown_request(sock)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __repr__(self) -> str:  # never the token
         return f"WebhookServer({self.server_address!r})"
@@ -84,6 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "broadcaster-webhook/1"
     sys_version = ""
+    timeout = SOCKET_TIMEOUT_S
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -112,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(raw, keep_blank_values=True))
         sid = params.get("MessageSid") or params.get("SmsSid") or ""
         to = mask_phone(params["To"]) if params.get("To") else "-"
-        if not self.server.validate(params, self.headers.get("X-Twilio-Signature", "")):
+        if not self.server.validate(self.server.signed_url(self.path), params,
+                                    self.headers.get("X-Twilio-Signature", "")):
             log.warning("status callback refused: bad or missing X-Twilio-Signature (sid %s, to %s, from %s)",
                         sid or "-", to, self.client_address[0])
             self._answer(403)
@@ -124,7 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         error_code = params.get("ErrorCode") or None
         try:
-            found, changed = _update(self.server.app, sid, new, error_code)
+            found, changed = _update(self.server.app, sid, new, error_code, _reference(self.path))
         except Exception as exc:  # let Twilio try again later
             log.error("status callback for %s: database error %s", sid, type(exc).__name__)
             self._answer(503)
@@ -138,15 +233,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(204)
 
 
-def _update(app: App, sid: str, new: DeliveryStatus, error_code: str | None) -> tuple[bool, bool]:
+def _reference(path: str) -> int | None:
+    value = dict(parse_qsl(urlsplit(path).query)).get("ref", "")
+    return int(value) if value.isdigit() else None
+
+
+def _update(app: App, sid: str, new: DeliveryStatus, error_code: str | None,
+            reference: int | None = None) -> tuple[bool, bool]:
     with session_scope(app.ready_engine()) as session:
         row = session.exec(select(Delivery).where(Delivery.provider_id == sid)).first()
         if row is None:
+            if reference is not None and resolve_by_reference(session, reference, sid, new, error_code=error_code):
+                log.info("status callback for delivery %s found its row by reference (SID %s)", reference, sid)
+                return True, True
             return False, False
         return True, apply_provider_status(session, row, new, error_code=error_code)
 
 
-def make_webhook_server(app: App, host: str | None = None, port: int | None = None) -> ThreadingHTTPServer:
+def make_webhook_server(app: App, host: str | None = None, port: int | None = None) -> HTTPServer:
     """A bound (not yet serving) server; run ``serve_forever()`` in a thread, ``shutdown()`` to stop.
 
     Needs ``sms.status_callback_url`` (the URL Twilio signs) and the Twilio auth
@@ -166,7 +270,7 @@ def make_webhook_server(app: App, host: str | None = None, port: int | None = No
                    public_url, token)
 
 
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+def serve_in_thread(server: HTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="sms-webhook", daemon=True)
     thread.start()

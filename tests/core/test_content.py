@@ -308,3 +308,28 @@ def test_example_content_imports_and_only_emergency_items_may_lack_a_topic(run, 
     result = run("content", "import", bad, ok=False)
     assert "items[1]" in result.output and "topic" in result.output
     assert db_snapshot(app) == before
+
+
+def _silent_wav(path: Path, seconds: float) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=22050:cl=mono",
+                    "-t", str(seconds), str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("problem", ["silent", "truncated", "too short"])
+def test_silent_truncated_or_too_short_recordings_are_refused(run, planned, app, problem):
+    path = planned / "rec.wav"
+    if problem == "silent":
+        _silent_wav(path, 2.0)
+    elif problem == "truncated":
+        make_wav(path, 4.0)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])  # the header still says 4 s
+    else:
+        make_wav(path, 0.2)
+    before = db_snapshot(app)
+    result = add(run, "--text", "x", "--audio", path, ok=False)
+    (line,) = result.output.strip().splitlines()
+    assert "rec.wav" in line and "audio" in line and {"silent": "silent", "truncated": "truncated",
+                                                       "too short": "too short"}[problem] in line
+    assert db_snapshot(app) == before

@@ -21,15 +21,22 @@ What it serves (HTTP Basic auth required, Twilio's JSON bodies):
   a messaging service without From; ``num_segments`` from
   :func:`broadcaster.sms.encoding.encode_sms`);
 * ``GET …/Messages/{MessageSid}.json`` → 200 with the resource, 404 (20404) if unknown;
-* ``GET …/Messages.json`` → a one-page list.
+* ``GET …/Messages.json`` → the list, newest first, as Twilio pages it: filters
+  ``To``, ``From``, ``DateSent`` / ``DateSent<`` / ``DateSent>`` (on
+  ``date_sent``, which stays null until the message leaves Twilio, as there),
+  ``PageSize`` (default 50, at most 1000), ``Page`` and ``PageToken``, and a
+  ``next_page_uri`` while more remain; :meth:`TwilioFake.fail_lists` makes the
+  list answer 500 (a provider that cannot answer).
 
 Programmable answers (all thread-safe, may be changed while the server runs):
 
 * :meth:`TwilioFake.add_number_rule` — a ``To`` number always fails with a
   Twilio error code (21211, 21614, 21612, 21610, … or any code with a status);
-* :meth:`TwilioFake.throttle` — the next N requests get 429 / 20429;
+* :meth:`TwilioFake.throttle` — the next N requests get 429 / 20429 (with
+  ``Retry-After`` = :attr:`TwilioFake.retry_after` when set);
 * :meth:`TwilioFake.fail_next` — the next N requests get 500 / 503 (or any status);
 * :attr:`TwilioFake.delay` — seconds to wait before every answer;
+* :meth:`TwilioFake.lose_answers` — the next N requests are carried out but never answered;
 * :meth:`TwilioFake.hang` — requests are held without an answer until
   :meth:`TwilioFake.release` (then the connection is closed unanswered) or stop.
 
@@ -53,10 +60,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -201,6 +208,9 @@ class TwilioFake:
         self._release = threading.Event()
         self._stopping = threading.Event()
         self.delay: float = 0.0
+        self._list_failures = 0
+        self._lost_answers = 0
+        self.retry_after: str | None = None  # sent as Retry-After with a 429
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -300,6 +310,17 @@ class TwilioFake:
         """The next ``count`` requests are answered with ``status`` (500, 503, …)."""
         with self._lock:
             self._queued_failures.extend([status] * count)
+
+    def lose_answers(self, count: int = 1) -> None:
+        """The next ``count`` requests are carried out (a create stores its message) but the connection is
+        closed without an answer, as when the network drops after Twilio accepted."""
+        with self._lock:
+            self._lost_answers += count
+
+    def fail_lists(self, count: int = 1) -> None:
+        """The next ``count`` list requests (GET …/Messages.json) are answered 500."""
+        with self._lock:
+            self._list_failures += count
 
     def hang(self, count: int | None = None) -> None:
         """Hold the next ``count`` requests (all, if None) without answering until :meth:`release`."""
@@ -435,13 +456,18 @@ class TwilioFake:
         if self.delay > 0 and self._stopping.wait(self.delay):
             raise _Stopped
 
-        status, payload, headers = self._answer(h.command, split.path, record["form"], auth)
+        status, payload, headers = self._answer(h.command, split.path, record["form"], auth, record["query"])
         with self._lock:
             record["response_status"] = status
+            lost = self._lost_answers > 0
+            self._lost_answers -= 1 if lost else 0
+        if lost:
+            raise _Stopped
         h.send_json(status, payload, headers)
 
     def _answer(
-        self, method: str, path: str, form: dict[str, str], auth: tuple[str, str] | None
+        self, method: str, path: str, form: dict[str, str], auth: tuple[str, str] | None,
+        query: dict[str, str] | None = None,
     ) -> tuple[int, Any, dict[str, str] | None]:
         if auth is None or auth != (self.account_sid, self.auth_token):
             return 401, error_body(20003), {"WWW-Authenticate": 'Basic realm="Twilio API"'}
@@ -449,7 +475,8 @@ class TwilioFake:
         with self._lock:
             forced = self._queued_failures.pop(0) if self._queued_failures else None
         if forced is not None:
-            return forced, error_body(_STATUS_TO_CODE.get(forced, 20500), status=forced), None
+            extra = {"Retry-After": self.retry_after} if forced == 429 and self.retry_after else None
+            return forced, error_body(_STATUS_TO_CODE.get(forced, 20500), status=forced), extra
 
         match = _MESSAGES_RE.match(path)
         if match is None or match["account"] != self.account_sid:
@@ -464,7 +491,12 @@ class TwilioFake:
                 return 404, error_body(20404, path=path), None
             return 200, _public(msg), None
         if method == "GET":
-            return 200, self._list_page(path), None
+            with self._lock:
+                failing = self._list_failures > 0
+                self._list_failures -= 1 if failing else 0
+            if failing:
+                return 500, error_body(20500), None
+            return self._list_page(path, query or {})
         return 405, error_body(20004), None
 
     def _create(self, form: dict[str, str]) -> tuple[int, Any, None]:
@@ -518,20 +550,65 @@ class TwilioFake:
             self._messages[sid] = msg
         return 201, _public(msg), None
 
-    def _list_page(self, path: str) -> dict[str, Any]:
+    def _list_page(self, path: str, query: dict[str, str]) -> tuple[int, Any, None]:
+        try:
+            page_size = int(query.get("PageSize") or 50)
+            page = int(query.get("Page") or 0)
+        except ValueError:
+            return 400, error_body(20001, message="Invalid paging parameter"), None
+        if not 1 <= page_size <= 1000 or page < 0:
+            return 400, error_body(20001, message="Invalid paging parameter"), None
+        token = query.get("PageToken")
+        if page > 0 and not (token and token == _page_token(page)):
+            return 400, error_body(20001, message="Invalid PageToken"), None
+        filters = {key: value for key, value in query.items() if key in ("To", "From")}
+        sent_filters = [(key, _parse_filter_date(value)) for key, value in query.items() if key.startswith("DateSent")]
         with self._lock:
-            items = [_public(m) for m in reversed(self._messages.values())]
-        return {
+            chosen = [_public(m) for m in reversed(self._messages.values())
+                      if all((m.get(k.lower()) or "") == v for k, v in filters.items())
+                      and all(_date_matches(m.get("date_sent"), key, bound) for key, bound in sent_filters)]
+        items = chosen[page * page_size:(page + 1) * page_size]
+        base = f"{path}?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in sorted(query.items())
+                                     if k not in ("Page", "PageToken", "PageSize"))
+
+        def uri(number: int) -> str:
+            token_part = f"&PageToken={_page_token(number)}" if number else ""
+            return f"{base}&PageSize={page_size}&Page={number}{token_part}".replace("?&", "?")
+
+        more = (page + 1) * page_size < len(chosen)
+        return 200, {
             "messages": items,
-            "uri": path + "?PageSize=50&Page=0",
-            "first_page_uri": path + "?PageSize=50&Page=0",
-            "next_page_uri": None,
-            "previous_page_uri": None,
-            "page": 0,
-            "page_size": 50,
-            "start": 0,
-            "end": max(0, len(items) - 1),
-        }
+            "uri": uri(page),
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if more else None,
+            "previous_page_uri": uri(page - 1) if page else None,
+            "page": page,
+            "page_size": page_size,
+            "start": page * page_size,
+            "end": page * page_size + max(0, len(items) - 1),
+        }, None
+
+
+def _page_token(page: int) -> str:
+    return f"PASM{page:032x}"
+
+
+def _parse_filter_date(value: str) -> datetime:
+    """Twilio accepts ``YYYY-MM-DD`` or an ISO 8601 time (the Python client sends ``…T…Z``)."""
+    text = value.strip().rstrip("Z")
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _date_matches(date_sent: str | None, key: str, bound: datetime) -> bool:
+    if not date_sent:  # a message still queued has no date_sent and matches no DateSent filter
+        return False
+    sent = parsedate_to_datetime(date_sent)
+    if key.endswith("<"):
+        return sent <= bound
+    if key.endswith(">"):
+        return sent >= bound
+    return sent.date() == bound.date()
 
 
 def _public(msg: dict[str, Any]) -> dict[str, Any]:

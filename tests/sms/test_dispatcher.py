@@ -26,6 +26,7 @@ from broadcaster.sms.dispatcher import (
 from broadcaster.timeutil import zone
 
 HCM = zone("Asia/Ho_Chi_Minh")
+CALLBACK = "https://xa-phuoc-ha.example.org/sms/status"
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=HCM)
 EVENING = datetime(2026, 3, 2, 22, 0, tzinfo=HCM)
 NEXT_MORNING = datetime(2026, 3, 3, 7, 30, tzinfo=HCM)
@@ -179,20 +180,72 @@ def test_permanent_errors_fail_at_once(sms, code):
         assert session.exec(select(Contact).where(Contact.phone == numbers[0])).one().opted_out_at is None
 
 
-def test_read_timeout_is_uncertain_and_never_resent(sms):
+def test_read_timeout_is_uncertain_and_resume_sends_it_once_when_twilio_never_had_it(sms):
     app, cid, numbers = start(sms, 3, concurrency=1, twilio={"timeout": 0.3})
-    sms.fake.hang(1)  # the first create is received but never answered
+    sms.fake.hang(1)  # the first create is received but never carried out nor answered
     result = dispatch_campaign(app, cid, now=lambda: NOON)
     rows = sms.rows(cid)
     assert [r.status for r in rows] == ["uncertain", "sent", "sent"]
     assert rows[0].error_code == "timeout" and result.counts["uncertain"] == 1
     assert result.campaign_status == "open"  # an uncertain row keeps the campaign open
+    seen = []
+    resume(app, cid, now=lambda: NOON, on_resolved=seen.append)
+    assert [(r.found, r.requeued, r.unanswered) for r in seen] == [(0, 1, 0)]
+    row = sms.rows(cid)[0]
+    assert row.status == "sent" and sms.fake.messages[row.provider_id]["to"] == numbers[0]
+    assert len(sms.fake.messages) == 3 and sms.campaigns()[0].status == "done"
+
+
+def test_an_answer_lost_after_twilio_accepted_is_found_and_never_resent(sms):
+    app, cid, numbers = start(sms, 3, concurrency=1)
+    sms.fake.lose_answers(1)  # Twilio stores the message, the answer never comes back
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    assert statuses(sms, cid) == ["uncertain", "sent", "sent"]
+    (accepted,) = [sid for sid, m in sms.fake.messages.items() if m["to"] == numbers[0]]
+    seen = []
+    resume(app, cid, now=lambda: NOON, on_resolved=seen.append)
+    assert [(r.found, r.requeued, r.unanswered) for r in seen] == [(1, 0, 0)]
+    row = sms.rows(cid)[0]
+    assert (row.status, row.provider_id, row.error_code) == ("sent", accepted, None)
+    assert sms.sent_to()[numbers[0]] == 1 and len(sms.fake.messages) == 3
+
+
+def test_uncertain_stays_when_twilio_cannot_list_then_retry_uncertain_resends(sms):
+    app, cid, numbers = start(sms, 2, concurrency=1)
+    sms.fake.lose_answers(1)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    sms.fake.fail_lists(10)
+    seen = []
+    resume(app, cid, now=lambda: NOON, on_resolved=seen.append)
+    assert [(r.found, r.requeued, r.unanswered) for r in seen] == [(0, 0, 1)]
+    assert statuses(sms, cid) == ["uncertain", "sent"] and sms.sent_to()[numbers[0]] == 1
+    sms.fake.reset()
+    resume(app, cid, retry_uncertain=True, now=lambda: NOON)  # the operator's word: sent again, maybe twice
+    assert sms.sent_to()[numbers[0]] == 2 and statuses(sms, cid) == ["sent"] * 2
+
+
+def test_lookup_pages_through_other_messages_and_matches_recipient_sender_and_body(sms):
+    app, cid, numbers = start(sms, 1, concurrency=1)
+    other = sms.fake.client()
+    for n in range(120):  # older traffic to the same person: other bodies, and another sender
+        other.messages.create(to=numbers[0], from_="+15005550006", body=f"tin khác {n}")
+    other.messages.create(to=numbers[0], from_="+15005550009", body=sms.campaigns()[0].body)
+    sms.fake.lose_answers(1)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    sms.fake.clear_requests()
     resume(app, cid, now=lambda: NOON)
-    assert sms.sent_to()[numbers[0]] == 1 and statuses(sms, cid)[0] == "uncertain"
-    resume(app, cid, retry_uncertain=True, now=lambda: NOON)
-    assert sms.sent_to()[numbers[0]] == 2 and statuses(sms, cid) == ["sent"] * 3
-    assert sms.rows(cid)[0].attempts == 2
-    assert sms.campaigns()[0].status == "done"
+    (row,) = sms.rows(cid)
+    assert row.status == "sent" and sms.fake.messages[row.provider_id]["from"] == "+15005550006"
+    lists = [r for r in sms.fake.requests if r["method"] == "GET"]
+    assert len(lists) == 2 and lists[0]["query"]["From"] == "+15005550006"  # 100 a page, 121 from us
+    assert not [r for r in sms.fake.requests if r["method"] == "POST"]
+
+
+def test_status_callback_url_carries_the_delivery_reference(sms):
+    app, cid, _ = start(sms, 2)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    for row in sms.rows(cid):
+        assert sms.fake.messages[row.provider_id]["_status_callback"] == f"{CALLBACK}?ref={row.id}"
 
 
 def test_connection_dropped_after_sending_is_uncertain(sms):
@@ -209,16 +262,62 @@ def test_connection_dropped_after_sending_is_uncertain(sms):
     assert (row.status, row.error_code) == ("uncertain", "connection")
 
 
-def test_refused_connection_is_retried_then_failed(sms, fake):
+def _closed_port() -> int:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    app, cid, _ = start(sms, 1, max_retries=2, twilio={"api_base_url": f"http://127.0.0.1:{closed_port}"})
+        return probe.getsockname()[1]
+
+
+def test_an_outage_leaves_rows_waiting_then_the_daemon_sends_them_when_the_network_returns(sms):
+    app, cid, numbers = start(sms, 5, network_retry_seconds=30.0,
+                              twilio={"api_base_url": f"http://127.0.0.1:{_closed_port()}"})
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    assert result.held == "network" and statuses(sms, cid) == ["pending"] * 5
+    first_wait = result.held_until - NOON
+    assert timedelta(seconds=30) <= first_wait <= timedelta(seconds=37.5)
+    assert all(r.scheduled_for is not None for r in sms.rows(cid))
+    assert dispatch_due(app, now=lambda: NOON + timedelta(seconds=10)) == []  # not due yet: nothing tried
+    later = NOON + timedelta(seconds=40)
+    (again,) = dispatch_due(app, now=lambda: later)
+    assert again.held == "network" and again.held_until - later >= timedelta(seconds=60)  # doubled
+    sms.configure(network_retry_seconds=30.0)  # the network is back
+    app = sms.app()
+    back = again.held_until + timedelta(seconds=1)
+    (sent,) = dispatch_due(app, now=lambda: back)
+    assert sent.counts["sent"] == 5 and sent.campaign_status == "done"
+    assert sorted(sms.sent_to()) == numbers and sms.rows(cid)[0].error_code is None
+
+
+def test_waiting_for_the_network_backs_off_to_an_hour_at_most(sms):
+    app, cid, _ = start(sms, 1, network_retry_seconds=30.0,
+                        twilio={"api_base_url": f"http://127.0.0.1:{_closed_port()}"})
+    moment = NOON
+    for _ in range(12):
+        (result,) = resume(app, cid, now=lambda m=moment: m)
+        assert result.held == "network"
+        wait = (result.held_until - moment).total_seconds()
+        moment = result.held_until
+    assert 3600 <= wait <= 3600.0 and sms.rows(cid)[0].status == "pending"
+
+
+def test_rows_never_accepted_expire_after_max_age_but_an_emergency_keeps_waiting(sms):
+    app, cid, _ = start(sms, 2, max_age_hours=24.0, twilio={"api_base_url": f"http://127.0.0.1:{_closed_port()}"})
     dispatch_campaign(app, cid, now=lambda: NOON)
-    (row,) = sms.rows(cid)
-    assert (row.status, row.error_code, row.attempts) == ("failed", "connection", 3)
+    with session_scope(app.engine) as session:
+        emergency_item = ContentItem(title="Bão số 3", channels=["sms"], status="approved", priority="emergency",
+                                     sms_text="Bão số 3 sắp đổ bộ, bà con sơ tán ngay.")
+        session.add(emergency_item)
+        session.flush()
+        urgent = create_campaign(session, emergency_item.id, "Thôn 1", config=app.config, now=NOON).id
+    dispatch_campaign(app, urgent, now=lambda: NOON)
+    day_later = NOON + timedelta(hours=25)
+    results = {r.campaign_id: r for r in dispatch_due(app, now=lambda: day_later)}
+    rows = sms.rows(cid)
+    assert [(r.status, r.error_code) for r in rows] == [("failed", "expired")] * 2
+    assert sms.campaigns()[0].status == "done"
+    assert statuses(sms, urgent) == ["pending"] * 2 and results[urgent].overdue == 2
 
 
 def test_throttled_then_sent(sms):
@@ -257,15 +356,15 @@ def test_bad_credentials_stop_everything_and_leave_rows_pending(sms, monkeypatch
     assert len(sms.fake.requests) <= 2  # each worker stops after its first refusal
 
 
-def test_rows_left_sending_become_uncertain_and_are_not_resent(sms):
+def test_rows_left_sending_are_looked_up_and_sent_once_when_twilio_never_had_them(sms):
     app, cid, numbers = start(sms)
     with session_scope(app.engine) as session:
         row = session.exec(select(Delivery).where(Delivery.recipient == numbers[0])).one()
         row.status, row.attempts = "sending", 1  # as a killed process leaves it
     results = resume(app, now=lambda: NOON)
     assert [r.campaign_id for r in results] == [cid]
-    assert statuses(sms, cid) == ["uncertain", "sent", "sent"]
-    assert numbers[0] not in sms.sent_to()
+    assert statuses(sms, cid) == ["sent", "sent", "sent"]
+    assert sms.sent_to()[numbers[0]] == 1
 
 
 def test_recovery_waits_for_the_lock(sms):
@@ -385,3 +484,29 @@ def test_two_dispatchers_never_send_a_row_twice(sms):
     assert sms.sent_to() == {n: 1 for n in numbers}
     assert statuses(sms, cid) == ["sent"] * 20
     assert sum(r.attempted for r in results) == 20
+
+
+def test_the_daemon_asks_twilio_about_uncertain_rows_once_they_have_settled(sms):
+    app, cid, numbers = start(sms, 2, concurrency=1)
+    sms.fake.lose_answers(1)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    assert statuses(sms, cid) == ["uncertain", "sent"]
+    dispatch_due(app, now=lambda: NOON + timedelta(minutes=1))  # too fresh: Twilio may still be storing it
+    assert statuses(sms, cid) == ["uncertain", "sent"]
+    dispatch_due(app, now=lambda: NOON + timedelta(minutes=3))
+    assert statuses(sms, cid) == ["sent", "sent"] and sms.sent_to()[numbers[0]] == 1
+
+
+def test_retry_after_is_honoured_with_jitter(sms, monkeypatch):
+    from broadcaster.sms import dispatcher
+
+    waits = []
+    real = dispatcher.jittered
+    monkeypatch.setattr(dispatcher, "jittered", lambda seconds: waits.append(seconds) or real(seconds))
+    app, cid, _ = start(sms, 1, max_retries=2, retry_backoff=0.01)
+    sms.fake.retry_after = "0.3"
+    sms.fake.throttle(1)
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    times = [r["time"] for r in sms.fake.requests]
+    assert waits == [0.3] and times[1] - times[0] >= 0.3 and sms.rows(cid)[0].status == "sent"
+    assert {real(1.0) for _ in range(20)} != {1.0} and all(1.0 <= real(1.0) <= 1.25 for _ in range(50))

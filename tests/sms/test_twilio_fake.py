@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from broadcaster.sms.twilio_client import DEFAULT_API_BASE_URL, make_twilio_client
@@ -105,6 +105,44 @@ def test_list(client):
     first = send(client, body="một")
     second = send(client, body="hai")
     assert [m.sid for m in client.messages.list()] == [second.sid, first.sid]
+
+
+def test_list_filters_by_to_and_from_and_pages_with_next_page_uri(client, fake):
+    mine = [send(client, body=f"tin {n}").sid for n in range(7)]
+    send(client, to="+84900000001", body="người khác")
+    client.messages.create(to=TO, from_="+15005550009", body="số gửi khác")
+    listed = [m.sid for m in client.messages.stream(to=TO, from_=FROM, page_size=3)]
+    assert listed == list(reversed(mine))
+    lists = [r for r in fake.requests if r["method"] == "GET"]
+    assert len(lists) == 3  # 3 + 3 + 1, following next_page_uri
+    assert lists[1]["query"]["PageToken"] and lists[1]["query"]["To"] == TO and lists[1]["query"]["Page"] == "1"
+
+
+def test_list_page_shape_is_twilios(fake):
+    client = fake.client()
+    send(client)
+    answer = requests.get(f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/Messages.json",
+                          params={"To": TO, "PageSize": 1}, auth=(fake.account_sid, fake.auth_token),
+                          timeout=5).json()
+    assert set(answer) == {"messages", "uri", "first_page_uri", "next_page_uri", "previous_page_uri", "page",
+                           "page_size", "start", "end"}
+    assert answer["next_page_uri"] is None and answer["page_size"] == 1 and answer["messages"][0]["to"] == TO
+
+
+def test_list_date_sent_filter_skips_messages_still_queued(client, fake):
+    queued = send(client, body="chưa đi")
+    left = send(client, body="đã đi")
+    fake.set_status(left.sid, "sent")
+    today = datetime.now().astimezone().astimezone(tz=None)
+    found = [m.sid for m in client.messages.list(to=TO, date_sent_after=today.replace(year=today.year - 1))]
+    assert found == [left.sid] and queued.sid not in found
+
+
+def test_fail_lists_answers_500(client, fake):
+    fake.fail_lists(1)
+    with pytest.raises(TwilioException, match="500"):  # the client's Page raises the plain kind for lists
+        client.messages.list(to=TO)
+    assert client.messages.list(to=TO) == []
 
 
 # --- programmed errors -------------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,8 @@ def row_of(sms, sid):
 
 
 def test_callback_url_was_sent_to_twilio(hook):
-    assert {r["form"]["StatusCallback"] for r in hook.fake.requests} == {hook.url}
+    assert {r["form"]["StatusCallback"] for r in hook.fake.requests} == {f"{hook.url}?ref={r.id}"
+                                                                         for r in hook.rows()}
 
 
 def test_delivered_and_never_back(hook):
@@ -158,3 +160,35 @@ def test_webhook_serve_command(hook):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_callback_finds_an_uncertain_row_by_its_reference(hook):
+    from broadcaster.db import session_scope
+
+    row = hook.rows()[0]
+    with session_scope(hook.app().ready_engine()) as session:  # as a lost answer leaves it
+        stored = session.get(Delivery, row.id)
+        stored.status, stored.provider_id = "uncertain", None
+    assert hook.fake.send_status_callback(row.provider_id, "delivered").status_code == 204
+    (after,) = [r for r in hook.rows() if r.id == row.id]
+    assert (after.status, after.provider_id) == ("delivered", row.provider_id)
+
+
+def test_answers_signed_callbacks_while_200_idle_connections_are_open(hook):
+    idle = []
+    try:
+        for _ in range(200):
+            conn = socket.create_connection(("127.0.0.1", int(hook.url.split(":")[2].split("/")[0])), timeout=5)
+            idle.append(conn)
+        half_open = idle[:10]
+        for conn in half_open:  # a request begun and never finished holds a handler only until its timeout
+            conn.sendall(b"POST /sms/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        started = time.monotonic()
+        for row in hook.rows():
+            assert hook.fake.send_status_callback(row.provider_id, "delivered", timeout=10).status_code == 204
+        assert time.monotonic() - started < 8
+        assert {r.status for r in hook.rows()} == {"delivered"}
+        assert threading.active_count() < 60  # no thread per connection
+    finally:
+        for conn in idle:
+            conn.close()
