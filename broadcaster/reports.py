@@ -1,52 +1,63 @@
 """Reports: what the delivery log achieved against a plan's targets, and the log itself.
 
-Pure functions over a session; formatting lives in ``report_formats`` and the
-commands in ``cli/reports``. What a delivery row means is defined in
-``deliveries``; this module only counts.
-
-Rules (also printed under every report):
+Pure functions over a session; formatting lives in ``report_formats`` (and the
+official form in ``report_document``), the commands in ``cli/reports``. What a
+delivery row means is defined in ``deliveries``; this module only counts.
+Every number has one meaning; the rules are printed under every report
+(``report_formats.RULES``) and explained in ``docs/reports.md``:
 
 - **Time.** A delivery belongs to the period in which it was *written*
-  (``Delivery.created_at``: the moment a slot composed it or a campaign queued
-  it). One timestamp for every channel keeps the figures additive and lets one
-  index serve the query. Periods are calendar periods in the report's time
-  zone (the station's, else the config's, Asia/Ho_Chi_Minh): a delivery
-  written 2023-03-31 20:00 UTC is 2023-04-01 03:00 local and counts in April.
-  Slots (``Bulletin`` rows) belong to the period of their ``slot_time``.
-- **Achieved.** Only real deliveries count (``deliveries.ACHIEVED_*``):
-  broadcasts = ``played`` loudspeaker deliveries (one item aired in one slot,
-  however many readings); airtime = their ``duration_s``; SMS sent = ``sent``,
-  ``delivered`` or ``undelivered`` (it left the machine); SMS delivered =
-  ``delivered``; people reached = distinct SMS recipients with ``sent`` or
-  ``delivered`` plus the ``listeners`` of each distinct station that played the
-  topic (a station without an estimate adds 0; the two audiences may overlap
-  and are simply added). ``failed``, ``missed``, ``interrupted``,
-  ``uncertain`` and ``skipped`` are shown apart as "not achieved"; ``pending``,
-  ``sending`` and ``playing`` as "in progress".
-- **Scaling.** A target is stated per month, quarter, year or for the whole
-  plan. The report period is measured in calendar months, a partial month
-  counting by its days (``months_in``). The target for the report period is
-  ``amount × months`` (per month), ``× months / 3`` (per quarter),
-  ``× months / 12`` (per year), ``× months / months of the plan`` (whole
-  plan). So a monthly target over a quarter is ×3, a yearly target in a month
-  is /12, and a whole-plan target over the whole plan is ×1.
-- **Pace.** Due by now = target for the period × the share of the period that
-  has elapsed at ``as_of`` (linear in time, clipped to 0..1). Status: *done*
-  (đạt) when achieved ≥ target; *on track* (đúng tiến độ) when achieved ≥ due
-  by now; otherwise *behind* (chậm).
+  (``Delivery.created_at``), in the report's time zone (the station's, else
+  the config's, Asia/Ho_Chi_Minh): a delivery written 2023-03-31 20:00 UTC is
+  2023-04-01 03:00 local and counts in April. A bulletin belongs with the
+  deliveries it carried.
+- **Sessions** (buổi phát) are bulletins that aired plan content: a
+  loudspeaker bulletin with at least one plan item ``played``, or an SMS send
+  (campaign) with at least one plan message sent. Scheduled bulletins,
+  announcements and SMS sends are separate rows of the channel table; a
+  bulletin that aired nothing of the plan is shown on its own row ("outside
+  the plan") and is in no total. A session is *late* when it started
+  ``LATE_AFTER_S`` seconds or more after it was due.
+- **Broadcasts** (lượt phát) are plan items ``played`` (one item in one
+  bulletin, however many readings). **Content airtime** is their speech
+  (``Delivery.duration_s``): what airtime targets count. **On-air time** is
+  the whole of each session (``Bulletin.started_at..ended_at``, else
+  ``duration_s``): jingles, ident and pauses included.
+- **SMS sent** = ``sent``, ``delivered`` or ``undelivered`` (it left the
+  machine); **delivered** = ``delivered``; **undelivered** apart.
+- **Not done** are separate columns, counted in deliveries: pending or in
+  progress (``pending``, ``sending``, ``playing``), ``cancelled``, ``failed``,
+  ``missed``, ``interrupted``, ``uncertain``, ``skipped``. Only ``failed`` is a
+  failure.
+- **People reached** is a count of distinct people: the distinct SMS
+  recipients with ``sent`` or ``delivered`` plus the ``listeners`` of each
+  distinct station that played plan content (the two may overlap and are
+  simply added). A total counts each person once, so rows can add up to more.
+  A people target is never scaled by months: it is compared with the people
+  reached from the start of the target's own period (the month, quarter or
+  year holding the end of the report period; the plan's start for a
+  whole-plan target) to the end of the report period.
+- **Scaling** (every other metric). A target is stated per month, quarter,
+  year or for the whole plan; the report period is measured in calendar months
+  (``months_in``). The target for the period is ``amount × months`` (per
+  month), ``× months / 3`` (quarter), ``× months / 12`` (year), ``× months /
+  months of the plan`` (whole plan).
+- **Pace.** Due by now = the target × the share of its window that has
+  elapsed at ``as_of``. Status: *done* when achieved ≥ target; *on track* when
+  achieved ≥ due by now; otherwise *behind*.
+- **Totals.** The topic table and the channel table count the same deliveries
+  and bulletins, so their totals are equal; a bulletin carrying two topics is
+  a session of each topic and one session in the total.
 - **Scope.** A delivery belongs to a plan through its topic. A target with a
   station counts only that station's deliveries; ``station_code`` filters
-  everything (and drops targets of other stations). Slots late or missed per
-  topic are the slots that carried (or would have carried) the topic; per
-  channel they are every slot of the station(s) in the period. A slot is late
-  when it started ``LATE_AFTER_S`` seconds or more after it was due.
+  everything (and drops targets of other stations).
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -54,7 +65,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from .deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, NOT_ACHIEVED
+from .deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT
 from .errors import InputError, NotFoundError
 from .models import (
     Bulletin,
@@ -68,36 +79,70 @@ from .models import (
     TargetPeriod,
     Topic,
 )
+from .phones import mask_phone
 from .plans import find_topic, get_plan, plan_targets, plan_topics
 from .stations import get_station
 from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime, utcnow, zone
 
 LATE_AFTER_S = 60.0
-IN_PROGRESS = {DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.PLAYING}
-ALL_STATUSES = sorted(s.value for s in DeliveryStatus)
+CANCELLED = "cancelled"  # DeliveryStatus.CANCELLED once the SMS cancel command lands: matched by its value
 REAL_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
-PEOPLE_SMS = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED}
+PEOPLE_SMS = {DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value}
+
+# Channel-table rows: loudspeaker deliveries split by the kind of bulletin that carried them.
+SCHEDULED, ANNOUNCEMENT, SMS_ROW = "loudspeaker", "announcement", "sms"
+CHANNEL_ROWS = (SCHEDULED, ANNOUNCEMENT, SMS_ROW)
+OUTSIDE_PLAN = "outside_plan"
+
+# Statuses that did not achieve anything, each in its own column (by the string value, so a status
+# added to DeliveryStatus later is counted where it belongs or, if unknown, nowhere but the log).
+STATUS_COLUMNS = {
+    DeliveryStatus.PENDING.value: "in_progress",
+    DeliveryStatus.SENDING.value: "in_progress",
+    DeliveryStatus.PLAYING.value: "in_progress",
+    CANCELLED: "cancelled",
+    DeliveryStatus.FAILED.value: "failed",
+    DeliveryStatus.MISSED.value: "missed",
+    DeliveryStatus.INTERRUPTED.value: "interrupted",
+    DeliveryStatus.UNCERTAIN.value: "uncertain",
+    DeliveryStatus.SKIPPED.value: "skipped",
+}
 
 DONE, ON_TRACK, BEHIND = "done", "on_track", "behind"
 STATUS_LABELS = {DONE: ("đạt", "done"), ON_TRACK: ("đúng tiến độ", "on track"), BEHIND: ("chậm", "behind")}
 DELIVERY_STATUS_LABELS = {
-    DeliveryStatus.PENDING: ("chờ gửi", "pending"),
-    DeliveryStatus.SENDING: ("đang gửi", "sending"),
-    DeliveryStatus.UNCERTAIN: ("không rõ kết quả", "uncertain"),
-    DeliveryStatus.PLAYING: ("đang phát", "playing"),
-    DeliveryStatus.PLAYED: ("đã phát", "played"),
-    DeliveryStatus.SENT: ("đã gửi", "sent"),
-    DeliveryStatus.DELIVERED: ("đã đến", "delivered"),
-    DeliveryStatus.UNDELIVERED: ("không đến", "undelivered"),
-    DeliveryStatus.FAILED: ("lỗi", "failed"),
-    DeliveryStatus.MISSED: ("bị lỡ", "missed"),
-    DeliveryStatus.INTERRUPTED: ("bị ngắt", "interrupted"),
-    DeliveryStatus.SKIPPED: ("bỏ qua", "skipped"),
+    DeliveryStatus.PENDING.value: ("chờ gửi", "pending"),
+    DeliveryStatus.SENDING.value: ("đang gửi", "sending"),
+    DeliveryStatus.UNCERTAIN.value: ("không rõ kết quả", "uncertain"),
+    DeliveryStatus.PLAYING.value: ("đang phát", "playing"),
+    DeliveryStatus.PLAYED.value: ("đã phát", "played"),
+    DeliveryStatus.SENT.value: ("đã gửi", "sent"),
+    DeliveryStatus.DELIVERED.value: ("đã đến", "delivered"),
+    DeliveryStatus.UNDELIVERED.value: ("không đến", "undelivered"),
+    DeliveryStatus.FAILED.value: ("lỗi", "failed"),
+    DeliveryStatus.MISSED.value: ("bị lỡ", "missed"),
+    DeliveryStatus.INTERRUPTED.value: ("bị ngắt", "interrupted"),
+    DeliveryStatus.SKIPPED.value: ("bỏ qua", "skipped"),
+    CANCELLED: ("đã hủy", "cancelled"),
 }
 CHANNEL_LABELS = {
-    Channel.LOUDSPEAKER: ("loa truyền thanh", "loudspeaker"),
-    Channel.SMS: ("tin nhắn SMS", "SMS"),
-    Channel.ANY: ("mọi kênh", "any channel"),
+    Channel.LOUDSPEAKER.value: ("loa truyền thanh", "loudspeaker"),
+    Channel.SMS.value: ("tin nhắn SMS", "SMS"),
+    Channel.ANY.value: ("mọi kênh", "any channel"),
+}
+CHANNEL_ROW_LABELS = {
+    SCHEDULED: ("Loa: bản tin theo lịch", "Loudspeaker: scheduled bulletins"),
+    ANNOUNCEMENT: ("Loa: thông báo", "Loudspeaker: announcements"),
+    SMS_ROW: ("Tin nhắn SMS", "SMS"),
+    OUTSIDE_PLAN: ("Ngoài kế hoạch (không tính vào tổng)", "Outside the plan (in no total)"),
+}
+# What a target measures, in the report's words (airtime targets count content airtime).
+METRIC_LABELS = {
+    Metric.BROADCASTS.value: ("lượt phát", "broadcasts"),
+    Metric.AIRTIME_MINUTES.value: ("phút nội dung", "content minutes"),
+    Metric.SMS_SENT.value: ("tin nhắn đã gửi", "SMS sent"),
+    Metric.SMS_DELIVERED.value: ("tin nhắn đã đến", "SMS delivered"),
+    Metric.PEOPLE_REACHED.value: ("người được tiếp cận", "people reached"),
 }
 WHOLE_PLAN_LABEL = ("toàn kế hoạch", "whole plan")
 
@@ -212,6 +257,30 @@ def pace_status(achieved: float, target: float, due: float) -> str:
     return BEHIND
 
 
+def people_window(target_period: str, period: Period, plan: Plan) -> tuple[Period, Period]:
+    """What a people target is compared over, and the whole of its own period (for the pace).
+
+    People are counted, never scaled: from the start of the target's own period
+    that holds the end of ``period`` (the plan's start for a whole-plan target)
+    to the end of ``period``, within the plan.
+    """
+    end = period.end
+    if target_period == TargetPeriod.MONTH:
+        first, last = date(end.year, end.month, 1), date(end.year, end.month, calendar.monthrange(end.year,
+                                                                                                 end.month)[1])
+    elif target_period == TargetPeriod.QUARTER:
+        month = 3 * ((end.month - 1) // 3) + 1
+        first = date(end.year, month, 1)
+        last = date(end.year, month + 2, calendar.monthrange(end.year, month + 2)[1])
+    elif target_period == TargetPeriod.YEAR:
+        first, last = date(end.year, 1, 1), date(end.year, 12, 31)
+    else:
+        first, last = plan.period_start, plan.period_end
+    first, last = max(first, plan.period_start), min(last, plan.period_end)
+    counted = Period(f"{first}..{end}", "range", first, end)
+    return counted, Period(f"{first}..{last}", "range", first, last)
+
+
 # --------------------------------------------------------------------------- results
 
 @dataclass
@@ -223,49 +292,56 @@ class TargetResult:
     period: str  # the target's own period kind
     station_code: str | None
     amount: float  # as written in the plan
-    scale: float
-    target: float  # for the report period
+    scale: float  # 1 for people targets: people are counted, never scaled
+    target: float  # what the period (for people: the counted window) has to reach
     achieved: float
     percent: float | None
     due: float  # what the pace says should be done by as_of
+    shortfall: float  # target - achieved, when short of the target
     status: str
-    not_achieved: int  # deliveries in NOT_ACHIEVED statuses within the target's scope
+    counted_from: date  # the dates ``achieved`` covers
+    counted_to: date
     illustrative: bool = False
     note: str = ""
 
 
 @dataclass
 class Totals:
-    key: str  # topic code, channel, or "total"
+    """One row of the topic or the channel table (see the module docstring for each meaning)."""
+
+    key: str  # topic code, a CHANNEL_ROWS key, OUTSIDE_PLAN or "total"
     title: str = ""
-    slots: int = 0  # loudspeaker slots (bulletins) in scope
-    late_slots: int = 0
-    missed_slots: int = 0
+    sessions: int = 0
+    late_sessions: int = 0
     broadcasts: int = 0
-    airtime_minutes: float = 0.0
+    content_minutes: float = 0.0
+    on_air_minutes: float = 0.0
     sms_sent: int = 0
     sms_delivered: int = 0
     sms_undelivered: int = 0
-    sms_failed: int = 0
     people_reached: int = 0
-    not_achieved: int = 0
     in_progress: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    missed: int = 0
+    interrupted: int = 0
+    uncertain: int = 0
+    skipped: int = 0
 
 
 @dataclass
-class NotAchievedRow:
-    topic_code: str | None
-    channel: str
-    status: str
-    count: int
-    airtime_minutes: float  # what did go on air before an interruption
-    kind: str  # "not_achieved" | "in_progress" | "undelivered"
+class StationInfo:
+    code: str
+    name: str
+    commune: str
+    listeners: int | None
 
 
 @dataclass
 class Report:
     plan_code: str
     plan_title: str
+    plan_issuer: str
     plan_start: date
     plan_end: date
     period: Period
@@ -273,11 +349,19 @@ class Report:
     station_code: str | None
     as_of: datetime
     elapsed: float
+    commune: str = ""  # the config's broadcaster.commune, else the stations'
+    plan_issued_on: date | None = None
+    stations: list[StationInfo] = field(default_factory=list)  # the stations the report covers
     targets: list[TargetResult] = field(default_factory=list)
     topics: list[Totals] = field(default_factory=list)
     total: Totals = field(default_factory=lambda: Totals("total"))
     channels: list[Totals] = field(default_factory=list)
-    not_achieved: list[NotAchievedRow] = field(default_factory=list)
+    outside_plan: Totals | None = None  # bulletins that aired no plan content
+    log: list[LogRow] | None = None  # the period's deliveries, when asked for
+
+    @property
+    def illustrative(self) -> bool:
+        return any(r.illustrative for r in self.targets)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -285,6 +369,12 @@ class Report:
                           "start": self.period.start.isoformat(), "end": self.period.end.isoformat()}
         data["plan_start"], data["plan_end"] = self.plan_start.isoformat(), self.plan_end.isoformat()
         data["as_of"] = self.as_of.isoformat()
+        for row in data["targets"]:
+            row["counted_from"], row["counted_to"] = row["counted_from"].isoformat(), row["counted_to"].isoformat()
+        if data["plan_issued_on"]:
+            data["plan_issued_on"] = self.plan_issued_on.isoformat()
+        for row in data["log"] or []:
+            row["recipient"] = mask_phone(row["recipient"]) if row["recipient"] else None
         data["rules"] = {"timestamp": "created_at", "late_after_s": LATE_AFTER_S}
         return data
 
@@ -299,14 +389,16 @@ class _Scope:
     station_id: int | None = None
 
 
-def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str]) -> list:
-    # Listing every channel and status lets SQLite seek ix_delivery_report
+def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str] | None = None) -> list:
+    # Listing every channel (and status) lets SQLite seek ix_delivery_report
     # (topic_id, channel, status, created_at) with equalities and a range.
     # For one station there is no topic term, so that ix_delivery_station_time
-    # (station_id, created_at) is the index that serves: the statements group
-    # by topic and ``_aggregate`` drops topics of other plans.
-    where = [Delivery.channel.in_(sorted(channels)), Delivery.status.in_(sorted(statuses)),
-             Delivery.created_at >= scope.start, Delivery.created_at < scope.end]
+    # (station_id, created_at) is the index that serves: ``_aggregate`` drops
+    # topics of other plans.
+    where = [Delivery.channel.in_(sorted(channels)), Delivery.created_at >= scope.start,
+             Delivery.created_at < scope.end]
+    if statuses is not None:
+        where.insert(1, Delivery.status.in_(sorted(statuses)))
     if scope.station_id is None:
         where.insert(0, Delivery.topic_id.in_(scope.topic_ids))
     else:
@@ -315,156 +407,177 @@ def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[
 
 
 def _statements(scope: _Scope) -> dict:
-    counts = (select(Delivery.topic_id, Delivery.channel, Delivery.status, func.count())
-              .where(*_delivery_filter(scope, REAL_CHANNELS, ALL_STATUSES))
-              .group_by(Delivery.topic_id, Delivery.channel, Delivery.status))
-    loudspeaker = (select(Delivery.topic_id, Delivery.status, Delivery.station_id, func.count(),
-                          func.coalesce(func.sum(Delivery.duration_s), 0.0))
-                   .where(*_delivery_filter(scope, [Channel.LOUDSPEAKER.value], ALL_STATUSES))
-                   .group_by(Delivery.topic_id, Delivery.status, Delivery.station_id))
+    loudspeaker_rows = _delivery_filter(scope, [Channel.LOUDSPEAKER.value])
+    loudspeaker = (select(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.bulletin_id,
+                          func.count(), func.coalesce(func.sum(Delivery.duration_s), 0.0))
+                   .where(*loudspeaker_rows)
+                   .group_by(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.bulletin_id))
+    sms = (select(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.campaign_id, func.count())
+           .where(*_delivery_filter(scope, [Channel.SMS.value]))
+           .group_by(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.campaign_id))
     reach = (select(Delivery.topic_id, Delivery.recipient)
              .where(*_delivery_filter(scope, [Channel.SMS.value], PEOPLE_SMS), Delivery.recipient.is_not(None))
              .group_by(Delivery.topic_id, Delivery.recipient))
-    carried = (select(Delivery.topic_id, Bulletin.id, Bulletin.status, Bulletin.late_s)
-               .join(Bulletin, Delivery.bulletin_id == Bulletin.id)
-               .where(Delivery.topic_id.in_(scope.topic_ids), Bulletin.slot_time >= scope.start,
-                      Bulletin.slot_time < scope.end)
-               .distinct())
-    slots = (select(Bulletin.channel, Bulletin.status, Bulletin.late_s >= LATE_AFTER_S, func.count())
-             .where(Bulletin.slot_time >= scope.start, Bulletin.slot_time < scope.end)
-             .group_by(Bulletin.channel, Bulletin.status, Bulletin.late_s >= LATE_AFTER_S))
+    carried = select(Delivery.bulletin_id).where(*loudspeaker_rows, Delivery.bulletin_id.is_not(None))
+    bulletin_columns = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.station_id, Bulletin.late_s,
+                        Bulletin.duration_s, Bulletin.started_at, Bulletin.ended_at)
+    sessions = select(*bulletin_columns).where(Bulletin.id.in_(carried))
+    aired = (select(*bulletin_columns)
+             .where(Bulletin.channel == Channel.LOUDSPEAKER.value, Bulletin.slot_time >= scope.start,
+                    Bulletin.slot_time < scope.end,
+                    Bulletin.status.in_([DeliveryStatus.PLAYED.value, DeliveryStatus.INTERRUPTED.value])))
     if scope.station_id is not None:
-        carried = carried.where(Bulletin.station_id == scope.station_id)
-        slots = slots.where(Bulletin.station_id == scope.station_id)
-    return {"counts": counts, "loudspeaker": loudspeaker, "reach": reach, "carried": carried, "slots": slots}
+        aired = aired.where(Bulletin.station_id == scope.station_id)
+    return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sessions": sessions, "aired": aired}
+
+
+@dataclass
+class _Bulletin:
+    kind: str
+    status: str
+    station_id: int | None
+    late: bool
+    on_air_s: float
 
 
 @dataclass
 class _Agg:
-    counts: Counter = field(default_factory=Counter)  # (topic_id, channel, status) -> n
-    airtime_s: Counter = field(default_factory=Counter)  # (topic_id, status) -> seconds
-    played_stations: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {station_id}
-    recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164}
-    carried: dict = field(default_factory=lambda: defaultdict(dict))  # topic_id -> {bulletin_id: (missed, late)}
-    slots: Counter = field(default_factory=Counter)  # (channel, "slots"|"late"|"missed") -> n
-    loudspeaker: list = field(default_factory=list)  # (topic_id, status, station_id, n, seconds)
+    """The period's deliveries, grouped finely enough that every table row is a filter over them."""
 
-    def add_loudspeaker(self, topic_id: int, status: str, station_id: int | None, n: int, seconds: float) -> None:
-        self.loudspeaker.append((topic_id, status, station_id, n, seconds))
-        self.counts[(topic_id, Channel.LOUDSPEAKER.value, status)] += n
-        self.airtime_s[(topic_id, status)] += seconds or 0.0
-        if status in ACHIEVED_LOUDSPEAKER and station_id is not None:
-            self.played_stations[topic_id].add(station_id)
+    loudspeaker: list = field(default_factory=list)  # (topic_id, status, station_id, bulletin_id, n, seconds)
+    sms: list = field(default_factory=list)  # (topic_id, status, station_id, campaign_id, n)
+    recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
+    bulletins: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (those that carried plan items)
+    aired: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (every loudspeaker bulletin aired)
 
 
-def _aggregate(session: Session, scope: _Scope) -> _Agg:
+def _bulletin(row) -> tuple[int, _Bulletin]:
+    bulletin_id, kind, status, station_id, late_s, duration_s, started_at, ended_at = row
+    # A bulletin played to its end was on air for its length (a file-drop player returns at once, so
+    # its clock times span nothing); an interrupted one for as long as its clock times say.
+    span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
+            if started_at is not None and ended_at is not None else None)
+    if status == DeliveryStatus.PLAYED:
+        on_air = duration_s if duration_s is not None else (span or 0.0)
+    else:
+        on_air = min(x for x in (span, duration_s, float("inf")) if x is not None) if span is not None else 0.0
+    late = late_s is not None and late_s >= LATE_AFTER_S
+    return bulletin_id, _Bulletin(kind or "slot", status, station_id, late, on_air)
+
+
+def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ("loudspeaker", "sms", "reach",
+                                                                          "sessions", "aired")) -> _Agg:
     agg = _Agg()
     if not scope.topic_ids:
         return agg
     statements = _statements(scope)
     ours = set(scope.topic_ids)
-    for topic_id, channel, status, n in session.exec(statements["counts"]):
-        if channel != Channel.LOUDSPEAKER and topic_id in ours:  # loudspeaker: with its stations below
-            agg.counts[(topic_id, channel, status)] += n
-    for row in session.exec(statements["loudspeaker"]):
-        if row[0] in ours:
-            agg.add_loudspeaker(*row)
-    for topic_id, recipient in session.exec(statements["reach"]):
-        if topic_id in ours:
-            agg.recipients[topic_id].add(recipient)
-    for topic_id, bulletin_id, status, late_s in session.exec(statements["carried"]):
-        agg.carried[topic_id][bulletin_id] = _slot_flags(status, late_s)
-    for channel, status, late, n in session.exec(statements["slots"]):
-        missed, is_late = _slot_flags(status, LATE_AFTER_S if late else None)
-        agg.slots[(channel, "slots")] += n
-        agg.slots[(channel, "missed")] += n if missed else 0
-        agg.slots[(channel, "late")] += n if is_late else 0
-    return agg
-
-
-def _station_agg(session: Session, agg: _Agg, scope: _Scope, station_id: int, sms: bool) -> _Agg:
-    """The part of ``agg`` one station did: loudspeaker rows from ``agg``, SMS (if needed) queried anew."""
-    part = _Agg()
-    for topic_id, status, row_station, n, seconds in agg.loudspeaker:
-        if row_station == station_id:
-            part.add_loudspeaker(topic_id, status, row_station, n, seconds)
-    if sms:
-        statements = _statements(_Scope(scope.topic_ids, scope.start, scope.end, station_id))
-        ours = set(scope.topic_ids)
-        for topic_id, channel, status, n in session.exec(statements["counts"].where(
-                Delivery.channel == Channel.SMS.value)):
-            if topic_id in ours:
-                part.counts[(topic_id, channel, status)] += n
+    parts = set(parts)
+    if "loudspeaker" in parts:
+        agg.loudspeaker = [tuple(r) for r in session.exec(statements["loudspeaker"]) if r[0] in ours]
+    if "sms" in parts:
+        agg.sms = [tuple(r) for r in session.exec(statements["sms"]) if r[0] in ours]
+    if "reach" in parts:
         for topic_id, recipient in session.exec(statements["reach"]):
             if topic_id in ours:
-                part.recipients[topic_id].add(recipient)
-    return part
-
-
-def _slot_flags(status: str, late_s: float | None) -> tuple[bool, bool]:
-    missed = status == DeliveryStatus.MISSED
-    return missed, (not missed and late_s is not None and late_s >= LATE_AFTER_S)
+                agg.recipients[topic_id].add(recipient)
+    if "sessions" in parts:
+        agg.bulletins = dict(_bulletin(r) for r in session.exec(statements["sessions"]))
+    if "aired" in parts:
+        agg.aired = dict(_bulletin(r) for r in session.exec(statements["aired"]))
+    return agg
 
 
 # --------------------------------------------------------------------------- measuring
 
-def _metric_channels(metric: str, channel: str) -> tuple[str, ...]:
-    if metric in (Metric.BROADCASTS, Metric.AIRTIME_MINUTES):
-        return (Channel.LOUDSPEAKER.value,)
-    if metric in (Metric.SMS_SENT, Metric.SMS_DELIVERED):
-        return (Channel.SMS.value,)
-    return REAL_CHANNELS if channel == Channel.ANY else (channel,)
+def _channel_row(agg: _Agg, bulletin_id: int | None) -> str:
+    bulletin = agg.bulletins.get(bulletin_id)
+    return ANNOUNCEMENT if bulletin is not None and bulletin.kind == ANNOUNCEMENT else SCHEDULED
 
 
-def _sum_counts(agg: _Agg, topic_ids: Iterable[int], channel: str, statuses: Iterable[str]) -> int:
+@dataclass
+class _Selection:
+    """Which deliveries a figure counts: topics, channel-table rows, and optionally one station."""
+
+    topic_ids: set[int]
+    rows: frozenset = frozenset(CHANNEL_ROWS)
+    station_id: int | None = None
+
+    def loudspeaker(self, agg: _Agg) -> Iterable[tuple]:
+        for row in agg.loudspeaker:
+            topic_id, _, station_id, bulletin_id, _, _ = row
+            if (topic_id in self.topic_ids and self.station_id in (None, station_id)
+                    and _channel_row(agg, bulletin_id) in self.rows):
+                yield row
+
+    def sms(self, agg: _Agg) -> Iterable[tuple]:
+        if SMS_ROW not in self.rows:
+            return
+        for row in agg.sms:
+            if row[0] in self.topic_ids and self.station_id in (None, row[2]):
+                yield row
+
+
+def _played(sel: _Selection, agg: _Agg) -> list[tuple]:
+    return [r for r in sel.loudspeaker(agg) if r[1] in ACHIEVED_LOUDSPEAKER]
+
+
+def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
     statuses = set(statuses)
-    return sum(n for (t, c, s), n in agg.counts.items() if t in topic_ids and c == channel and s in statuses)
+    return sum(r[4] for r in sel.sms(agg) if r[1] in statuses)
 
 
-def _measure(agg: _Agg, topic_ids: set[int], metric: str, channel: str, listeners: dict[int, int]) -> float:
-    if metric == Metric.BROADCASTS:
-        return _sum_counts(agg, topic_ids, Channel.LOUDSPEAKER, ACHIEVED_LOUDSPEAKER)
-    if metric == Metric.AIRTIME_MINUTES:
-        return sum(v for (t, s), v in agg.airtime_s.items() if t in topic_ids and s in ACHIEVED_LOUDSPEAKER) / 60
-    if metric == Metric.SMS_SENT:
-        return _sum_counts(agg, topic_ids, Channel.SMS, ACHIEVED_SMS_SENT)
-    if metric == Metric.SMS_DELIVERED:
-        return _sum_counts(agg, topic_ids, Channel.SMS, ACHIEVED_SMS_DELIVERED)
-    return _people(agg, topic_ids, _metric_channels(metric, channel), listeners)
-
-
-def _people(agg: _Agg, topic_ids: set[int], channels: Iterable[str], listeners: dict[int, int]) -> int:
-    people = 0
-    if Channel.LOUDSPEAKER in channels:
-        stations = set().union(*(agg.played_stations.get(t, set()) for t in topic_ids))
-        people += sum(listeners.get(s) or 0 for s in stations)
-    if Channel.SMS in channels:
-        people += len(set().union(*(agg.recipients.get(t, set()) for t in topic_ids)))
+def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int], recipients: dict | None = None) -> int:
+    stations = {r[2] for r in _played(sel, agg) if r[2] is not None}
+    people = sum(listeners.get(s) or 0 for s in stations)
+    if SMS_ROW in sel.rows:
+        recipients = agg.recipients if recipients is None else recipients
+        people += len(set().union(*(recipients.get(t, set()) for t in sel.topic_ids)))
     return people
 
 
-def _totals(agg: _Agg, key: str, title: str, topic_ids: set[int], channels: tuple[str, ...],
-            listeners: dict[int, int]) -> Totals:
+def _measure(sel: _Selection, agg: _Agg, metric: str, listeners: dict[int, int],
+             recipients: dict | None = None) -> float:
+    if metric == Metric.BROADCASTS:
+        return sum(r[4] for r in _played(sel, agg))
+    if metric == Metric.AIRTIME_MINUTES:
+        return sum(r[5] or 0.0 for r in _played(sel, agg)) / 60
+    if metric == Metric.SMS_SENT:
+        return _sms_count(sel, agg, ACHIEVED_SMS_SENT)
+    if metric == Metric.SMS_DELIVERED:
+        return _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
+    return _people(sel, agg, listeners, recipients)
+
+
+def _totals(agg: _Agg, key: str, title: str, sel: _Selection, listeners: dict[int, int]) -> Totals:
     row = Totals(key, title)
-    if Channel.LOUDSPEAKER in channels:
-        row.broadcasts = int(_measure(agg, topic_ids, Metric.BROADCASTS, Channel.LOUDSPEAKER, listeners))
-        row.airtime_minutes = _measure(agg, topic_ids, Metric.AIRTIME_MINUTES, Channel.LOUDSPEAKER, listeners)
-        carried: dict[int, tuple[bool, bool]] = {}
-        for topic_id in topic_ids:
-            carried.update(agg.carried.get(topic_id, {}))
-        row.slots = len(carried)
-        row.missed_slots = sum(1 for missed, _ in carried.values() if missed)
-        row.late_slots = sum(1 for _, late in carried.values() if late)
-    if Channel.SMS in channels:
-        row.sms_sent = _sum_counts(agg, topic_ids, Channel.SMS, ACHIEVED_SMS_SENT)
-        row.sms_delivered = _sum_counts(agg, topic_ids, Channel.SMS, ACHIEVED_SMS_DELIVERED)
-        row.sms_undelivered = _sum_counts(agg, topic_ids, Channel.SMS, {DeliveryStatus.UNDELIVERED})
-        row.sms_failed = _sum_counts(agg, topic_ids, Channel.SMS, {DeliveryStatus.FAILED})
-    row.people_reached = _people(agg, topic_ids, channels, listeners)
-    for channel in channels:
-        row.not_achieved += _sum_counts(agg, topic_ids, channel, NOT_ACHIEVED)
-        row.in_progress += _sum_counts(agg, topic_ids, channel, IN_PROGRESS)
+    played = _played(sel, agg)
+    row.broadcasts = sum(r[4] for r in played)
+    row.content_minutes = sum(r[5] or 0.0 for r in played) / 60
+    sessions = {r[3] for r in played if r[3] is not None}
+    row.late_sessions = sum(1 for b in sessions if agg.bulletins[b].late)
+    row.on_air_minutes = sum(agg.bulletins[b].on_air_s for b in sessions) / 60
+    sends = {r[3] for r in sel.sms(agg) if r[1] in ACHIEVED_SMS_SENT and r[3] is not None}
+    row.sessions = len(sessions) + len(sends)
+    row.sms_sent = _sms_count(sel, agg, ACHIEVED_SMS_SENT)
+    row.sms_delivered = _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
+    row.sms_undelivered = _sms_count(sel, agg, {DeliveryStatus.UNDELIVERED.value})
+    row.people_reached = _people(sel, agg, listeners)
+    for status, n in [(r[1], r[4]) for r in sel.loudspeaker(agg)] + [(r[1], r[4]) for r in sel.sms(agg)]:
+        column = STATUS_COLUMNS.get(status)
+        if column:
+            setattr(row, column, getattr(row, column) + n)
     return row
+
+
+def _outside_plan(agg: _Agg) -> Totals | None:
+    """Loudspeaker bulletins of the period that aired none of the plan's items (e.g. an announcement)."""
+    carried = {r[3] for r in agg.loudspeaker}
+    others = [b for bulletin_id, b in agg.aired.items() if bulletin_id not in carried]
+    if not others:
+        return None
+    return Totals(OUTSIDE_PLAN, sessions=len(others), late_sessions=sum(1 for b in others if b.late),
+                  on_air_minutes=sum(b.on_air_s for b in others) / 60)
 
 
 # --------------------------------------------------------------------------- the report
@@ -489,73 +602,92 @@ def aggregate_statements(session: Session, plan_code: str, period: str | None = 
 
 
 def build_report(session: Session, plan_code: str, period: str | None = None, station_code: str | None = None,
-                 as_of: datetime | None = None, *, tz_name: str | None = None) -> Report:
-    """Measure the plan's targets over ``period`` (default: the whole plan) as of ``as_of`` (default: now)."""
+                 as_of: datetime | None = None, *, tz_name: str | None = None, commune: str = "",
+                 with_log: bool = False) -> Report:
+    """Measure the plan's targets over ``period`` (default: the whole plan) as of ``as_of`` (default: now).
+
+    ``commune`` names the commune in the heading (the config's
+    ``broadcaster.commune``; empty: the stations' commune). ``with_log`` adds the
+    period's delivery log (``Report.log``, oldest first).
+    """
     plan, topics, report_period, station, tz_name, scope = _resolve(session, plan_code, period, station_code,
                                                                     tz_name)
     as_of = as_utc(as_of) if as_of else utcnow()
     elapsed = elapsed_fraction(report_period, tz_name, as_of)
-    stations = {s.id: s for s in session.exec(select(Station)).all()}
+    stations = {s.id: s for s in session.exec(select(Station).order_by(Station.code)).all()}
     listeners = {sid: s.listeners or 0 for sid, s in stations.items()}
     agg = _aggregate(session, scope)
-    by_station: dict[tuple[int, bool], _Agg] = {}
     all_ids = set(scope.topic_ids)
     topic_by_id = {t.id: t for t in topics}
+    covered = [station] if station else list(stations.values())
 
-    report = Report(plan.code, plan.title, plan.period_start, plan.period_end, report_period, tz_name,
-                    station.code if station else None, as_of, elapsed)
+    report = Report(plan.code, plan.title, plan.issuer, plan.period_start, plan.period_end, report_period,
+                    tz_name, station.code if station else None, as_of, elapsed,
+                    commune=commune.strip() or next((s.commune for s in covered if s.commune), ""),
+                    plan_issued_on=plan.issued_on,
+                    stations=[StationInfo(s.code, s.name, s.commune, s.listeners) for s in covered])
+    windows: dict[tuple[date, date, int | None], dict] = {}
     for target in plan_targets(session, plan):
         if station and target.station_id not in (None, station.id):
             continue
-        source = agg
-        if target.station_id is not None and station is None:
-            sms = Channel.SMS in _metric_channels(target.metric, target.channel)
-            key = (target.station_id, sms)
-            if key not in by_station:
-                by_station[key] = _station_agg(session, agg, scope, target.station_id, sms)
-            source = by_station[key]
         topic = topic_by_id.get(target.topic_id)
-        ids = {topic.id} if topic else all_ids
-        scale = target_scale(target.period, report_period, plan)
-        goal = target.amount * scale
-        achieved = _measure(source, ids, target.metric, target.channel, listeners)
-        due = goal * elapsed
-        not_achieved = sum(_sum_counts(source, ids, c, NOT_ACHIEVED)
-                           for c in _metric_channels(target.metric, target.channel))
+        rows = {Channel.LOUDSPEAKER.value: frozenset({SCHEDULED, ANNOUNCEMENT}),
+                Channel.SMS.value: frozenset({SMS_ROW})}.get(target.channel, frozenset(CHANNEL_ROWS))
+        sel = _Selection({topic.id} if topic else all_ids, rows, target.station_id)
+        if target.metric == Metric.PEOPLE_REACHED:
+            counted, whole = people_window(target.period, report_period, plan)
+            scale, goal = 1.0, target.amount
+            source, recipients = agg, None
+            if (counted.start, counted.end) != (report_period.start, report_period.end):
+                source = _window_agg(session, scope, counted, tz_name, windows)
+            if target.station_id is not None and station is None:
+                recipients = _station_recipients(session, scope, counted, tz_name, target.station_id, windows)
+            achieved = _measure(sel, source, target.metric, listeners, recipients)
+            due = goal * elapsed_fraction(whole, tz_name, as_of)
+        else:
+            counted = report_period
+            scale = target_scale(target.period, report_period, plan)
+            goal = target.amount * scale
+            achieved = _measure(sel, agg, target.metric, listeners)
+            due = goal * elapsed
         report.targets.append(TargetResult(
             topic_code=topic.code if topic else None, topic_title=topic.title if topic else None,
             channel=target.channel, metric=target.metric, period=target.period,
             station_code=stations[target.station_id].code if target.station_id in stations else None,
             amount=target.amount, scale=scale, target=goal, achieved=achieved,
-            percent=100 * achieved / goal if goal else None, due=due,
-            status=pace_status(achieved, goal, due), not_achieved=not_achieved,
+            percent=100 * achieved / goal if goal else None, due=due, shortfall=max(0.0, goal - achieved),
+            status=pace_status(achieved, goal, due), counted_from=counted.start, counted_to=counted.end,
             illustrative=target.illustrative, note=target.note))
 
     for topic in topics:
-        report.topics.append(_totals(agg, topic.code, topic.title, {topic.id}, REAL_CHANNELS, listeners))
-    report.total = _totals(agg, "total", "", all_ids, REAL_CHANNELS, listeners)
-    for channel in REAL_CHANNELS:
-        row = _totals(agg, channel, "", all_ids, (channel,), listeners)
-        row.slots = agg.slots[(channel, "slots")]
-        row.late_slots = agg.slots[(channel, "late")]
-        row.missed_slots = agg.slots[(channel, "missed")]
-        report.channels.append(row)
-    order = {t.id: i for i, t in enumerate(topics)}
-    for (topic_id, channel, status), n in sorted(agg.counts.items(),
-                                                 key=lambda kv: (order.get(kv[0][0], 0), kv[0][1], kv[0][2])):
-        if status in NOT_ACHIEVED:
-            kind = "not_achieved"
-        elif status in IN_PROGRESS:
-            kind = "in_progress"
-        elif status == DeliveryStatus.UNDELIVERED:
-            kind = "undelivered"
-        else:
-            continue
-        topic = topic_by_id.get(topic_id)
-        report.not_achieved.append(NotAchievedRow(
-            topic.code if topic else None, channel, status, n,
-            agg.airtime_s.get((topic_id, status), 0.0) / 60 if channel == Channel.LOUDSPEAKER else 0.0, kind))
+        report.topics.append(_totals(agg, topic.code, topic.title, _Selection({topic.id}), listeners))
+    report.total = _totals(agg, "total", "", _Selection(all_ids), listeners)
+    for key in CHANNEL_ROWS:
+        report.channels.append(_totals(agg, key, "", _Selection(all_ids, frozenset({key})), listeners))
+    report.outside_plan = _outside_plan(agg)
+    if with_log:
+        report.log = query_log(session, tz_name=tz_name, between=(scope.start, scope.end), plan=plan.code,
+                               station=station.code if station else None, limit=None, oldest_first=True)
     return report
+
+
+def _window_agg(session: Session, scope: _Scope, counted: Period, tz_name: str, cache: dict) -> _Agg:
+    key = (counted.start, counted.end, None)
+    if key not in cache:
+        start, end = counted.bounds(tz_name)
+        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, scope.station_id),
+                                ("loudspeaker", "reach", "sessions"))
+    return cache[key]
+
+
+def _station_recipients(session: Session, scope: _Scope, counted: Period, tz_name: str, station_id: int,
+                        cache: dict) -> dict:
+    """SMS recipients of one station's deliveries (the shared aggregate has no station per recipient)."""
+    key = (counted.start, counted.end, station_id)
+    if key not in cache:
+        start, end = counted.bounds(tz_name)
+        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, station_id), ("reach",))
+    return cache[key].recipients
 
 
 # --------------------------------------------------------------------------- the log
@@ -597,8 +729,13 @@ def parse_moment(text: str, tz_name: str, *, end: bool = False) -> datetime:
 def query_log(session: Session, *, tz_name: str = DEFAULT_TIMEZONE, since: str | None = None,
               until: str | None = None, channel: str | None = None, statuses: Iterable[str] = (),
               topic: str | None = None, station: str | None = None, plan: str | None = None,
-              item_id: int | None = None, limit: int | None = 200) -> list[LogRow]:
-    """Deliveries, newest first. ``since``/``until`` are local dates (whole days) or date-times."""
+              item_id: int | None = None, limit: int | None = 200,
+              between: tuple[datetime, datetime] | None = None, oldest_first: bool = False) -> list[LogRow]:
+    """Deliveries, newest first (or oldest first).
+
+    ``since``/``until`` are local dates (whole days) or date-times; ``between``
+    is an aware [start, end) as a report period's ``bounds``.
+    """
     query = (select(Delivery, Plan.code, Topic.code, ContentItem.title, Station.code)
              .outerjoin(Plan, Delivery.plan_id == Plan.id)
              .outerjoin(Topic, Delivery.topic_id == Topic.id)
@@ -608,6 +745,8 @@ def query_log(session: Session, *, tz_name: str = DEFAULT_TIMEZONE, since: str |
         query = query.where(Delivery.created_at >= parse_moment(since, tz_name))
     if until:
         query = query.where(Delivery.created_at < parse_moment(until, tz_name, end=True))
+    if between:
+        query = query.where(Delivery.created_at >= between[0], Delivery.created_at < between[1])
     if channel:
         query = query.where(Delivery.channel == channel)
     statuses = list(statuses)
@@ -623,7 +762,8 @@ def query_log(session: Session, *, tz_name: str = DEFAULT_TIMEZONE, since: str |
         if session.get(ContentItem, item_id) is None:
             raise NotFoundError(f"không có tin bài số {item_id} / no content item {item_id}")
         query = query.where(Delivery.item_id == item_id)
-    query = query.order_by(Delivery.id.desc())  # ids follow the order rows were written
+    # ids follow the order rows were written
+    query = query.order_by(Delivery.id if oldest_first else Delivery.id.desc())
     if limit:
         query = query.limit(limit)
     rows = []

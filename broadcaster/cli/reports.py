@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .. import report_formats, reports
+from .. import report_document, report_formats, reports
 from ..fileutil import write_text_atomic
 from ..models import Channel, DeliveryStatus
 from ..phones import mask_phone
@@ -83,9 +83,12 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
                                "default the whole plan).")
 @click.option("--station", help="Chỉ một đài / one station only.")
 @click.option("--format", "fmt", type=click.Choice(report_formats.FORMATS), default="table", show_default=True,
-              help="Định dạng / output format.")
+              help="Định dạng / output format (xlsx, docx: văn bản theo thể thức / the official form).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx).")
+              help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx, docx). CSV: report.csv → "
+                   "report-targets.csv, report-topics.csv, report-channels.csv, report-log.csv.")
+@click.option("--table", "table", type=click.Choice(report_formats.TABLES),
+              help="CSV: chỉ một bảng / only this table.")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
               help="Vẽ biểu đồ tiến độ ra tệp PNG / draw a progress chart to a PNG file.")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
@@ -93,10 +96,16 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
 @click.option("--as-of", "as_of", help="Tính đến thời điểm (giờ địa phương) / as of this local date-time "
                                        "(mặc định bây giờ / default now).")
 def report_command(plan_code: str, period: str | None, station: str | None, fmt: str, output: Path | None,
-                   chart: Path | None, lang: str, as_of: str | None) -> None:
+                   table: str | None, chart: Path | None, lang: str, as_of: str | None) -> None:
     """Báo cáo kết quả so với chỉ tiêu của kế hoạch / results against the plan's targets."""
-    if fmt == "xlsx" and output is None:
-        raise click.UsageError("định dạng xlsx cần -o TỆP.xlsx / xlsx needs -o FILE.xlsx")
+    if fmt in ("xlsx", "docx") and output is None:
+        raise click.UsageError(f"định dạng {fmt} cần -o TỆP.{fmt} / {fmt} needs -o FILE.{fmt}")
+    if table is not None and fmt != "csv":
+        raise click.UsageError("--table chỉ dùng với --format csv / --table is for --format csv")
+    if fmt == "csv" and output is None and table is None:
+        raise click.UsageError("CSV: mỗi tệp một bảng, thêm -o TỆP.csv hoặc --table "
+                               f"{'|'.join(report_formats.TABLES)} / CSV is one table per file: give -o FILE.csv "
+                               "or --table NAME")
     if chart is not None and chart.suffix.lower() != ".png":
         raise click.UsageError("biểu đồ phải là tệp .png / --chart must name a .png file")
     app = get_app()
@@ -105,22 +114,35 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
     if as_of:
         text = as_of.strip()
         moment = parse_local_datetime(text + " 23:59:59" if len(text) <= 10 else text, tz_name)
+    tables = (table,) if table else report_formats.TABLES
+    with_log = fmt == "xlsx" or (fmt == "csv" and "log" in tables)
     with app.read_session() as session:
-        report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name)
+        report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name,
+                                      commune=app.config.broadcaster.commune, with_log=with_log)
+    written: list[Path] = []
     if fmt == "xlsx":
-        report_formats.write_xlsx(report, output, lang)
+        report_document.write_xlsx(report, output, lang)
+        written.append(output)
+    elif fmt == "docx":
+        report_document.write_docx(report, output)
+        written.append(output)
+    elif fmt == "csv" and output is not None:
+        written += report_formats.write_csv(report, output, tables, lang)
+    elif fmt == "csv":
+        view = next(v for v in report_formats.views(report, lang) if v.key == table)
+        click.echo(report_formats.render_csv_table(view), nl=False)
     else:
         text = report_formats.render(report, fmt, lang)
         if output is None:
             click.echo(text, nl=False)
         else:
-            # A BOM lets spreadsheet programs on Windows read a Vietnamese CSV as UTF-8.
-            write_text_atomic(output, ("\ufeff" if fmt == "csv" else "") + text)
+            write_text_atomic(output, text)
+            written.append(output)
     if chart is not None:
         report_formats.write_chart(report, chart, lang)
-    for path in (output, chart):
-        if path is not None:  # on stderr when the report itself went to stdout
-            click.echo(f"Đã ghi / written: {path}", err=output is None)
+        written.append(chart)
+    for path in written:  # on stderr when the report itself went to stdout
+        click.echo(f"Đã ghi / written: {path}", err=output is None)
 
 
 COMMANDS = [log_command, report_command]
