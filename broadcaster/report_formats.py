@@ -498,6 +498,9 @@ def write_chart(report: Report, path: Path, lang: str = "vi") -> None:
         stubs = [max(v, top * 0.006) for v in values]  # a 0% bar still shows its colour
         ax.barh(positions, stubs, color=[STATUS_COLOURS[r.status] for r in rows], height=0.62, zorder=2)
         ax.set_yticks(positions, labels, fontsize=8)
+        for pos, r in zip(positions, rows, strict=True):  # each target's own pace (people: over its window)
+            due = min(100 * r.due / r.target, cap) if r.target else 0.0
+            ax.plot([due, due], [pos - 0.42, pos + 0.42], color="#c62828", linewidth=2.2, zorder=4)
         for pos, r, value in zip(positions, rows, values, strict=True):
             more = "▸ " if r.percent > cap else ""
             text = f"{more}{number_text(r.percent, lang, 0)}%  ({number_text(r.achieved, lang)}/{number_text(r.target, lang)})"
@@ -508,7 +511,6 @@ def write_chart(report: Report, path: Path, lang: str = "vi") -> None:
         ax.set_yticks([])
         ax.text(0.5, 0.5, t("no_targets", lang), transform=ax.transAxes, ha="center", va="center", fontsize=12)
     ax.axvline(100, color="#222222", linewidth=1.3, zorder=4)
-    ax.axvline(pace, color="#c62828", linewidth=1.6, linestyle="--", zorder=4)
     ax.set_xlim(0, top)
     ax.set_xlabel(t("chart_x", lang))
     ax.grid(axis="x", color="#dddddd", linewidth=0.6, zorder=1)
@@ -516,8 +518,9 @@ def write_chart(report: Report, path: Path, lang: str = "vi") -> None:
     ax.set_title(chart_title(report, lang), fontsize=11, loc="left", pad=26)
     as_of = local(report.as_of, report.timezone).strftime("%d/%m/%Y")
     legend = [Patch(color=STATUS_COLOURS[k], label=STATUS_LABELS[k][i]) for k in ("done", "on_track", "behind")]
-    legend.append(Line2D([0], [0], color="#c62828", linestyle="--",
-                         label=f"{t('pace', lang)} ({as_of}): {number_text(pace, lang, 0)}%"))
+    legend.append(Line2D([0], [0], color="#c62828", marker="|", markersize=11, markeredgewidth=2.2,
+                         linestyle="none", label=f"{t('pace', lang)} ({as_of}; {t('period', lang).lower()}: "
+                                                 f"{number_text(pace, lang, 0)}%)"))
     legend.append(Line2D([0], [0], color="#222222", label="100%"))
     ax.legend(handles=legend, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=5, fontsize=9, frameon=False,
               borderaxespad=0.2, handlelength=1.6, columnspacing=1.2)
