@@ -69,6 +69,7 @@ from .deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_S
 from .errors import InputError, NotFoundError
 from .models import (
     Bulletin,
+    Campaign,
     Channel,
     ContentItem,
     Delivery,
@@ -87,6 +88,7 @@ from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime
 LATE_AFTER_S = 60.0
 CANCELLED = "cancelled"  # DeliveryStatus.CANCELLED once the SMS cancel command lands: matched by its value
 REAL_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
+KNOWN_STATUSES = sorted({s.value for s in DeliveryStatus} | {CANCELLED})
 PEOPLE_SMS = {DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value}
 
 # Channel-table rows: loudspeaker deliveries split by the kind of bulletin that carried them.
@@ -389,16 +391,14 @@ class _Scope:
     station_id: int | None = None
 
 
-def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str] | None = None) -> list:
+def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str]) -> list:
     # Listing every channel (and status) lets SQLite seek ix_delivery_report
     # (topic_id, channel, status, created_at) with equalities and a range.
     # For one station there is no topic term, so that ix_delivery_station_time
     # (station_id, created_at) is the index that serves: ``_aggregate`` drops
     # topics of other plans.
-    where = [Delivery.channel.in_(sorted(channels)), Delivery.created_at >= scope.start,
-             Delivery.created_at < scope.end]
-    if statuses is not None:
-        where.insert(1, Delivery.status.in_(sorted(statuses)))
+    where = [Delivery.channel.in_(sorted(channels)), Delivery.status.in_(sorted(statuses)),
+             Delivery.created_at >= scope.start, Delivery.created_at < scope.end]
     if scope.station_id is None:
         where.insert(0, Delivery.topic_id.in_(scope.topic_ids))
     else:
@@ -407,28 +407,45 @@ def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[
 
 
 def _statements(scope: _Scope) -> dict:
-    loudspeaker_rows = _delivery_filter(scope, [Channel.LOUDSPEAKER.value])
     loudspeaker = (select(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.bulletin_id,
                           func.count(), func.coalesce(func.sum(Delivery.duration_s), 0.0))
-                   .where(*loudspeaker_rows)
+                   .where(*_delivery_filter(scope, [Channel.LOUDSPEAKER.value], KNOWN_STATUSES))
                    .group_by(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.bulletin_id))
-    sms = (select(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.campaign_id, func.count())
-           .where(*_delivery_filter(scope, [Channel.SMS.value]))
-           .group_by(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.campaign_id))
+    sms = (select(Delivery.topic_id, Delivery.status, func.count())
+           .where(*_delivery_filter(scope, [Channel.SMS.value], KNOWN_STATUSES))
+           .group_by(Delivery.topic_id, Delivery.status))
     reach = (select(Delivery.topic_id, Delivery.recipient)
              .where(*_delivery_filter(scope, [Channel.SMS.value], PEOPLE_SMS), Delivery.recipient.is_not(None))
              .group_by(Delivery.topic_id, Delivery.recipient))
-    carried = select(Delivery.bulletin_id).where(*loudspeaker_rows, Delivery.bulletin_id.is_not(None))
-    bulletin_columns = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.station_id, Bulletin.late_s,
-                        Bulletin.duration_s, Bulletin.started_at, Bulletin.ended_at)
-    sessions = select(*bulletin_columns).where(Bulletin.id.in_(carried))
-    aired = (select(*bulletin_columns)
+    # An SMS send is a session when one of its messages was sent in the period: one probe per campaign
+    # through ix_delivery_campaign_id (the topic is checked on the row found; ``station_id + 0`` keeps
+    # SQLite from walking a station's whole period instead) rather than reading every message row.
+    probe = [Delivery.campaign_id == Campaign.id, Delivery.status.in_(sorted(ACHIEVED_SMS_SENT)),
+             Delivery.created_at >= scope.start, Delivery.created_at < scope.end]
+    if scope.station_id is not None:
+        probe.append(Delivery.station_id + 0 == scope.station_id)
+    sent = select(Delivery.topic_id).where(*probe).limit(1).correlate(Campaign).scalar_subquery()
+    sends = select(Campaign.id, sent.label("topic_id")).where(Campaign.created_at < scope.end)
+    aired = (select(*_BULLETIN_COLUMNS)
              .where(Bulletin.channel == Channel.LOUDSPEAKER.value, Bulletin.slot_time >= scope.start,
                     Bulletin.slot_time < scope.end,
                     Bulletin.status.in_([DeliveryStatus.PLAYED.value, DeliveryStatus.INTERRUPTED.value])))
     if scope.station_id is not None:
         aired = aired.where(Bulletin.station_id == scope.station_id)
-    return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sessions": sessions, "aired": aired}
+    return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sends": sends, "aired": aired}
+
+
+_BULLETIN_COLUMNS = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.station_id, Bulletin.late_s,
+                     Bulletin.duration_s, Bulletin.started_at, Bulletin.ended_at)
+
+
+def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict[int, _Bulletin]:
+    found = {}
+    ordered = sorted(ids)
+    for first in range(0, len(ordered), chunk):
+        statement = select(*_BULLETIN_COLUMNS).where(Bulletin.id.in_(ordered[first:first + chunk]))
+        found.update(_bulletin(r) for r in session.exec(statement))
+    return found
 
 
 @dataclass
@@ -445,10 +462,21 @@ class _Agg:
     """The period's deliveries, grouped finely enough that every table row is a filter over them."""
 
     loudspeaker: list = field(default_factory=list)  # (topic_id, status, station_id, bulletin_id, n, seconds)
-    sms: list = field(default_factory=list)  # (topic_id, status, station_id, campaign_id, n)
+    sms: list = field(default_factory=list)  # (topic_id, status, n)
+    sends: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {campaign_id} that sent
     recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
     bulletins: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (those that carried plan items)
     aired: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (every loudspeaker bulletin aired)
+    # topic_id -> [(status, station_id, bulletin_id, n, seconds, channel-table row)]: what the tables filter
+    facts: dict = field(default_factory=lambda: defaultdict(list))
+
+    def index(self) -> _Agg:
+        self.facts = defaultdict(list)
+        for topic_id, status, station_id, bulletin_id, n, seconds in self.loudspeaker:
+            bulletin = self.bulletins.get(bulletin_id)
+            row = ANNOUNCEMENT if bulletin is not None and bulletin.kind == ANNOUNCEMENT else SCHEDULED
+            self.facts[topic_id].append((status, station_id, bulletin_id, n, seconds, row))
+        return self
 
 
 def _bulletin(row) -> tuple[int, _Bulletin]:
@@ -465,8 +493,10 @@ def _bulletin(row) -> tuple[int, _Bulletin]:
     return bulletin_id, _Bulletin(kind or "slot", status, station_id, late, on_air)
 
 
-def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ("loudspeaker", "sms", "reach",
-                                                                          "sessions", "aired")) -> _Agg:
+ALL_PARTS = ("loudspeaker", "sms", "reach", "sends", "sessions", "aired")
+
+
+def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS) -> _Agg:
     agg = _Agg()
     if not scope.topic_ids:
         return agg
@@ -481,19 +511,18 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ("loudspe
         for topic_id, recipient in session.exec(statements["reach"]):
             if topic_id in ours:
                 agg.recipients[topic_id].add(recipient)
+    if "sends" in parts:
+        for campaign_id, topic_id in session.exec(statements["sends"]):
+            if topic_id in ours:
+                agg.sends[topic_id].add(campaign_id)
     if "sessions" in parts:
-        agg.bulletins = dict(_bulletin(r) for r in session.exec(statements["sessions"]))
+        agg.bulletins = _bulletins_by_id(session, {r[3] for r in agg.loudspeaker if r[3] is not None})
     if "aired" in parts:
         agg.aired = dict(_bulletin(r) for r in session.exec(statements["aired"]))
-    return agg
+    return agg.index()
 
 
 # --------------------------------------------------------------------------- measuring
-
-def _channel_row(agg: _Agg, bulletin_id: int | None) -> str:
-    bulletin = agg.bulletins.get(bulletin_id)
-    return ANNOUNCEMENT if bulletin is not None and bulletin.kind == ANNOUNCEMENT else SCHEDULED
-
 
 @dataclass
 class _Selection:
@@ -504,66 +533,65 @@ class _Selection:
     station_id: int | None = None
 
     def loudspeaker(self, agg: _Agg) -> Iterable[tuple]:
-        for row in agg.loudspeaker:
-            topic_id, _, station_id, bulletin_id, _, _ = row
-            if (topic_id in self.topic_ids and self.station_id in (None, station_id)
-                    and _channel_row(agg, bulletin_id) in self.rows):
-                yield row
+        """(status, station_id, bulletin_id, n, seconds, row) of the selected loudspeaker deliveries."""
+        for topic_id in self.topic_ids:
+            for fact in agg.facts.get(topic_id, ()):
+                if fact[5] in self.rows and self.station_id in (None, fact[1]):
+                    yield fact
 
     def sms(self, agg: _Agg) -> Iterable[tuple]:
+        """SMS facts of the topics (``agg`` holds one station's only when a station is selected)."""
         if SMS_ROW not in self.rows:
             return
         for row in agg.sms:
-            if row[0] in self.topic_ids and self.station_id in (None, row[2]):
+            if row[0] in self.topic_ids:
                 yield row
 
 
 def _played(sel: _Selection, agg: _Agg) -> list[tuple]:
-    return [r for r in sel.loudspeaker(agg) if r[1] in ACHIEVED_LOUDSPEAKER]
+    return [r for r in sel.loudspeaker(agg) if r[0] in ACHIEVED_LOUDSPEAKER]
 
 
 def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
     statuses = set(statuses)
-    return sum(r[4] for r in sel.sms(agg) if r[1] in statuses)
+    return sum(r[2] for r in sel.sms(agg) if r[1] in statuses)
 
 
-def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int], recipients: dict | None = None) -> int:
-    stations = {r[2] for r in _played(sel, agg) if r[2] is not None}
+def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int]) -> int:
+    stations = {r[1] for r in _played(sel, agg) if r[1] is not None}
     people = sum(listeners.get(s) or 0 for s in stations)
     if SMS_ROW in sel.rows:
-        recipients = agg.recipients if recipients is None else recipients
-        people += len(set().union(*(recipients.get(t, set()) for t in sel.topic_ids)))
+        people += len(set().union(*(agg.recipients.get(t, set()) for t in sel.topic_ids)))
     return people
 
 
-def _measure(sel: _Selection, agg: _Agg, metric: str, listeners: dict[int, int],
-             recipients: dict | None = None) -> float:
+def _measure(sel: _Selection, agg: _Agg, metric: str, listeners: dict[int, int]) -> float:
     if metric == Metric.BROADCASTS:
-        return sum(r[4] for r in _played(sel, agg))
+        return sum(r[3] for r in _played(sel, agg))
     if metric == Metric.AIRTIME_MINUTES:
-        return sum(r[5] or 0.0 for r in _played(sel, agg)) / 60
+        return sum(r[4] or 0.0 for r in _played(sel, agg)) / 60
     if metric == Metric.SMS_SENT:
         return _sms_count(sel, agg, ACHIEVED_SMS_SENT)
     if metric == Metric.SMS_DELIVERED:
         return _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
-    return _people(sel, agg, listeners, recipients)
+    return _people(sel, agg, listeners)
 
 
 def _totals(agg: _Agg, key: str, title: str, sel: _Selection, listeners: dict[int, int]) -> Totals:
     row = Totals(key, title)
     played = _played(sel, agg)
-    row.broadcasts = sum(r[4] for r in played)
-    row.content_minutes = sum(r[5] or 0.0 for r in played) / 60
-    sessions = {r[3] for r in played if r[3] is not None}
+    row.broadcasts = sum(r[3] for r in played)
+    row.content_minutes = sum(r[4] or 0.0 for r in played) / 60
+    sessions = {r[2] for r in played if r[2] is not None}
     row.late_sessions = sum(1 for b in sessions if agg.bulletins[b].late)
     row.on_air_minutes = sum(agg.bulletins[b].on_air_s for b in sessions) / 60
-    sends = {r[3] for r in sel.sms(agg) if r[1] in ACHIEVED_SMS_SENT and r[3] is not None}
+    sends = set().union(*(agg.sends.get(t, set()) for t in sel.topic_ids)) if SMS_ROW in sel.rows else set()
     row.sessions = len(sessions) + len(sends)
     row.sms_sent = _sms_count(sel, agg, ACHIEVED_SMS_SENT)
     row.sms_delivered = _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
     row.sms_undelivered = _sms_count(sel, agg, {DeliveryStatus.UNDELIVERED.value})
     row.people_reached = _people(sel, agg, listeners)
-    for status, n in [(r[1], r[4]) for r in sel.loudspeaker(agg)] + [(r[1], r[4]) for r in sel.sms(agg)]:
+    for status, n in [(r[0], r[3]) for r in sel.loudspeaker(agg)] + [(r[1], r[2]) for r in sel.sms(agg)]:
         column = STATUS_COLUMNS.get(status)
         if column:
             setattr(row, column, getattr(row, column) + n)
@@ -637,19 +665,21 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
         if target.metric == Metric.PEOPLE_REACHED:
             counted, whole = people_window(target.period, report_period, plan)
             scale, goal = 1.0, target.amount
-            source, recipients = agg, None
-            if (counted.start, counted.end) != (report_period.start, report_period.end):
-                source = _window_agg(session, scope, counted, tz_name, windows)
-            if target.station_id is not None and station is None:
-                recipients = _station_recipients(session, scope, counted, tz_name, target.station_id, windows)
-            achieved = _measure(sel, source, target.metric, listeners, recipients)
             due = goal * elapsed_fraction(whole, tz_name, as_of)
         else:
-            counted = report_period
+            counted = whole = report_period
             scale = target_scale(target.period, report_period, plan)
             goal = target.amount * scale
-            achieved = _measure(sel, agg, target.metric, listeners)
             due = goal * elapsed
+        source = agg
+        if (counted.start, counted.end) != (report_period.start, report_period.end):
+            source = _window_agg(session, scope, counted, tz_name, windows)
+        if target.station_id is not None and station is None and SMS_ROW in rows:
+            # The shared aggregate keeps loudspeaker rows per station, not SMS rows: ask for that station's.
+            own = _station_sms(session, scope, counted, tz_name, target.station_id, windows)
+            source = _Agg(loudspeaker=source.loudspeaker, bulletins=source.bulletins, sms=own.sms,
+                          recipients=own.recipients).index()
+        achieved = _measure(sel, source, target.metric, listeners)
         report.targets.append(TargetResult(
             topic_code=topic.code if topic else None, topic_title=topic.title if topic else None,
             channel=target.channel, metric=target.metric, period=target.period,
@@ -672,22 +702,22 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
 
 
 def _window_agg(session: Session, scope: _Scope, counted: Period, tz_name: str, cache: dict) -> _Agg:
+    """What a people target needs (who played, who received) over its own window."""
     key = (counted.start, counted.end, None)
     if key not in cache:
         start, end = counted.bounds(tz_name)
         cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, scope.station_id),
-                                ("loudspeaker", "reach", "sessions"))
+                                ("loudspeaker", "reach"))
     return cache[key]
 
 
-def _station_recipients(session: Session, scope: _Scope, counted: Period, tz_name: str, station_id: int,
-                        cache: dict) -> dict:
-    """SMS recipients of one station's deliveries (the shared aggregate has no station per recipient)."""
+def _station_sms(session: Session, scope: _Scope, counted: Period, tz_name: str, station_id: int,
+                 cache: dict) -> _Agg:
     key = (counted.start, counted.end, station_id)
     if key not in cache:
         start, end = counted.bounds(tz_name)
-        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, station_id), ("reach",))
-    return cache[key].recipients
+        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, station_id), ("sms", "reach"))
+    return cache[key]
 
 
 # --------------------------------------------------------------------------- the log
