@@ -270,9 +270,9 @@ def _date(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def place_name(report: Report) -> str:
-    """The commune's name, for headings: the config's, else the stations'."""
-    return report.commune or ""
+def commune_heading(report: Report, lang: str) -> str:
+    """"Xã Phước Hà · " when the commune is known (the config's, else the stations'), else nothing."""
+    return f"{t('commune', lang)} {report.commune} · " if report.commune else ""
 
 
 def station_names(report: Report, lang: str = "vi") -> str:
@@ -284,9 +284,8 @@ def station_names(report: Report, lang: str = "vi") -> str:
 def header_lines(report: Report, lang: str = "vi") -> list[str]:
     as_of = local(report.as_of, report.timezone).strftime("%d/%m/%Y %H:%M")
     pct = number_text(report.elapsed * 100, lang, 0) + "%"
-    commune = f"{t('commune', lang)} {place_name(report)} · " if place_name(report) else ""
     return [
-        f"{t('title', lang)} — {commune}{t('stations', lang)}: {station_names(report, lang)}",
+        f"{t('title', lang)} — {commune_heading(report, lang)}{t('stations', lang)}: {station_names(report, lang)}",
         f"{t('plan', lang)} {report.plan_code}: {report.plan_title}",
         f"{t('period', lang)}: {report.period.label} ({_date(report.period.start)} → {_date(report.period.end)}, "
         f"{t('timezone', lang)} {report.timezone})",
@@ -453,8 +452,7 @@ STATUS_COLOURS = {"done": "#2e7d32", "on_track": "#1565c0", "behind": "#e65100"}
 
 
 def chart_title(report: Report, lang: str = "vi") -> str:
-    commune = f"{t('commune', lang)} {place_name(report)} · " if place_name(report) else ""
-    return (f"{commune}{t('stations', lang)}: {station_names(report, lang)}\n"
+    return (f"{commune_heading(report, lang)}{t('stations', lang)}: {station_names(report, lang)}\n"
             f"{report.plan_code} — {t('period', lang).lower()} {report.period.label} "
             f"({_date(report.period.start)}–{_date(report.period.end)})")
 

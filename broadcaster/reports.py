@@ -435,8 +435,8 @@ def _statements(scope: _Scope) -> dict:
     return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sends": sends, "aired": aired}
 
 
-_BULLETIN_COLUMNS = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.station_id, Bulletin.late_s,
-                     Bulletin.duration_s, Bulletin.started_at, Bulletin.ended_at)
+_BULLETIN_COLUMNS = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.late_s, Bulletin.duration_s,
+                     Bulletin.started_at, Bulletin.ended_at)
 
 
 def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict[int, _Bulletin]:
@@ -451,8 +451,6 @@ def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict
 @dataclass
 class _Bulletin:
     kind: str
-    status: str
-    station_id: int | None
     late: bool
     on_air_s: float
 
@@ -480,7 +478,7 @@ class _Agg:
 
 
 def _bulletin(row) -> tuple[int, _Bulletin]:
-    bulletin_id, kind, status, station_id, late_s, duration_s, started_at, ended_at = row
+    bulletin_id, kind, status, late_s, duration_s, started_at, ended_at = row
     # A bulletin played to its end was on air for its length (a file-drop player returns at once, so
     # its clock times span nothing); an interrupted one for as long as its clock times say.
     span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
@@ -490,7 +488,7 @@ def _bulletin(row) -> tuple[int, _Bulletin]:
     else:
         on_air = min(x for x in (span, duration_s, float("inf")) if x is not None) if span is not None else 0.0
     late = late_s is not None and late_s >= LATE_AFTER_S
-    return bulletin_id, _Bulletin(kind or "slot", status, station_id, late, on_air)
+    return bulletin_id, _Bulletin(kind or "slot", late, on_air)
 
 
 ALL_PARTS = ("loudspeaker", "sms", "reach", "sends", "sessions", "aired")

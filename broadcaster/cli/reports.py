@@ -10,7 +10,7 @@ import click
 
 from .. import report_document, report_formats, reports
 from ..fileutil import write_text_atomic
-from ..models import Channel, DeliveryStatus
+from ..models import Channel
 from ..phones import mask_phone
 from ..timeutil import parse_local_datetime
 from .common import echo_json, echo_table, fmt_dt, get_app
@@ -26,7 +26,7 @@ LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "to
 @click.option("--until", help="Đến hết ngày / until the end of this date, or until this date-time (local).")
 @click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER.value, Channel.SMS.value]),
               help="Kênh / channel.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in DeliveryStatus]),
+@click.option("--status", "statuses", multiple=True, type=click.Choice(reports.KNOWN_STATUSES),
               help="Trạng thái (lặp lại được) / status (repeatable).")
 @click.option("--topic", help="Mã chủ đề (MÃ_KH:MÃ nếu trùng) / topic code (PLAN:CODE when ambiguous).")
 @click.option("--station", help="Mã đài / station code.")
