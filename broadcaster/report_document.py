@@ -181,10 +181,11 @@ def summary_paragraphs(report: Report) -> list[str]:
         text += f". Đúng tiến độ {len(on_track)} chỉ tiêu."
         paragraphs.append(text)
         if behind:
-            parts = [f"{_target_phrase(r)}, cần đạt đến nay {number_text(r.due, 'vi')}, còn thiếu "
-                     f"{number_text(r.shortfall, 'vi')} so với mức cần đạt trong kỳ" for r in behind[:5]]
+            parts = [f"{_target_phrase(r)}; đến nay cần {number_text(r.due, 'vi')}, chậm "
+                     f"{number_text(r.due - r.achieved, 'vi')}; còn thiếu {number_text(r.shortfall, 'vi')} "
+                     "để đạt cả kỳ" for r in behind[:5]]
             more = f"; và {len(behind) - 5} chỉ tiêu khác (xem bảng)" if len(behind) > 5 else ""
-            paragraphs.append(f"Chậm tiến độ {len(behind)} chỉ tiêu: " + "; ".join(parts) + more + ".")
+            paragraphs.append(f"Chậm tiến độ {len(behind)} chỉ tiêu: " + " — ".join(parts) + more + ".")
         else:
             paragraphs.append("Không có chỉ tiêu nào chậm tiến độ.")
     problems = [(total.failed, "lượt lỗi"), (total.missed, "lượt bị lỡ"), (total.interrupted, "lượt bị ngắt"),
@@ -320,12 +321,9 @@ def _form_sheet(book, report: Report) -> None:
         sheet.row_dimensions[row].height = _text_height(text, full * 0.97, 13)
         row += 1
     row += 1
-    put(row, 1, 10, "1. Kết quả so với chỉ tiêu", size=13, bold=True, align="left")
-    row += 1
-    title_row = row
-    _table(sheet, row, RESULT_HEADINGS, RESULT_KINDS, form.results, st, widths=FORM_WIDTHS, formats=FORM_FORMATS)
-    row += len(form.results) + 2
-    put(row, 1, 10, "2. Tổng hợp theo kênh", size=13, bold=True, align="left")
+    # The short channel table first: the sheet repeats one heading row on every page, and it must be the
+    # heading of the table that may run onto the next page (the results).
+    put(row, 1, 10, "1. Tổng hợp theo kênh", size=13, bold=True, align="left")
     row += 1
     # The channel label spans A..B; the numbers take C..J.
     merged = [[r[0], None, *r[1:]] for r in form.channels]
@@ -333,6 +331,11 @@ def _form_sheet(book, report: Report) -> None:
            [TEXT, TEXT, *CHANNEL_KINDS[1:]], merged, st, widths=FORM_WIDTHS, merge_first=True,
            total_rows=1 + (report.outside_plan is not None), formats=FORM_FORMATS)
     row += len(merged) + 2
+    put(row, 1, 10, "2. Kết quả so với chỉ tiêu", size=13, bold=True, align="left")
+    row += 1
+    title_row = row
+    _table(sheet, row, RESULT_HEADINGS, RESULT_KINDS, form.results, st, widths=FORM_WIDTHS, formats=FORM_FORMATS)
+    row += len(form.results) + 2
     put(row, 1, 10, "II. CÁCH TÍNH SỐ LIỆU", size=13, bold=True, align="left")
     row += 1
     for text in form.notes:
@@ -482,12 +485,12 @@ def write_docx(report: Report, path: Path) -> None:
     para(document, "I. KẾT QUẢ THỰC HIỆN", bold=True).paragraph_format.keep_with_next = True
     for text in form.summary:
         para(document, text, align=justify, indent=True)
-    para(document, "1. Kết quả so với chỉ tiêu", bold=True).paragraph_format.keep_with_next = True
-    _docx_table(document, RESULT_HEADINGS, RESULT_KINDS, form.results, [1.2, 6.6, 2.9, 2.9, 2.0, 1.7, 1.7, 2.0,
-                                                                         1.8, 2.4])
-    para(document, "2. Tổng hợp theo kênh", bold=True).paragraph_format.keep_with_next = True
+    para(document, "1. Tổng hợp theo kênh", bold=True).paragraph_format.keep_with_next = True
     _docx_table(document, CHANNEL_HEADINGS, CHANNEL_KINDS, form.channels,
                 [6.0, 2.3, 2.3, 2.4, 2.4, 2.3, 2.3, 2.7, 2.0], total_rows=1 + (report.outside_plan is not None))
+    para(document, "2. Kết quả so với chỉ tiêu", bold=True).paragraph_format.keep_with_next = True
+    _docx_table(document, RESULT_HEADINGS, RESULT_KINDS, form.results, [1.2, 6.6, 2.9, 2.9, 2.0, 1.7, 1.7, 2.0,
+                                                                         1.8, 2.4])
     para(document, "II. CÁCH TÍNH SỐ LIỆU", bold=True).paragraph_format.keep_with_next = True
     for text in form.notes:
         para(document, "- " + text, size=11, italic=True, align=justify)

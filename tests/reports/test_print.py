@@ -43,6 +43,7 @@ def test_xlsx_and_docx_print_one_page_wide(run, dataset, workspace, tmp_path):
                   "Kết quả thông tin, tuyên truyền thực hiện Kế hoạch số 911/KH-UBND kỳ quý II năm 2023"):
         assert words in first, words
     form = flat(" ".join(sheets[:3]))
+    assert form.index("1. Tổng hợp theo kênh") < form.index("2. Kết quả so với chỉ tiêu")
     for words in ("Chậm tiến độ", "NGƯỜI LẬP BIỂU", "TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "12.000"):
         assert words in form, words
     # One page wide: every page starts with its table's first column and reaches its last (the heading
@@ -58,7 +59,7 @@ def test_xlsx_and_docx_print_one_page_wide(run, dataset, workspace, tmp_path):
     assert 2 <= len(document) <= 6, len(document)
     text = flat(" ".join(document))
     for words in ("ỦY BAN NHÂN DÂN", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
-                  "kỳ quý II năm 2023", "1. Kết quả so với chỉ tiêu", "2. Tổng hợp theo kênh",
+                  "kỳ quý II năm 2023", "1. Tổng hợp theo kênh", "2. Kết quả so với chỉ tiêu",
                   "NGƯỜI LẬP BIỂU", "(Ký tên, đóng dấu)"):
         assert words in text, words
     # The pages as a reader sees them, beside the test's files.
