@@ -458,6 +458,11 @@ def write_docx(report: Report, path: Path) -> None:
         run.font.name = FONT
         return paragraph
 
+    def heading(text: str) -> None:
+        paragraph = para(document, text, bold=True)
+        paragraph.paragraph_format.keep_with_next = True
+        paragraph.paragraph_format.space_before = Pt(8)
+
     head = document.add_table(rows=1, cols=2)
     head.alignment = WD_TABLE_ALIGNMENT.CENTER
     left, right = head.rows[0].cells
@@ -474,7 +479,7 @@ def write_docx(report: Report, path: Path) -> None:
     run = right.paragraphs[0].add_run(NATIONAL_NAME)
     run.font.size, run.bold = Pt(12), True
     para(right, MOTTO, size=13, bold=True, underline=True, align=centre)
-    para(right, "", size=6)
+    para(right, "", size=10)  # level with the line under the issuing body, so the date sits beside Số
     para(right, form.place_date, size=13, italic=True, align=centre)
 
     para(document, "", size=8)
@@ -482,16 +487,16 @@ def write_docx(report: Report, path: Path) -> None:
     para(document, form.subject, size=13, bold=True, align=centre)
     para(document, form.plan_line, size=12, italic=True, align=centre)
     para(document, form.basis, align=justify, indent=True)
-    para(document, "I. KẾT QUẢ THỰC HIỆN", bold=True).paragraph_format.keep_with_next = True
+    heading("I. KẾT QUẢ THỰC HIỆN")
     for text in form.summary:
         para(document, text, align=justify, indent=True)
-    para(document, "1. Tổng hợp theo kênh", bold=True).paragraph_format.keep_with_next = True
+    heading("1. Tổng hợp theo kênh")
     _docx_table(document, CHANNEL_HEADINGS, CHANNEL_KINDS, form.channels,
                 [6.0, 2.3, 2.3, 2.4, 2.4, 2.3, 2.3, 2.7, 2.0], total_rows=1 + (report.outside_plan is not None))
-    para(document, "2. Kết quả so với chỉ tiêu", bold=True).paragraph_format.keep_with_next = True
+    heading("2. Kết quả so với chỉ tiêu")
     _docx_table(document, RESULT_HEADINGS, RESULT_KINDS, form.results, [1.2, 6.6, 2.9, 2.9, 2.0, 1.7, 1.7, 2.0,
                                                                          1.8, 2.4])
-    para(document, "II. CÁCH TÍNH SỐ LIỆU", bold=True).paragraph_format.keep_with_next = True
+    heading("II. CÁCH TÍNH SỐ LIỆU")
     for text in form.notes:
         para(document, "- " + text, size=11, italic=True, align=justify)
 
