@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
-from .. import report_document, report_formats, reports
+from .. import reports
 from ..fileutil import write_text_atomic
 from ..models import Channel
 from ..phones import mask_phone
+from ..reports import chart as charts
+from ..reports import document, formats
 from ..timeutil import parse_local_datetime
 from .common import echo_json, echo_table, fmt_dt, get_app
 
@@ -82,12 +84,12 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
 @click.option("--period", help="Kỳ báo cáo / period: 2023, 2023-Q2, 2023-05 (mặc định cả kế hoạch / "
                                "default the whole plan).")
 @click.option("--station", help="Chỉ một đài / one station only.")
-@click.option("--format", "fmt", type=click.Choice(report_formats.FORMATS), default="table", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="table", show_default=True,
               help="Định dạng / output format (xlsx, docx: văn bản theo thể thức / the official form).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx, docx). CSV: report.csv → "
                    "report-targets.csv, report-topics.csv, report-channels.csv, report-log.csv.")
-@click.option("--table", "table", type=click.Choice(report_formats.TABLES),
+@click.option("--table", "table", type=click.Choice(formats.TABLES),
               help="CSV: chỉ một bảng / only this table.")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
               help="Vẽ biểu đồ tiến độ ra tệp PNG / draw a progress chart to a PNG file.")
@@ -104,7 +106,7 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
         raise click.UsageError("--table chỉ dùng với --format csv / --table is for --format csv")
     if fmt == "csv" and output is None and table is None:
         raise click.UsageError("CSV: mỗi tệp một bảng, thêm -o TỆP.csv hoặc --table "
-                               f"{'|'.join(report_formats.TABLES)} / CSV is one table per file: give -o FILE.csv "
+                               f"{'|'.join(formats.TABLES)} / CSV is one table per file: give -o FILE.csv "
                                "or --table NAME")
     if chart is not None and chart.suffix.lower() != ".png":
         raise click.UsageError("biểu đồ phải là tệp .png / --chart must name a .png file")
@@ -114,32 +116,32 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
     if as_of:
         text = as_of.strip()
         moment = parse_local_datetime(text + " 23:59:59" if len(text) <= 10 else text, tz_name)
-    tables = (table,) if table else report_formats.TABLES
+    tables = (table,) if table else formats.TABLES
     with_log = fmt == "xlsx" or (fmt == "csv" and "log" in tables)
     with app.read_session() as session:
         report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name,
                                       commune=app.config.broadcaster.commune, with_log=with_log)
     written: list[Path] = []
     if fmt == "xlsx":
-        report_document.write_xlsx(report, output, lang)
+        document.write_xlsx(report, output, lang)
         written.append(output)
     elif fmt == "docx":
-        report_document.write_docx(report, output)
+        document.write_docx(report, output)
         written.append(output)
     elif fmt == "csv" and output is not None:
-        written += report_formats.write_csv(report, output, tables, lang)
+        written += formats.write_csv(report, output, tables, lang)
     elif fmt == "csv":
-        view = next(v for v in report_formats.views(report, lang) if v.key == table)
-        click.echo(report_formats.render_csv_table(view), nl=False)
+        view = next(v for v in formats.views(report, lang) if v.key == table)
+        click.echo(formats.render_csv_table(view), nl=False)
     else:
-        text = report_formats.render(report, fmt, lang)
+        text = formats.render(report, fmt, lang)
         if output is None:
             click.echo(text, nl=False)
         else:
             write_text_atomic(output, text)
             written.append(output)
     if chart is not None:
-        report_formats.write_chart(report, chart, lang)
+        charts.write_chart(report, chart, lang)
         written.append(chart)
     for path in written:  # on stderr when the report itself went to stdout
         click.echo(f"Đã ghi / written: {path}", err=output is None)

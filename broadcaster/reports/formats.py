@@ -1,4 +1,4 @@
-"""Formatting a ``reports.Report``: table, CSV, JSON, Markdown, XLSX and a PNG chart.
+"""Laying a ``Report`` out as text: the terminal table, CSV, JSON and Markdown.
 
 Column headings are Vietnamese by default (``lang="en"`` for English). Every
 table is built once as headings + rows of plain values (``views``) and then
@@ -6,7 +6,7 @@ rendered; numbers stay numbers until the last step, so CSV, JSON and XLSX
 carry raw values (CSV: a decimal point, no thousands separator) while the
 text table and Markdown show them the Vietnamese way (``2.000``, ``4,5``).
 The official form (the XLSX "Báo cáo" sheet and the DOCX) is in
-``report_document``.
+``document``, the progress chart in ``chart``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .fileutil import atomic_path, write_text_atomic
-from .models import Metric, TargetPeriod
-from .phones import mask_phone
-from .plans import PERIOD_LABELS
-from .reports import (
+from ..fileutil import write_text_atomic
+from ..models import Metric, TargetPeriod
+from ..phones import mask_phone
+from ..plans import PERIOD_LABELS
+from ..timeutil import local
+from .build import Report, Totals
+from .terms import (
     CHANNEL_LABELS,
     CHANNEL_ROW_LABELS,
     DELIVERY_STATUS_LABELS,
@@ -33,10 +35,7 @@ from .reports import (
     SMS_ROW,
     STATUS_LABELS,
     WHOLE_PLAN_LABEL,
-    Report,
-    Totals,
 )
-from .timeutil import local
 
 FORMATS = ("table", "csv", "json", "md", "xlsx", "docx")
 TEXT, INTEGER, MINUTES, DECIMAL, PERCENT, DATETIME = "text", "int", "minutes", "dec", "percent", "datetime"
@@ -134,10 +133,11 @@ OUTSIDE_PLAN_SHOWN = {"sessions", "late_sessions", "on_air_minutes"}
 
 
 def t(key: str, lang: str) -> str:
-    return TEXTS[key][_i(lang)]
+    return TEXTS[key][lang_index(lang)]
 
 
-def _i(lang: str) -> int:
+def lang_index(lang: str) -> int:
+    """0 for Vietnamese, 1 for English: the index into every (vi, en) label pair."""
     return 1 if lang == "en" else 0
 
 
@@ -164,7 +164,7 @@ def short_title(text: str, limit: int = 28) -> str:
 
 def topic_label(code: str | None, title: str | None, lang: str, short: int | None = None) -> str:
     if code is None:
-        return WHOLE_PLAN_LABEL[_i(lang)]
+        return WHOLE_PLAN_LABEL[lang_index(lang)]
     if not title:
         return code
     return f"{code} · {short_title(title, short)}" if short else f"{code} — {title}"
@@ -172,16 +172,16 @@ def topic_label(code: str | None, title: str | None, lang: str, short: int | Non
 
 def target_text(r, lang: str) -> str:
     """The target as the plan writes it, e.g. "8 lượt phát mỗi tháng"."""
-    text = (f"{number_text(r.amount, lang)} {METRIC_LABELS[r.metric][_i(lang)]} "
-            f"{PERIOD_LABELS[TargetPeriod(r.period)][_i(lang)]}")
+    text = (f"{number_text(r.amount, lang)} {METRIC_LABELS[r.metric][lang_index(lang)]} "
+            f"{PERIOD_LABELS[TargetPeriod(r.period)][lang_index(lang)]}")
     if r.metric == Metric.PEOPLE_REACHED:
-        text += " (" + t("counted_from", lang).format(start=_date(r.counted_from)) + ")"
+        text += " (" + t("counted_from", lang).format(start=date_text(r.counted_from)) + ")"
     return text
 
 
 def views(report: Report, lang: str = "vi", *, short: int | None = None) -> list[View]:
     """The report's tables; ``short`` cuts topic titles to that many characters (the text table)."""
-    i = _i(lang)
+    i = lang_index(lang)
     target_rows = []
     for r in report.targets:
         target_rows.append([
@@ -213,7 +213,7 @@ def views(report: Report, lang: str = "vi", *, short: int | None = None) -> list
 
 def log_view(report: Report, lang: str = "vi") -> View:
     """The period's deliveries, oldest first, phone numbers masked."""
-    i = _i(lang)
+    i = lang_index(lang)
     rows = [[r.id, local(r.created_at, report.timezone).replace(tzinfo=None), CHANNEL_LABELS[r.channel][i],
              DELIVERY_STATUS_LABELS.get(r.status, (r.status, r.status))[i], r.station or "", r.topic or "",
              r.item_title or "", mask_phone(r.recipient) if r.recipient else "", r.duration_s, r.error or ""]
@@ -266,7 +266,7 @@ def cell_text(value: Any, kind: str, lang: str) -> str:
     return str(value)
 
 
-def _date(day: date) -> str:
+def date_text(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
@@ -287,14 +287,14 @@ def header_lines(report: Report, lang: str = "vi") -> list[str]:
     return [
         f"{t('title', lang)} — {commune_heading(report, lang)}{t('stations', lang)}: {station_names(report, lang)}",
         f"{t('plan', lang)} {report.plan_code}: {report.plan_title}",
-        f"{t('period', lang)}: {report.period.label} ({_date(report.period.start)} → {_date(report.period.end)}, "
+        f"{t('period', lang)}: {report.period.label} ({date_text(report.period.start)} → {date_text(report.period.end)}, "
         f"{t('timezone', lang)} {report.timezone})",
         f"{t('as_of', lang)}: {as_of} — {t('elapsed', lang).format(pct=pct)}",
     ]
 
 
 def rule_lines(report: Report, lang: str = "vi") -> list[str]:
-    lines = [text[_i(lang)].format(late=int(LATE_AFTER_S), tz=report.timezone) for text in RULES]
+    lines = [text[lang_index(lang)].format(late=int(LATE_AFTER_S), tz=report.timezone) for text in RULES]
     if report.illustrative:
         lines.insert(0, t("illustrative", lang))
     return lines
@@ -444,90 +444,3 @@ def render(report: Report, fmt: str, lang: str = "vi") -> str:
     if fmt == "md":
         return render_markdown(report, lang)
     return render_table(report, lang)
-
-
-# --------------------------------------------------------------------------- chart
-
-STATUS_COLOURS = {"done": "#2e7d32", "on_track": "#1565c0", "behind": "#e65100"}
-
-
-def chart_title(report: Report, lang: str = "vi") -> str:
-    return (f"{commune_heading(report, lang)}{t('stations', lang)}: {station_names(report, lang)}\n"
-            f"{report.plan_code} — {t('period', lang).lower()} {report.period.label} "
-            f"({_date(report.period.start)}–{_date(report.period.end)})")
-
-
-def write_chart(report: Report, path: Path, lang: str = "vi") -> None:
-    """Horizontal bars of % achieved per target, by topic name, with the pace line and the 100% line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    i = _i(lang)
-    order = {code: n for n, code in enumerate(x.key for x in report.topics)}
-    rows = sorted((r for r in report.targets if r.percent is not None),
-                  key=lambda r: order.get(r.topic_code, len(order)))
-    labels = []
-    for r in rows:
-        topic = short_title(r.topic_title, 30) if r.topic_title else WHOLE_PLAN_LABEL[i]
-        station = f" · {r.station_code}" if r.station_code else ""
-        mark = " *" if r.illustrative else ""
-        labels.append(f"{topic}{mark}\n{CHANNEL_LABELS[r.channel][i]}: {METRIC_LABELS[r.metric][i]}{station}")
-    bar_space = 0.55 * max(1, len(rows))
-    footnote = t("illustrative", lang) if report.illustrative else ""
-    height = 2.3 + bar_space + (0.3 if footnote else 0)  # title and axis + legend + bars, in inches
-    plt.rcParams["font.family"] = "DejaVu Sans"
-    fig, ax = plt.subplots(figsize=(11, height), dpi=100)
-    pace = report.elapsed * 100
-    cap = 200.0
-    top = max(110.0, pace + 10, *(min(r.percent, cap) + 45 for r in rows)) if rows else 110.0
-    if rows:
-        positions = list(range(len(rows)))[::-1]
-        shade, previous = False, object()
-        for pos, r in zip(positions, rows, strict=True):  # a light band behind each topic's bars
-            if r.topic_code != previous:
-                shade, previous = not shade, r.topic_code
-            if shade:
-                ax.axhspan(pos - 0.5, pos + 0.5, color="#f2f2f2", zorder=0)
-        values = [min(r.percent, cap) for r in rows]
-        stubs = [max(v, top * 0.006) for v in values]  # a 0% bar still shows its colour
-        ax.barh(positions, stubs, color=[STATUS_COLOURS[r.status] for r in rows], height=0.62, zorder=2)
-        ax.set_yticks(positions, labels, fontsize=8)
-        for pos, r in zip(positions, rows, strict=True):  # each target's own pace (people: over its window)
-            due = min(100 * r.due / r.target, cap) if r.target else 0.0
-            ax.plot([due, due], [pos - 0.42, pos + 0.42], color="#c62828", linewidth=2.2, zorder=4)
-        for pos, r, value in zip(positions, rows, values, strict=True):
-            more = "▸ " if r.percent > cap else ""
-            text = f"{more}{number_text(r.percent, lang, 0)}%  ({number_text(r.achieved, lang)}/{number_text(r.target, lang)})"
-            ax.text(value + top * 0.012, pos, text, va="center", fontsize=9, zorder=5,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0})
-        ax.set_ylim(-0.5, len(rows) - 0.5)
-    else:
-        ax.set_yticks([])
-        ax.text(0.5, 0.5, t("no_targets", lang), transform=ax.transAxes, ha="center", va="center", fontsize=12)
-    ax.axvline(100, color="#222222", linewidth=1.3, zorder=4)
-    ax.set_xlim(0, top)
-    ax.set_xlabel(t("chart_x", lang))
-    ax.grid(axis="x", color="#dddddd", linewidth=0.6, zorder=1)
-    ax.set_axisbelow(True)
-    ax.set_title(chart_title(report, lang), fontsize=11, loc="left", pad=26)
-    as_of = local(report.as_of, report.timezone).strftime("%d/%m/%Y")
-    legend = [Patch(color=STATUS_COLOURS[k], label=STATUS_LABELS[k][i]) for k in ("done", "on_track", "behind")]
-    legend.append(Line2D([0], [0], color="#c62828", marker="|", markersize=11, markeredgewidth=2.2,
-                         linestyle="none", label=f"{t('pace', lang)} ({as_of}; {t('period', lang).lower()}: "
-                                                 f"{number_text(pace, lang, 0)}%)"))
-    legend.append(Line2D([0], [0], color="#222222", label="100%"))
-    ax.legend(handles=legend, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=5, fontsize=9, frameon=False,
-              borderaxespad=0.2, handlelength=1.6, columnspacing=1.2)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    if footnote:
-        fig.text(0.01, 0.01, footnote, fontsize=9, style="italic", color="#8a1c1c")
-    fig.tight_layout(rect=(0, 0.03 if footnote else 0, 1, 1))
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-

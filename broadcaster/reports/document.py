@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fileutil import atomic_path
-from .report_formats import (
+from ..fileutil import atomic_path
+from ..timeutil import local
+from .build import Report
+from .formats import (
     DATETIME,
     DECIMAL,
     INTEGER,
@@ -33,7 +35,7 @@ from .report_formats import (
     totals_row,
     views,
 )
-from .reports import (
+from .terms import (
     ANNOUNCEMENT,
     BEHIND,
     CHANNEL_LABELS,
@@ -45,9 +47,7 @@ from .reports import (
     SCHEDULED,
     SMS_ROW,
     STATUS_LABELS,
-    Report,
 )
-from .timeutil import local
 
 FONT = "Times New Roman"
 NATIONAL_NAME = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
