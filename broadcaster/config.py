@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "database": {"url": ""},  # empty: SQLite file in data_dir
     "audio": {
         "tts": ["gtts", "espeak"],
+        "tts_retry_seconds": 120.0,
         "target_lufs": -16.0,
         "max_true_peak_dbtp": -1.0,
         "format": "mp3",

@@ -1,73 +1,719 @@
-"""The delivery log: one row per thing that left (or should have left) the machine.
+"""THE delivery log: its status vocabularies, the moves allowed between them, and every write.
+
+No other module writes ``Delivery``, ``Bulletin`` (status and what it carries)
+or ``Campaign`` status: they call the functions here, which check each move
+against the tables below and raise :class:`IllegalMove` for anything else.
 
 Meaning of the rows, which the reports rest on:
 
-- **Loudspeaker**: each firing of a slot (or announcement) is a ``Bulletin``.
-  Each item aired in it is a ``Delivery`` with ``channel="loudspeaker"``,
-  its ``topic_id``/``plan_id``, ``station_id``, ``bulletin_id``,
-  ``duration_s`` = the seconds that item was on air (all its readings),
-  ``started_at``/``ended_at``, and ``late_s`` when the slot aired late.
-  Status ``played`` counts; ``interrupted``, ``failed`` and ``missed`` are
-  shown apart and never count as achieved. A slot that never aired is a
-  ``Bulletin`` with status ``missed`` and a reason, plus a ``missed``
-  delivery per item it would have carried when it was composed.
+- **Loudspeaker**: each firing of a slot (or announcement) is a ``Bulletin``;
+  what it carries is its ``BulletinItem`` rows, written when it is composed
+  (position, why chosen, and — once rendered — each reading's place in the
+  audio). The JSON manifest beside the audio file is an export, never read
+  back. Each item aired is a ``Delivery`` with ``channel="loudspeaker"``, its
+  ``topic_id``/``plan_id``, ``station_id``, ``bulletin_id``, ``duration_s`` =
+  the seconds that item was on air (all its readings), ``started_at``/
+  ``ended_at``, and ``late_s`` when the slot aired late. Rows are written
+  ``playing`` and committed *before* the audio starts (:func:`open_airing`),
+  then closed (:func:`close_airing`). Status ``played`` counts;
+  ``interrupted``, ``failed`` and ``missed`` are shown apart and never count
+  as achieved. A slot that never aired is a ``Bulletin`` ``missed`` with a
+  reason, plus a ``missed`` delivery per item it would have carried (one row
+  without an item when it carried nothing yet) — every missed slot is in the log.
 - **SMS**: one ``Delivery`` per recipient of a ``Campaign``, with
   ``channel="sms"``, written ``pending`` before any send (unique on campaign,
   item, contact), then ``sending`` → ``sent`` → ``delivered`` /
   ``undelivered`` / ``failed``. ``uncertain`` means the process died between
   handing the message over and hearing back: it is never re-sent on its own.
+  ``cancelled``: the operator stopped the campaign before that row was sent.
 - **People reached**: SMS: distinct recipients with ``sent`` or ``delivered``;
   loudspeaker: the ``listeners`` of each distinct station that aired the topic
   in the period.
 
-Every write here commits at once: the row must survive a crash that follows.
+Functions that take an ``Engine`` commit before they return: the row must
+survive a crash that follows. Functions that take a ``Session`` join the
+caller's transaction (used when the write must be atomic with others).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
+from sqlalchemy import bindparam, case, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from .db import session_scope
-from .models import Delivery, DeliveryStatus
-from .timeutil import utcnow
+from .errors import BroadcasterError
+from .models import Bulletin, BulletinItem, Campaign, Channel, Contact, ContentItem, Delivery, Topic
+from .timeutil import as_utc, utcnow
 
-ACHIEVED_LOUDSPEAKER = {DeliveryStatus.PLAYED}
-ACHIEVED_SMS_SENT = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED}
-ACHIEVED_SMS_DELIVERED = {DeliveryStatus.DELIVERED}
-NOT_ACHIEVED = {DeliveryStatus.FAILED, DeliveryStatus.MISSED, DeliveryStatus.INTERRUPTED,
-                DeliveryStatus.UNCERTAIN, DeliveryStatus.SKIPPED}
+log = logging.getLogger("broadcaster.deliveries")
 
 
-def record(engine: Engine, **fields) -> Delivery:
-    """Write one delivery row and commit it before the caller acts."""
-    with session_scope(engine) as session:
-        delivery = Delivery(**fields)
-        session.add(delivery)
-        session.flush()
-        return delivery
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # written before acting
+    SENDING = "sending"  # handed to the provider, no answer yet
+    UNCERTAIN = "uncertain"  # crashed while sending: never re-sent on its own
+    PLAYING = "playing"
+    PLAYED = "played"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    MISSED = "missed"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"  # e.g. recipient opted out after the campaign was written
+    CANCELLED = "cancelled"  # the operator cancelled the campaign before this row was sent
 
 
-def update(engine: Engine, delivery_ids: Iterable[int], **fields) -> None:
-    """Update rows and commit at once (``updated_at`` is set here)."""
-    ids = list(delivery_ids)
-    if not ids:
+class BulletinStatus(StrEnum):
+    QUEUED = "pending"  # an announcement waiting for whoever airs it (daemon or CLI) to claim it
+    RENDERING = "rendering"  # claimed: being composed into audio
+    READY = "ready"  # audio made, not aired yet
+    STALE = "stale"  # must be rendered again (render cut short, or an item dropped at air time)
+    PLAYING = "playing"
+    PLAYED = "played"
+    SENT = "sent"  # an SMS slot: its campaign is written
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    MISSED = "missed"
+    SKIPPED = "skipped"  # nothing to air, or the slot was paused/removed before it aired
+
+
+class CampaignStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+D, B, C = DeliveryStatus, BulletinStatus, CampaignStatus
+
+DELIVERY_MOVES: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
+    D.PENDING: frozenset({D.SENDING, D.SKIPPED, D.CANCELLED, D.FAILED}),
+    D.SENDING: frozenset({D.SENT, D.FAILED, D.UNCERTAIN, D.PENDING}),
+    D.UNCERTAIN: frozenset({D.PENDING, D.SENT, D.DELIVERED, D.UNDELIVERED, D.FAILED}),
+    D.SENT: frozenset({D.DELIVERED, D.UNDELIVERED, D.FAILED}),
+    D.PLAYING: frozenset({D.PLAYED, D.INTERRUPTED, D.FAILED}),
+}
+BULLETIN_MOVES: dict[BulletinStatus, frozenset[BulletinStatus]] = {
+    B.QUEUED: frozenset({B.RENDERING, B.MISSED, B.SKIPPED}),
+    B.RENDERING: frozenset({B.READY, B.STALE, B.FAILED, B.MISSED, B.SKIPPED, B.SENT}),
+    B.STALE: frozenset({B.RENDERING, B.MISSED, B.SKIPPED}),
+    B.READY: frozenset({B.PLAYING, B.STALE, B.MISSED, B.SKIPPED}),
+    B.PLAYING: frozenset({B.PLAYED, B.INTERRUPTED, B.FAILED}),
+    # a player error is retried inside the catch-up window; a crash mid-air is aired again likewise
+    B.FAILED: frozenset({B.READY, B.STALE, B.MISSED}),
+    B.INTERRUPTED: frozenset({B.READY, B.STALE}),
+}
+CAMPAIGN_MOVES: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    C.OPEN: frozenset({C.DONE, C.CANCELLED}),
+    C.DONE: frozenset({C.OPEN}),  # uncertain rows re-queued by the operator
+}
+
+#: Loudspeaker rows that count towards targets; SMS rows the provider accepted (paid for); delivered.
+ACHIEVED_LOUDSPEAKER = frozenset({D.PLAYED})
+ACHIEVED_SMS_SENT = frozenset({D.SENT, D.DELIVERED, D.UNDELIVERED})
+ACHIEVED_SMS_DELIVERED = frozenset({D.DELIVERED})
+NOT_ACHIEVED = frozenset({D.FAILED, D.MISSED, D.INTERRUPTED, D.UNCERTAIN, D.SKIPPED, D.CANCELLED})
+#: SMS row states that keep a campaign open.
+SMS_ACTIVE = (D.PENDING, D.SENDING, D.UNCERTAIN)
+#: Every status an SMS row can take, in display order.
+SMS_STATUSES = (D.PENDING, D.SENDING, D.UNCERTAIN, D.SENT, D.DELIVERED, D.UNDELIVERED, D.FAILED, D.SKIPPED,
+                D.CANCELLED)
+#: A bulletin in one of these has not aired yet: its items are planned.
+BULLETIN_PLANNED = frozenset({B.QUEUED, B.RENDERING, B.READY, B.STALE})
+
+
+class IllegalMove(BroadcasterError):
+    """A write that the log's rules do not allow (a programming error, or a race lost)."""
+
+
+def _check(table: dict, kind: str, current: str, new: str) -> None:
+    if current == new:
         return
-    fields.setdefault("updated_at", utcnow())
+    allowed = table.get(current, frozenset())
+    if new not in allowed:
+        raise IllegalMove(f"{kind}: không được chuyển / illegal move {current} → {new}")
+
+
+def process_tag() -> str:
+    """Who claims a row: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --------------------------------------------------------------------------
+# Bulletins: compose, claim, render, air, miss
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One item a bulletin carries, as the composer chose it."""
+
+    item_id: int
+    reason: str = ""
+    seconds: float | None = None
+
+
+def move_bulletin(session: Session, bulletin: Bulletin, to: BulletinStatus, **fields: Any) -> Bulletin:
+    _check(BULLETIN_MOVES, f"bản tin/bulletin {bulletin.id}", bulletin.status, to)
+    bulletin.status = to
+    for key, value in fields.items():
+        setattr(bulletin, key, value)
+    session.add(bulletin)
+    return bulletin
+
+
+def find_slot_bulletin(session: Session, schedule_id: int, slot_time: datetime) -> Bulletin | None:
+    return session.exec(select(Bulletin).where(Bulletin.schedule_id == schedule_id,
+                                               Bulletin.slot_time == as_utc(slot_time))).first()
+
+
+def create_bulletin(session: Session, *, station_id: int, slot_time: datetime, status: BulletinStatus,
+                    planned: Sequence[PlannedItem], schedule_id: int | None = None,
+                    channel: str = Channel.LOUDSPEAKER, kind: str = "slot", reason: str = "",
+                    valid_until: datetime | None = None, claimed_by: str | None = None,
+                    now: datetime | None = None) -> Bulletin:
+    """A new bulletin and what it carries, in the caller's transaction (unique per schedule and slot time)."""
+    now = as_utc(now) if now is not None else utcnow()
+    # composed_at is compared with ContentItem.updated_at, which people's commands stamp with the wall clock
+    bulletin = Bulletin(schedule_id=schedule_id, station_id=station_id, channel=channel, kind=kind,
+                        slot_time=as_utc(slot_time), status=status, reason=reason, composed_at=utcnow(),
+                        valid_until=as_utc(valid_until) if valid_until else None, claimed_by=claimed_by,
+                        created_at=now)
+    session.add(bulletin)
+    session.flush()
+    _write_items(session, bulletin, planned)
+    return bulletin
+
+
+def _write_items(session: Session, bulletin: Bulletin, planned: Sequence[PlannedItem]) -> None:
+    for position, entry in enumerate(planned):
+        session.add(BulletinItem(bulletin_id=bulletin.id, item_id=entry.item_id, position=position,
+                                 reason=entry.reason, seconds=entry.seconds))
+    session.flush()
+
+
+def recompose(session: Session, bulletin: Bulletin, planned: Sequence[PlannedItem]) -> None:
+    """Replace what a not-yet-aired bulletin carries (its render must be made again)."""
+    if bulletin.status not in BULLETIN_PLANNED:
+        raise IllegalMove(f"bản tin/bulletin {bulletin.id} đã phát, không soạn lại được / already aired")
+    for row in bulletin_items(session, bulletin.id, include_dropped=True):
+        session.delete(row)
+    session.flush()
+    _write_items(session, bulletin, planned)
+    bulletin.composed_at = utcnow()
+    bulletin.audio_path = None
+    bulletin.duration_s = None
+    session.add(bulletin)
+
+
+def bulletin_items(session: Session, bulletin_id: int, *, include_dropped: bool = False) -> list[BulletinItem]:
+    query = select(BulletinItem).where(BulletinItem.bulletin_id == bulletin_id).order_by(BulletinItem.position)
+    rows = list(session.exec(query).all())
+    return rows if include_dropped else [r for r in rows if not r.dropped and r.item_id is not None]
+
+
+def drop_items(session: Session, bulletin: Bulletin, reasons: dict[int, str]) -> None:
+    """Take items out of a bulletin that has not aired (the operator's decision changed); it needs a new render."""
+    if bulletin.status not in BULLETIN_PLANNED:
+        raise IllegalMove(f"bản tin/bulletin {bulletin.id} đã phát / already aired")
+    for row in bulletin_items(session, bulletin.id):
+        if row.item_id in reasons:
+            row.dropped = reasons[row.item_id]
+            session.add(row)
+    if bulletin.status == B.READY:
+        move_bulletin(session, bulletin, B.STALE)
+    bulletin.audio_path = None
+    session.add(bulletin)
+
+
+def claim_bulletin(engine: Engine, bulletin_id: int, *, expect: Iterable[str],
+                   to: BulletinStatus = B.RENDERING, claimed_by: str | None = None) -> bool:
+    """Move a bulletin from one of ``expect`` to ``to`` with one conditional UPDATE; True if this caller won.
+
+    Two processes (the CLI and the daemon, or two daemons) can never both claim it.
+    """
+    expect = [str(s) for s in expect]
+    for status in expect:
+        _check(BULLETIN_MOVES, "claim", status, to)
+    table = Bulletin.__table__
+    with engine.begin() as conn:
+        won = conn.execute(update(table).where(table.c.id == bulletin_id, table.c.status.in_(expect))
+                           .values(status=str(to), claimed_by=claimed_by or process_tag())).rowcount
+    return bool(won)
+
+
+def rendered(engine: Engine, bulletin_id: int, *, audio_path: str, duration_s: float,
+             timeline: Sequence[dict], item_seconds: dict[int, float], read_at: datetime) -> None:
+    """RENDERING → READY; each item's readings in the audio are kept for the airing's durations.
+
+    ``read_at``: when the render read the items (wall clock): an item edited after it is rendered again.
+    """
     with session_scope(engine) as session:
-        for delivery in session.exec(select(Delivery).where(Delivery.id.in_(ids))).all():
-            for key, value in fields.items():
-                setattr(delivery, key, value)
+        bulletin = session.get(Bulletin, bulletin_id)
+        readings: dict[int, list[list[float]]] = {}
+        for entry in timeline:
+            if entry.get("item_id") is not None:
+                readings.setdefault(int(entry["item_id"]), []).append(
+                    [round(float(entry["start_s"]), 3), round(float(entry["duration_s"]), 3)])
+        for row in bulletin_items(session, bulletin_id):
+            row.readings = readings.get(row.item_id, [])
+            row.seconds = item_seconds.get(row.item_id, row.seconds)
+            session.add(row)
+        move_bulletin(session, bulletin, B.READY, audio_path=audio_path, duration_s=duration_s,
+                      composed_at=as_utc(read_at))
+
+
+def render_failed(engine: Engine, bulletin_id: int, reason: str, *, final: bool = False) -> None:
+    """RENDERING → STALE (it will be tried again) or FAILED (``final``)."""
+    with session_scope(engine) as session:
+        bulletin = session.get(Bulletin, bulletin_id)
+        if bulletin is None or bulletin.status != B.RENDERING:
+            return
+        move_bulletin(session, bulletin, B.FAILED if final else B.STALE, reason=reason[:1000])
+
+
+def skip_bulletin(session: Session, bulletin: Bulletin, reason: str) -> None:
+    move_bulletin(session, bulletin, B.SKIPPED, reason=reason)
+
+
+def sms_slot_sent(session: Session, bulletin: Bulletin, *, now: datetime) -> None:
+    move_bulletin(session, bulletin, B.SENT, started_at=as_utc(now))
+
+
+def sms_slot_failed(session: Session, bulletin: Bulletin, reason: str) -> None:
+    move_bulletin(session, bulletin, B.FAILED, reason=reason)
+
+
+def _item_topics(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[int | None, int | None]]:
+    found: dict[int, tuple[int | None, int | None]] = {}
+    for item_id in item_ids:
+        item = session.get(ContentItem, item_id)
+        topic = session.get(Topic, item.topic_id) if item and item.topic_id else None
+        found[item_id] = (topic.id if topic else None, topic.plan_id if topic else None)
+    return found
+
+
+def mark_missed(session: Session, *, station_id: int, slot_time: datetime, reason: str,
+                schedule_id: int | None = None, channel: str = Channel.LOUDSPEAKER,
+                planned: Sequence[PlannedItem] = (), kind: str = "slot",
+                bulletin: Bulletin | None = None) -> Bulletin | None:
+    """A slot (or announcement) that will never air: the bulletin ``missed`` and a ``missed`` delivery per item.
+
+    ``planned`` is used when the bulletin did not exist yet (what it would have
+    carried). Returns None when the slot was already aired or logged.
+    """
+    if bulletin is None and schedule_id is not None:
+        bulletin = find_slot_bulletin(session, schedule_id, slot_time)
+    if bulletin is not None and bulletin.status not in BULLETIN_PLANNED | {B.FAILED}:
+        return None
+    if bulletin is None:
+        bulletin = create_bulletin(session, station_id=station_id, slot_time=slot_time, status=B.MISSED,
+                                   planned=planned, schedule_id=schedule_id, channel=channel, kind=kind,
+                                   reason=reason)
+    else:
+        move_bulletin(session, bulletin, B.MISSED, reason=reason)
+    item_ids = [row.item_id for row in bulletin_items(session, bulletin.id)]
+    topics = _item_topics(session, item_ids)
+    for item_id in item_ids or [None]:
+        topic_id, plan_id = topics.get(item_id, (None, None)) if item_id else (None, None)
+        session.add(Delivery(channel=bulletin.channel, status=D.MISSED, item_id=item_id, topic_id=topic_id,
+                             plan_id=plan_id, station_id=station_id, bulletin_id=bulletin.id,
+                             scheduled_for=as_utc(slot_time), error_message=reason))
+    session.flush()
+    log.warning("Lịch %s lúc %s bị lỡ: %s / slot missed", schedule_id or bulletin.kind,
+                as_utc(slot_time).isoformat(timespec="seconds"), reason)
+    return bulletin
+
+
+@dataclass
+class Airing:
+    """An airing opened in the log: the bulletin is ``playing``, one ``playing`` row per item."""
+
+    bulletin_id: int
+    station_id: int
+    slot_time: datetime
+    deliveries: dict[int, int] = field(default_factory=dict)  # item id -> delivery id
+    readings: dict[int, list[list[float]]] = field(default_factory=dict)
+
+
+def open_airing(engine: Engine, bulletin_id: int, *, backend: str, now: datetime | None = None) -> Airing:
+    """READY → PLAYING and a ``playing`` delivery per item, committed *before* the audio starts."""
+    now = as_utc(now) if now is not None else utcnow()
+    with session_scope(engine) as session:
+        bulletin = session.get(Bulletin, bulletin_id)
+        rows = bulletin_items(session, bulletin_id)
+        topics = _item_topics(session, [r.item_id for r in rows])
+        move_bulletin(session, bulletin, B.PLAYING, attempts=(bulletin.attempts or 0) + 1, claimed_by=process_tag(),
+                      player_pid=None)
+        airing = Airing(bulletin_id, bulletin.station_id, as_utc(bulletin.slot_time))
+        created = {}
+        for row in rows:
+            topic_id, plan_id = topics.get(row.item_id, (None, None))
+            delivery = Delivery(channel=Channel.LOUDSPEAKER, status=D.PLAYING, item_id=row.item_id,
+                                topic_id=topic_id, plan_id=plan_id, station_id=bulletin.station_id,
+                                bulletin_id=bulletin_id, scheduled_for=bulletin.slot_time, backend=backend,
+                                created_at=now, updated_at=now)
             session.add(delivery)
+            created[row.item_id] = delivery
+            airing.readings[row.item_id] = [list(r) for r in row.readings or []]
+        session.flush()
+        airing.deliveries = {item_id: d.id for item_id, d in created.items()}
+    return airing
 
 
-def set_status(session: Session, delivery: Delivery, status: str, *, at: datetime | None = None,
-               **fields) -> None:
+def player_started(engine: Engine, bulletin_id: int, pid: int) -> None:
+    """Remember the player process, so recovery can stop it if this daemon dies."""
+    table = Bulletin.__table__
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == bulletin_id, table.c.status == B.PLAYING.value)
+                     .values(player_pid=pid))
+
+
+def close_airing(engine: Engine, airing: Airing, *, started_at: datetime | None, ended_at: datetime,
+                 on_air_s: float, interrupted: bool = False, error: str | None = None) -> Bulletin:
+    """PLAYING → PLAYED / INTERRUPTED / FAILED, with each item's real seconds on air."""
+    with session_scope(engine) as session:
+        bulletin = session.get(Bulletin, airing.bulletin_id)
+        if error is not None:
+            move_bulletin(session, bulletin, B.FAILED, reason=error[:1000], started_at=started_at,
+                          ended_at=ended_at, player_pid=None)
+            for delivery_id in airing.deliveries.values():
+                _close_delivery(session, delivery_id, D.FAILED, error_message=error[:500], ended_at=ended_at)
+            return bulletin
+        late_s = round(max(0.0, (as_utc(started_at) - airing.slot_time).total_seconds()), 3)
+        move_bulletin(session, bulletin, B.INTERRUPTED if interrupted else B.PLAYED, started_at=started_at,
+                      ended_at=ended_at, late_s=late_s, player_pid=None)
+        for item_id, delivery_id in airing.deliveries.items():
+            readings = airing.readings.get(item_id) or []
+            if readings:
+                first = min(r[0] for r in readings)
+                end = max(r[0] + r[1] for r in readings)
+                seconds = sum(max(0.0, min(r[1], on_air_s - r[0])) for r in readings)
+            else:
+                first = end = seconds = 0.0
+            complete = not interrupted or end <= on_air_s + 0.05
+            _close_delivery(session, delivery_id, D.PLAYED if complete else D.INTERRUPTED,
+                            started_at=as_utc(started_at) + timedelta(seconds=first),
+                            ended_at=as_utc(started_at) + timedelta(seconds=min(end, on_air_s)),
+                            duration_s=round(seconds, 3), late_s=late_s,
+                            error_message=None if complete else "bị ngắt / interrupted")
+        return bulletin
+
+
+def _close_delivery(session: Session, delivery_id: int, status: DeliveryStatus, **fields: Any) -> None:
+    delivery = session.get(Delivery, delivery_id)
+    _check(DELIVERY_MOVES, f"giao nhận/delivery {delivery_id}", delivery.status, status)
     delivery.status = status
-    delivery.updated_at = at or utcnow()
+    delivery.updated_at = utcnow()
     for key, value in fields.items():
         setattr(delivery, key, value)
     session.add(delivery)
+
+
+def retry_airing(session: Session, bulletin: Bulletin, reason: str) -> None:
+    """A failed (player error) or crash-interrupted bulletin goes back to READY to be aired again."""
+    to = B.READY if bulletin.audio_path else B.STALE
+    move_bulletin(session, bulletin, to, reason=reason)
+
+
+# --------------------------------------------------------------------------
+# Recovery after a crash
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Recovered:
+    interrupted_rows: int = 0
+    bulletins: list[int] = field(default_factory=list)  # bulletins to air again or log missed
+    players_stopped: list[int] = field(default_factory=list)
+
+
+def _stop_orphan_player(pid: int | None) -> bool:
+    """Kill a player process a dead daemon left behind (its own process group)."""
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+    except OSError:  # pragma: no cover - not a group leader
+        try:
+            os.kill(pid, signal.SIGKILL)
+            return True
+        except OSError:
+            return False
+
+
+def recover(engine: Engine, *, station_ids: Iterable[int] | None = None, now: datetime | None = None) -> Recovered:
+    """What a dead process left half-done becomes an honest state, and is returned for re-airing.
+
+    - a ``playing`` bulletin: its player process is killed (so two bulletins
+      never play at once), its rows become ``interrupted``, and it goes back to
+      READY to be aired again inside the catch-up window;
+    - a ``rendering`` bulletin: STALE (render again);
+    - queued announcements and READY/STALE/FAILED bulletins are returned as they are.
+    The caller (the daemon) airs each inside its window or logs it missed.
+    """
+    now = as_utc(now) if now is not None else utcnow()
+    result = Recovered()
+    with session_scope(engine) as session:
+        query = select(Bulletin).where(Bulletin.status.in_(
+            [str(s) for s in (B.PLAYING, B.RENDERING, B.QUEUED, B.READY, B.STALE, B.FAILED)]))
+        if station_ids is not None:
+            query = query.where(Bulletin.station_id.in_(list(station_ids)))
+        for bulletin in session.exec(query.order_by(Bulletin.slot_time, Bulletin.id)).all():
+            if bulletin.status == B.PLAYING:
+                if _stop_orphan_player(bulletin.player_pid):
+                    result.players_stopped.append(bulletin.player_pid)
+                for delivery in session.exec(select(Delivery).where(Delivery.bulletin_id == bulletin.id,
+                                                                    Delivery.status == D.PLAYING)).all():
+                    _close_delivery(session, delivery.id, D.INTERRUPTED, ended_at=now,
+                                    error_message="daemon dừng khi đang phát / daemon stopped while playing")
+                    result.interrupted_rows += 1
+                move_bulletin(session, bulletin, B.INTERRUPTED, player_pid=None,
+                              reason="daemon dừng khi đang phát / daemon stopped while playing")
+                retry_airing(session, bulletin, "phát lại sau khi daemon dừng / aired again after a stop")
+            elif bulletin.status == B.RENDERING:
+                move_bulletin(session, bulletin, B.STALE, reason="daemon dừng khi đang dựng / stopped while rendering")
+            result.bulletins.append(bulletin.id)
+        # rows left playing without a bulletin in that state (should not happen; never leave them open)
+        for delivery in session.exec(select(Delivery).where(Delivery.status == D.PLAYING)).all():
+            bulletin = session.get(Bulletin, delivery.bulletin_id) if delivery.bulletin_id else None
+            if bulletin is None or bulletin.status != B.PLAYING:
+                _close_delivery(session, delivery.id, D.INTERRUPTED, ended_at=now,
+                                error_message="daemon dừng khi đang phát / daemon stopped while playing")
+                result.interrupted_rows += 1
+    return result
+
+
+# --------------------------------------------------------------------------
+# SMS rows and campaigns
+# --------------------------------------------------------------------------
+
+
+def add_sms_rows(session: Session, campaign: Campaign, contacts: Sequence[Contact], *, plan_id: int | None,
+                 topic_id: int | None, now: datetime) -> int:
+    """Every recipient's row ``pending``, in the caller's transaction (the one that creates the campaign)."""
+    for contact in contacts:
+        session.add(Delivery(channel=Channel.SMS, status=D.PENDING, plan_id=plan_id, topic_id=topic_id,
+                             item_id=campaign.item_id, bulletin_id=campaign.bulletin_id, campaign_id=campaign.id,
+                             contact_id=contact.id, recipient=contact.phone, scheduled_for=campaign.not_before,
+                             segments=campaign.segments, created_at=now, updated_at=now))
+    session.flush()
+    return len(contacts)
+
+
+def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    """status -> rows, every SMS status present (0 when none)."""
+    counts = {str(status): 0 for status in SMS_STATUSES}
+    rows = session.exec(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
+                        .group_by(Delivery.status)).all()
+    for status, count in rows:
+        counts[str(status)] = count
+    return counts
+
+
+def refresh_campaign_status(session: Session, campaign: Campaign) -> str:
+    """``open`` while any row is pending, sending or uncertain; ``done`` otherwise; ``cancelled`` stays."""
+    if campaign.status == C.CANCELLED:
+        return campaign.status
+    active = session.exec(select(func.count()).select_from(Delivery).where(
+        Delivery.campaign_id == campaign.id, Delivery.status.in_([str(s) for s in SMS_ACTIVE]))).one()
+    status = C.OPEN if active else C.DONE
+    if campaign.status != status:
+        _check(CAMPAIGN_MOVES, f"chiến dịch/campaign {campaign.id}", campaign.status, status)
+        campaign.status = status
+        session.add(campaign)
+    return str(status)
+
+
+@dataclass
+class Cancelled:
+    campaign_id: int
+    cancelled: int  # pending rows that will never be sent
+    in_flight: int  # rows being sent at that moment (they finish)
+    already: bool = False  # it was cancelled before
+
+
+def cancel_campaign(engine: Engine, campaign_id: int, *, now: datetime | None = None) -> Cancelled:
+    """Pending rows → ``cancelled`` (never sent), the campaign ``cancelled``. Rows already sent stay as they are."""
+    from .sms.campaigns import find_campaign
+
+    moment = as_utc(now) if now is not None else utcnow()
+    table = Delivery.__table__
+    with _WRITE_LOCK, session_scope(engine) as session:
+        campaign = find_campaign(session, campaign_id)
+        if campaign.status == C.CANCELLED:
+            return Cancelled(campaign_id, 0, 0, already=True)
+        if campaign.status == C.DONE:
+            raise BroadcasterError(f"chiến dịch {campaign_id} đã gửi xong, không hủy được / campaign "
+                                   f"{campaign_id} is finished: nothing left to cancel")
+        result = session.connection().execute(
+            update(table).where(table.c.campaign_id == campaign_id, table.c.status == D.PENDING.value)
+            .values(status=D.CANCELLED.value, updated_at=moment, error_code="cancelled",
+                    error_message="người vận hành đã hủy / cancelled by the operator"))
+        in_flight = session.exec(select(func.count()).select_from(Delivery).where(
+            Delivery.campaign_id == campaign_id, Delivery.status == D.SENDING)).one()
+        _check(CAMPAIGN_MOVES, f"chiến dịch/campaign {campaign_id}", campaign.status, C.CANCELLED)
+        campaign.status = C.CANCELLED
+        session.add(campaign)
+        return Cancelled(campaign_id, result.rowcount, int(in_flight))
+
+
+# SQLite lets one writer in at a time and a blocked writer backs off in sleeps of
+# 1, 2, 5, 10 … ms (its busy handler). Worker threads of one process therefore
+# take turns on a mutex first: the short transactions below never meet each
+# other inside SQLite, only writers of other processes do.
+_WRITE_LOCK = threading.Lock()
+
+_TABLE = Delivery.__table__
+_CONTACT = Contact.__table__
+_SENDABLE = (D.SENDING, D.UNCERTAIN)
+# Statements are built once with bind parameters: building a SQLAlchemy
+# statement per message cost more than the SQLite work itself.
+_CLAIM = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("delivery_id"), _TABLE.c.status == D.PENDING.value,
+           _TABLE.c.contact_id.in_(select(_CONTACT.c.id).where(_CONTACT.c.opted_out_at.is_(None))))
+    .values(status=D.SENDING.value, attempts=_TABLE.c.attempts + 1, backend=bindparam("backend"),
+            updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
+            started_at=case((_TABLE.c.started_at.is_(None), bindparam("started", type_=_TABLE.c.started_at.type)),
+                            else_=_TABLE.c.started_at))
+)
+_WHY_NOT = (
+    select(_TABLE.c.status, _CONTACT.c.id)
+    .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
+    .where(_TABLE.c.id == bindparam("delivery_id"))
+)
+_FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at")
+_FINISH_CACHE: dict[frozenset[str], Any] = {}
+
+
+def _finish_statement(fields: frozenset[str]) -> Any:
+    statement = _FINISH_CACHE.get(fields)
+    if statement is None:
+        statement = (update(_TABLE)
+                     .where(_TABLE.c.id == bindparam("delivery_id"),
+                            _TABLE.c.status.in_([s.value for s in _SENDABLE]))
+                     .values({name: bindparam(f"v_{name}", type_=_TABLE.c[name].type) for name in sorted(fields)}))
+        _FINISH_CACHE[fields] = statement
+    return statement
+
+
+def claim_sms(engine: Engine, delivery_id: int, backend: str, moment: datetime) -> str | None:
+    """pending → sending, or → skipped if the contact opted out (or was deleted) since the campaign was written.
+
+    One conditional UPDATE in its own ``BEGIN IMMEDIATE`` transaction, so two
+    processes can never both claim a row. Returns "send", "skipped" or None
+    (the row is no longer pending: sent, or cancelled by the operator).
+    """
+    with _WRITE_LOCK, engine.begin() as conn:
+        claimed = conn.execute(_CLAIM, {"delivery_id": delivery_id, "backend": backend, "moment": moment,
+                                        "started": moment}).rowcount
+        if claimed:
+            return "send"
+        row = conn.execute(_WHY_NOT, {"delivery_id": delivery_id}).first()
+        if row is None or row[0] != D.PENDING:
+            return None
+        known = row[1] is not None
+        conn.execute(update(_TABLE).where(_TABLE.c.id == delivery_id).values(
+            status=D.SKIPPED.value, updated_at=moment,
+            error_code="opted_out" if known else "no_contact",
+            error_message="đã từ chối nhận tin / opted out" if known else "đã xóa khỏi danh bạ / contact removed"))
+        return "skipped"
+
+
+def finish_sms(engine: Engine, delivery_id: int, status: DeliveryStatus, moment: datetime, *,
+               opt_out_phone: str | None = None, **fields: Any) -> bool:
+    """sending (or uncertain) → ``status``; a row someone else moved meanwhile is left alone (returns False).
+
+    ``opt_out_phone``: the provider said the person unsubscribed; their contact is opted out in the same
+    transaction.
+    """
+    from sqlmodel import Session as _Session
+
+    _check(DELIVERY_MOVES, f"sms {delivery_id}", D.SENDING, status)
+    values = {"status": str(status), "updated_at": moment, **fields}
+    unknown = set(values) - set(_FINISH_FIELDS)
+    if unknown:  # pragma: no cover - programming error
+        raise TypeError(f"unexpected delivery fields {sorted(unknown)}")
+    statement = _finish_statement(frozenset(values))
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["delivery_id"] = delivery_id
+    with _WRITE_LOCK, engine.begin() as conn:
+        if not conn.execute(statement, params).rowcount:
+            log.warning("delivery %s was changed by someone else while it was being sent; left as it is",
+                        delivery_id)
+            return False
+        if opt_out_phone:
+            from .contacts import opt_out
+
+            with _Session(bind=conn) as session:  # joins this transaction
+                opt_out(session, opt_out_phone, f"Twilio {fields.get('error_code')}: người nhận đã hủy đăng ký / "
+                                                "recipient unsubscribed (STOP)", when=moment)
+    return True
+
+
+def recover_sms_sending(engine: Engine, *, now: datetime) -> int:
+    """Rows left ``sending`` by a dead process → ``uncertain`` (call only while holding the dispatch lock)."""
+    with session_scope(engine) as session:
+        rows = session.exec(select(Delivery).where(Delivery.channel == Channel.SMS,
+                                                   Delivery.status == D.SENDING)).all()
+        for row in rows:
+            _close_delivery(session, row.id, D.UNCERTAIN, error_code="interrupted",
+                            error_message="tiến trình dừng khi đang gửi (có thể đã gửi) / the process stopped "
+                                          "while sending: the message may have left")
+        for campaign_id in {row.campaign_id for row in rows if row.campaign_id is not None}:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is not None:
+                refresh_campaign_status(session, campaign)
+    if rows:
+        log.warning("%d SMS left 'sending' by a stopped process are now 'uncertain' (not re-sent)", len(rows))
+    return len(rows)
+
+
+def requeue_uncertain(engine: Engine, campaign_id: int | None = None, *, now: datetime) -> int:
+    """``uncertain`` → ``pending`` (the operator chose to re-send them). Returns the rows changed."""
+    with session_scope(engine) as session:
+        query = select(Delivery).where(Delivery.channel == Channel.SMS, Delivery.status == D.UNCERTAIN)
+        if campaign_id is not None:
+            query = query.where(Delivery.campaign_id == campaign_id)
+        rows = session.exec(query).all()
+        for row in rows:
+            campaign = session.get(Campaign, row.campaign_id) if row.campaign_id else None
+            if campaign is not None and campaign.status == C.CANCELLED:
+                continue
+            _close_delivery(session, row.id, D.PENDING)
+            if campaign is not None:
+                refresh_campaign_status(session, campaign)
+    return len(rows)
+
+
+#: Rows only move to a higher rank; the final states share the top rank.
+STATUS_RANK = {D.PENDING: 0, D.SENDING: 1, D.UNCERTAIN: 1, D.SENT: 2, D.DELIVERED: 3, D.UNDELIVERED: 3,
+               D.FAILED: 3, D.SKIPPED: 3, D.CANCELLED: 3}
+
+
+def apply_provider_status(session: Session, row: Delivery, new: DeliveryStatus, *,
+                          error_code: str | None = None) -> bool:
+    """A status the provider reported (callback or lookup); never backwards. True if the row changed."""
+    if STATUS_RANK.get(new, 0) <= STATUS_RANK.get(DeliveryStatus(row.status), 0):
+        return False
+    fields: dict[str, Any] = {}
+    if error_code and new in (D.UNDELIVERED, D.FAILED):
+        fields["error_code"] = error_code
+    _close_delivery(session, row.id, new, **fields)
+    return True

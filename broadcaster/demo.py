@@ -21,8 +21,9 @@ from . import contacts as contacts_mod
 from . import content as content_mod
 from . import plans, schedules, stations
 from .app import App, initialise
+from .deliveries import BulletinStatus, DeliveryStatus
 from .errors import BroadcasterError
-from .models import Bulletin, Campaign, Delivery, DeliveryStatus
+from .models import Bulletin, Campaign, Delivery
 from .timeutil import utcnow
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -146,8 +147,8 @@ def schedule_day(app: App, start_in_s: float) -> list[int]:
 
 def _all_fired(app: App, schedule_ids: list[int]) -> bool:
     """Every slot and the announcement have aired or failed, and no SMS is still on its way."""
-    final = (DeliveryStatus.PLAYED, DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.MISSED,
-             DeliveryStatus.SKIPPED, DeliveryStatus.INTERRUPTED)
+    final = (BulletinStatus.PLAYED, BulletinStatus.SENT, BulletinStatus.FAILED, BulletinStatus.MISSED,
+             BulletinStatus.SKIPPED, BulletinStatus.INTERRUPTED)
     with app.read_session() as session:
         slots = session.exec(select(Bulletin).where(Bulletin.schedule_id.in_(schedule_ids))).all()
         announcements = session.exec(select(Bulletin).where(Bulletin.kind == "announcement")).all()

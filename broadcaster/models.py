@@ -54,21 +54,6 @@ class ItemStatus(StrEnum):
     RETIRED = "retired"
 
 
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # written before acting
-    SENDING = "sending"  # handed to the provider, no answer yet
-    UNCERTAIN = "uncertain"  # crashed while sending: never re-sent on its own
-    PLAYING = "playing"
-    PLAYED = "played"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-    FAILED = "failed"
-    MISSED = "missed"
-    INTERRUPTED = "interrupted"
-    SKIPPED = "skipped"  # e.g. recipient opted out after the campaign was written
-
-
 class Plan(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(index=True, unique=True)  # e.g. 911/KH-UBND
@@ -192,14 +177,34 @@ class Bulletin(SQLModel, table=True):
     channel: str = Channel.LOUDSPEAKER
     kind: str = "slot"  # slot | announcement | manual
     slot_time: datetime  # when it was due
-    status: str = DeliveryStatus.PENDING
+    status: str = "pending"  # see deliveries.BulletinStatus
     late_s: float | None = None
     reason: str = ""
     audio_path: str | None = None
+    composed_at: datetime | None = None  # when its items were chosen (an item edited later is re-rendered)
+    valid_until: datetime | None = None  # announcements: air no later than this (recovery after a crash)
+    # airings tried: a failed player is retried inside the catch-up window
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    claimed_by: str | None = None  # "host:pid" of the process rendering or airing it
+    player_pid: int | None = None  # the player process while playing (killed by recovery if orphaned)
     duration_s: float | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class BulletinItem(SQLModel, table=True):
+    """What a bulletin carries, written when it is composed: the source of truth (the manifest is an export)."""
+
+    __table_args__ = (UniqueConstraint("bulletin_id", "position", name="uq_bulletin_item_position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bulletin_id: int = Field(foreign_key="bulletin.id", index=True, ondelete="CASCADE")
+    item_id: int | None = Field(default=None, foreign_key="contentitem.id", index=True, ondelete="SET NULL")
+    position: int
+    reason: str = ""  # why the composer chose it
+    seconds: float | None = None  # estimated at compose time; the rendered airtime once rendered
+    readings: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [[start_s, dur_s]]
+    dropped: str = ""  # why it was taken out before airing (retired, expired, edited...)
 
 
 class Campaign(SQLModel, table=True):
@@ -214,7 +219,7 @@ class Campaign(SQLModel, table=True):
     encoding: str = ""
     segments: int = 1
     not_before: datetime | None = None  # quiet hours / --at
-    status: str = "open"  # open | done
+    status: str = "open"  # see deliveries.CampaignStatus
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -233,7 +238,7 @@ class Delivery(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     channel: str
-    status: str = DeliveryStatus.PENDING
+    status: str = "pending"  # see deliveries.DeliveryStatus
     plan_id: int | None = Field(default=None, foreign_key="plan.id", ondelete="SET NULL")
     topic_id: int | None = Field(default=None, foreign_key="topic.id", ondelete="SET NULL")
     item_id: int | None = Field(default=None, foreign_key="contentitem.id", index=True, ondelete="SET NULL")

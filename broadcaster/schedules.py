@@ -4,25 +4,28 @@ Schedules live in the project's own table; the daemon rebuilds APScheduler
 jobs from it (APScheduler's own job stores drop rows that fail to unpickle and
 must never be shared by two processes).
 
-Cron expressions are standard five-field crontab in *station* time. Day-of-week
-numbers follow cron (0 or 7 = Sunday); APScheduler 3 numbers Monday as 0, so
-numbers are translated to day names before APScheduler sees them.
+Cron expressions are standard five-field crontab in *station* time with Vixie
+cron's meaning (see :mod:`broadcaster.cron`); APScheduler only runs the trigger
+built from them, never reads the expression itself.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Session, select
 
+from . import cron as cron_mod
 from .errors import InputError, NotFoundError
 from .models import Channel, ContactGroup, Schedule, Station
 from .timeutil import as_utc, utcnow, zone
 
-_CRON_DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+
 _LENGTH_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|m|min|s|sec)?\s*$", re.IGNORECASE)
 
 
@@ -38,34 +41,27 @@ def parse_length(text: str) -> int:
     return seconds
 
 
-def _translate_day_of_week(field: str) -> str:
-    return re.sub(r"\d+", lambda m: _CRON_DAY_NAMES[int(m.group())] if int(m.group()) <= 7 else m.group(),
-                  field)
-
-
-def cron_trigger(expression: str, tz_name: str) -> CronTrigger:
-    fields = expression.split()
-    if len(fields) != 5:
-        raise InputError(f"lịch cron cần 5 trường (phút giờ ngày tháng thứ) / cron needs 5 fields: {expression!r}",
-                         field="cron")
-    fields[4] = _translate_day_of_week(fields[4])
+def _station_zone(tz_name: str):
     try:
-        return CronTrigger.from_crontab(" ".join(fields), timezone=zone(tz_name))
+        return zone(tz_name)
     except ValueError as exc:
-        raise InputError(f"lịch cron không hợp lệ / bad cron {expression!r}: {exc}", field="cron") from exc
+        raise InputError(str(exc), field="timezone") from exc
+
+
+def cron_trigger(expression: str, tz_name: str) -> BaseTrigger:
+    """An APScheduler 3 trigger for ``expression`` in the station's zone; bad input raises InputError."""
+    return cron_mod.apscheduler_trigger(cron_mod.parse(expression), _station_zone(tz_name))
 
 
 def fire_times(schedule: Schedule, tz_name: str, start: datetime, end: datetime) -> Iterator[datetime]:
     """Fire times (aware UTC) in (start, end]."""
     start, end = as_utc(start), as_utc(end)
     if schedule.cron:
-        trigger = cron_trigger(schedule.cron, tz_name)
-        previous = None
-        moment = trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
-        while moment is not None and as_utc(moment) <= end:
-            yield as_utc(moment)
-            previous = moment
-            moment = trigger.get_next_fire_time(previous, moment + timedelta(seconds=1))
+        expression, tz = cron_mod.parse(schedule.cron), _station_zone(tz_name)
+        moment = expression.next_after(start, tz)
+        while moment is not None and moment <= end:
+            yield moment
+            moment = expression.next_after(moment, tz)
     elif schedule.at is not None:
         at = as_utc(schedule.at)
         if start < at <= end:
@@ -74,8 +70,7 @@ def fire_times(schedule: Schedule, tz_name: str, start: datetime, end: datetime)
 
 def next_fire_time(schedule: Schedule, tz_name: str, after: datetime) -> datetime | None:
     if schedule.cron:
-        moment = cron_trigger(schedule.cron, tz_name).get_next_fire_time(None, as_utc(after))
-        return as_utc(moment) if moment else None
+        return cron_mod.parse(schedule.cron).next_after(as_utc(after), _station_zone(tz_name))
     at = as_utc(schedule.at)
     return at if at and at > as_utc(after) else None
 
@@ -92,7 +87,7 @@ def add_schedule(session: Session, *, station_code: str, channel: str, cron: str
         raise InputError("cần đúng một trong --cron hoặc --at / give exactly one of --cron or --at")
     if cron:
         cron = " ".join(cron.split())
-        cron_trigger(cron, station.timezone)
+        cron_mod.parse(cron)
     if at is not None and as_utc(at) <= as_utc(now or utcnow()):
         raise InputError(f"thời điểm {at.isoformat(' ', 'minutes')} đã qua / that time is in the past",
                          field="at")

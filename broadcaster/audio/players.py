@@ -11,6 +11,12 @@ All block for the length of the broadcast (except the file drop), can be
 interrupted with a :class:`threading.Event`, and raise :class:`PlayerError`
 with a message an operator can read (Vietnamese first, then English) and
 never a password.
+
+A player process runs in its own process group and, on Linux, is killed by
+the kernel if the thread that started it dies (``setpriv --pdeathsig``), so a
+``kill -9`` of the daemon never leaves a bulletin playing on its own; its pid
+is handed to ``on_start`` so the delivery log can record it and recovery can
+stop it too.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +68,8 @@ class PlayResult:
 @runtime_checkable
 class Player(Protocol):
     def play(
-        self, path: Path, *, station_code: str, stop_event: threading.Event | None = None
+        self, path: Path, *, station_code: str, stop_event: threading.Event | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> PlayResult: ...
 
 
@@ -88,12 +96,21 @@ def _check_file(path: Path) -> Path:
     return path
 
 
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def _tied_to_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` killed by the kernel when its parent thread dies (Linux ``setpriv``), else as it is."""
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd] if _SETPRIV else cmd
+
+
 def _run_realtime(
     cmd: list[str],
     *,
     stop_event: threading.Event | None,
     secrets: Sequence[str] = (),
     poll_s: float = 0.05,
+    on_start: Callable[[int], None] | None = None,
 ) -> tuple[datetime, datetime, int | None, str, bool]:
     """Run ``cmd`` until it exits or ``stop_event`` is set.
 
@@ -103,7 +120,8 @@ def _run_realtime(
     stderr_file = tempfile.TemporaryFile()
     started = _now()
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_file)
+        proc = subprocess.Popen(_tied_to_parent(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=stderr_file, start_new_session=True)
     except OSError as exc:
         stderr_file.close()
         raise PlayerError(
@@ -113,6 +131,11 @@ def _run_realtime(
             )
         ) from None
     interrupted = False
+    if on_start is not None:
+        try:
+            on_start(proc.pid)
+        except Exception:  # recording the pid must never stop the broadcast
+            pass
     try:
         while True:
             try:
@@ -168,7 +191,8 @@ class FilePlayer:
     def __init__(self, drop_dir: str | os.PathLike) -> None:
         self.drop_dir = Path(drop_dir)
 
-    def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None) -> PlayResult:
+    def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None,
+             on_start: Callable[[int], None] | None = None) -> PlayResult:
         path = _check_file(path)
         started = _now()
         if stop_event is not None and stop_event.is_set():
@@ -251,7 +275,8 @@ class DevicePlayer:
             "or configure a player command."
         )
 
-    def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None) -> PlayResult:
+    def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None,
+             on_start: Callable[[int], None] | None = None) -> PlayResult:
         path = _check_file(path)
         template = self._resolve()
         with tempfile.TemporaryDirectory(prefix="broadcaster-play-") as tmpdir:
@@ -281,7 +306,7 @@ class DevicePlayer:
                 cmd = [arg.replace("{file}", str(source)) for arg in template]
             else:
                 cmd = [*template, str(source)]
-            started, ended, rc, err, interrupted = _run_realtime(cmd, stop_event=stop_event)
+            started, ended, rc, err, interrupted = _run_realtime(cmd, stop_event=stop_event, on_start=on_start)
         elapsed = (ended - started).total_seconds()
         if interrupted:
             return PlayResult(started, ended, elapsed, f"interrupted: {Path(cmd[0]).name}", interrupted=True)
@@ -370,7 +395,8 @@ class IcecastPlayer:
             f"Streaming to Icecast {where}{self.mount} failed: {_tail(err)}"
         )
 
-    def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None) -> PlayResult:
+    def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None,
+             on_start: Callable[[int], None] | None = None) -> PlayResult:
         path = _check_file(path)
         if not shutil.which(self.ffmpeg):
             raise PlayerError(
@@ -378,7 +404,7 @@ class IcecastPlayer:
             )
         t0 = time.monotonic()
         started, ended, rc, err, interrupted = _run_realtime(
-            self._command(path, station_code), stop_event=stop_event, secrets=[self._password]
+            self._command(path, station_code), stop_event=stop_event, secrets=[self._password], on_start=on_start
         )
         elapsed = time.monotonic() - t0
         if interrupted:

@@ -61,7 +61,7 @@ from broadcaster.audio.cache import AudioCache
 from broadcaster.audio.jingles import load_jingle
 from broadcaster.audio.loudness import Loudness, LoudnessError, measure_loudness, normalize_loudness
 from broadcaster.audio.normalize import normalize_text
-from broadcaster.audio.tts import SynthesisChain, SynthesisError, build_chain, load_recording
+from broadcaster.audio.tts import LOCAL_BACKENDS, SynthesisChain, SynthesisError, build_chain, load_recording
 from broadcaster.errors import BroadcasterError
 from broadcaster.timeutil import DEFAULT_TIMEZONE, local, utcnow
 
@@ -253,7 +253,8 @@ class Renderer:
     gTTS outage (its cooldown) and the normalised jingles are kept in memory.
     """
 
-    def __init__(self, config, *, chain: SynthesisChain | None = None):
+    def __init__(self, config, *, chain: SynthesisChain | None = None, local_only: bool = False):
+        """``local_only``: speak with backends that need no network (an emergency never waits on one)."""
         audio = config.audio
         self.config = config
         self.target_lufs = float(audio.target_lufs)
@@ -268,11 +269,15 @@ class Renderer:
         self.sentence_pause_ms = SENTENCE_PAUSE_MS
         if chain is None:
             try:
+                names = list(audio.tts)
+                if local_only:
+                    names = [n for n in names if n in LOCAL_BACKENDS] or sorted(LOCAL_BACKENDS)
                 chain = build_chain(
-                    list(audio.tts),
+                    names,
                     cache_dir=Path(config.cache_dir),
                     gtts_options=dict(audio.gtts),
                     espeak_options=dict(audio.espeak),
+                    retry_seconds=float(audio.tts_retry_seconds),
                 )
             except ValueError as exc:
                 raise RenderError(f"[audio] tts: {exc}") from exc

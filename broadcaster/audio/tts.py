@@ -25,15 +25,22 @@ returned; on failure the next backend is tried. Consequences:
   audio counts as failed. When every backend fails, :class:`SynthesisError`
   is raised.
 
-To keep a long outage cheap, :class:`GttsSynthesizer` stops calling Google for
-``cooldown`` seconds after it has exhausted its retries on a transient error
-(connection error, timeout, 429, 5xx); during that time it fails at once and the
-chain falls through to the next backend.
+Offline is the normal case on a commune PC, not an error. A connection that
+could not be made at all (no route, no DNS) fails at once, without retries;
+timeouts, 429 and 5xx are retried with backoff. Then the chain's
+:class:`BackendBreaker` remembers that the network backend just failed — in a
+small file in the cache folder, so every process (the daemon, each CLI
+command) knows it — and skips it for ``retry_seconds``: one WARNING line when
+it opens, none while it stays open, no stack trace. The better voice comes
+back by itself once the window has passed and the service answers.
+(:class:`GttsSynthesizer` also keeps its own per-instance ``cooldown``.)
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -55,6 +62,8 @@ log = logging.getLogger("broadcaster.audio")
 
 __all__ = [
     "DEFAULT_CHAIN",
+    "LOCAL_BACKENDS",
+    "BackendBreaker",
     "EspeakSynthesizer",
     "GttsSynthesizer",
     "Speech",
@@ -71,8 +80,63 @@ DEFAULT_CHAIN: tuple[str, ...] = ("gtts", "espeak")
 _MIN_SPEECH_MS = 50
 
 
+#: Backends that need no network: an emergency is rendered with these only.
+LOCAL_BACKENDS = frozenset({"espeak"})
+
+
 class SynthesisError(Exception):
     """Speech could not be produced. The message is Vietnamese first, then English."""
+
+
+class BackendBreaker:
+    """Which network backends failed lately, shared by every process through ``path`` (JSON, atomic writes)."""
+
+    def __init__(self, path: Path | None, retry_seconds: float = 120.0, *, clock: Callable[[], float] = time.time):
+        self.path = path
+        self.retry_seconds = float(retry_seconds)
+        self._clock = clock
+        self._memory: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        if self.path is None:
+            return dict(self._memory)
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return {str(k): float(v) for k, v in data.items()}
+        except (OSError, ValueError, AttributeError):
+            return dict(self._memory)
+
+    def _write(self, state: dict[str, float]) -> None:
+        self._memory = dict(state)
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # memory still holds it for this process
+
+    def is_open(self, name: str) -> bool:
+        until = self._read().get(name)
+        return until is not None and until > self._clock()
+
+    def trip(self, name: str, reason: str) -> None:
+        state = self._read()
+        already = state.get(name, 0.0) > self._clock()
+        state[name] = self._clock() + self.retry_seconds
+        self._write(state)
+        if not already:
+            log.warning("Bộ tổng hợp giọng %r thất bại, dùng bộ tiếp theo trong %.0f giây / Speech backend %r "
+                        "failed, using the next one for %.0f s: %s", name, self.retry_seconds, name,
+                        self.retry_seconds, reason.splitlines()[0][:200] if reason else "")
+
+    def reset(self, name: str) -> None:
+        state = self._read()
+        if state.pop(name, None) is not None:
+            self._write(state)
+            log.info("%s dùng lại được / %s is back", name, name)
 
 
 @dataclass(frozen=True)
@@ -152,6 +216,7 @@ class GttsSynthesizer:
     """
 
     name = "gtts"
+    network = True
 
     def __init__(
         self,
@@ -236,6 +301,10 @@ class GttsSynthesizer:
                 tts.write_to_fp(buf)
             except gTTSError as exc:
                 transient, reason, retry_after = _classify_gtts_error(exc)
+                if _never_connected(exc):
+                    if self.cooldown > 0:
+                        self._down_until = self._clock() + self.cooldown
+                    raise SynthesisError(f"gTTS không kết nối được: {reason} / gTTS unreachable: {reason}") from None
                 if not transient:
                     raise SynthesisError(
                         f"gTTS từ chối yêu cầu: {reason} / gTTS request refused: {reason}"
@@ -281,6 +350,18 @@ class GttsSynthesizer:
         if seg.channels != 1:
             seg = seg.set_channels(1)
         return seg
+
+
+def _never_connected(exc: Exception) -> bool:
+    """No connection could be made at all (no DNS, no route): retrying at once would not help."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(cause, requests.exceptions.ConnectionError) or isinstance(cause, requests.exceptions.Timeout):
+        return False
+    inner = cause.args[0] if cause.args else None
+    reason = inner.reason if isinstance(inner, MaxRetryError) else inner
+    return isinstance(reason, NewConnectionError)
 
 
 def _classify_gtts_error(exc: Exception) -> tuple[bool, str, float | None]:
@@ -418,11 +499,13 @@ class SynthesisChain:
     See the module docstring for the cache policy.
     """
 
-    def __init__(self, synthesizers: Sequence[Synthesizer], cache: AudioCache | None):
+    def __init__(self, synthesizers: Sequence[Synthesizer], cache: AudioCache | None,
+                 breaker: BackendBreaker | None = None):
         if not synthesizers:
             raise ValueError("SynthesisChain needs at least one synthesizer")
         self.synthesizers = list(synthesizers)
         self.cache = cache
+        self.breaker = breaker or BackendBreaker(None)
 
     @property
     def names(self) -> list[str]:
@@ -448,6 +531,10 @@ class SynthesisChain:
                 if hit is not None and not _is_silent(hit):
                     return Speech(audio=hit, backend=synth.name, voice=voice, cached=True)
 
+            network = bool(getattr(synth, "network", False))
+            if network and self.breaker.is_open(synth.name):
+                failures.append(f"{synth.name}: tạm bỏ qua sau lỗi gần đây / skipped after a recent failure")
+                continue
             try:
                 audio = synth.synthesize(text, lang)
                 if _is_silent(audio):
@@ -456,6 +543,9 @@ class SynthesisChain:
                 reason = str(exc) or type(exc).__name__
                 failures.append(f"{synth.name}: {reason}")
                 last = synth is self.synthesizers[-1]
+                if network and not last:
+                    self.breaker.trip(synth.name, reason)
+                    continue
                 log.warning(
                     "Bộ tổng hợp giọng %r thất bại%s / Speech backend %r failed%s: %s",
                     synth.name,
@@ -466,6 +556,8 @@ class SynthesisChain:
                 )
                 continue
 
+            if network:
+                self.breaker.reset(synth.name)
             if self.cache is not None and key is not None:
                 try:
                     self.cache.put(key, audio)
@@ -493,6 +585,7 @@ def build_chain(
     cache_dir: Path | None,
     gtts_options: dict[str, Any] | None = None,
     espeak_options: dict[str, Any] | None = None,
+    retry_seconds: float = 120.0,
 ) -> SynthesisChain:
     """Build a chain from backend names (config order); ``None`` means :data:`DEFAULT_CHAIN`."""
     valid = ", ".join(sorted(_FACTORIES))
@@ -525,7 +618,9 @@ def build_chain(
                 f"Tuỳ chọn không hợp lệ cho {name}: {exc} / Invalid options for {name}: {exc}"
             ) from exc
     cache = AudioCache(cache_dir) if cache_dir is not None else None
-    return SynthesisChain(synths, cache)
+    breaker = BackendBreaker(Path(cache_dir) / "tts-breaker.json" if cache_dir is not None else None,
+                             retry_seconds)
+    return SynthesisChain(synths, cache, breaker)
 
 
 def load_recording(path: Path | str) -> AudioSegment:

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 from sqlmodel import select
 
 from .. import schedules
-from ..announcements import create_announcement
-from ..models import Bulletin, Delivery, DeliveryStatus, Station
+from ..deliveries import BulletinStatus
+from ..models import Bulletin, Delivery, Station
 from ..scheduling.daemon import Daemon, read_status
-from ..timeutil import local, utcnow
+from ..timeutil import local, parse_local_datetime, utcnow
 from .common import echo_json, get_app, json_option
 
 
 @click.command("daemon")
 def daemon_command() -> None:
-    """Chạy lịch phát (tiền cảnh; Ctrl-C để dừng) / run the scheduler in the foreground."""
+    """Chạy chương trình chạy nền (daemon): phát đúng giờ, gửi SMS, ghi nhật ký (Ctrl-C để dừng) / run the
+    daemon: airs slots on time, sends SMS, logs everything (Ctrl-C stops)."""
     import logging
     import sys
 
@@ -49,10 +48,11 @@ def status_command(as_json: bool) -> None:
         upcoming.sort(key=lambda row: row[0])
         recent = session.exec(select(Delivery).order_by(Delivery.id.desc()).limit(10)).all()
         recent_bulletins = session.exec(select(Bulletin).where(Bulletin.status.in_(
-            [DeliveryStatus.MISSED, DeliveryStatus.FAILED])).order_by(Bulletin.id.desc()).limit(5)).all()
+            [BulletinStatus.MISSED, BulletinStatus.FAILED, BulletinStatus.STALE])).order_by(
+            Bulletin.id.desc()).limit(5)).all()
     tz = app.config.broadcaster.timezone
     data = {
-        "daemon": {"alive": state.alive, "pid": state.pid, "host": state.host,
+        "daemon": {"alive": state.alive, "responding": state.responding, "pid": state.pid, "host": state.host,
                    "heartbeat_at": state.heartbeat_at, "started_at": state.started_at},
         "next": [{"time": local(m, st.timezone), "schedule": s.id, "station": st.code, "channel": s.channel}
                  for m, s, st in upcoming[:10]],
@@ -66,8 +66,10 @@ def status_command(as_json: bool) -> None:
         echo_json(data)
         return
     if state.alive:
+        seen = f"{local(state.heartbeat_at, tz):%H:%M:%S}" if state.heartbeat_at else "-"
+        note = "" if state.responding else " — CHƯA TRẢ LỜI / not responding"
         click.echo(f"Daemon: ĐANG CHẠY / running (pid {state.pid} @ {state.host}, "
-                   f"nhịp tim / heartbeat {local(state.heartbeat_at, tz):%H:%M:%S})")
+                   f"lần báo gần nhất / last seen {seen}){note}")
     else:
         last = f", lần cuối / last seen {local(state.heartbeat_at, tz):%Y-%m-%d %H:%M}" if state.heartbeat_at else ""
         click.echo(f"Daemon: KHÔNG CHẠY / not running{last}")
@@ -90,60 +92,50 @@ def status_command(as_json: bool) -> None:
 @click.command("announce")
 @click.option("--text", required=True, help="Nội dung thông báo / announcement text.")
 @click.option("--station", "stations", multiple=True, help="Đài / station (mặc định: tất cả / default: all).")
-@click.option("--sms-group", default=None, help="Gửi SMS tới nhóm này / also SMS this group.")
-@click.option("--title", default=None)
+@click.option("--sms-group", default=None, help="Gửi SMS tới nhóm này (kể cả giờ yên tĩnh) / also SMS this "
+                                                 "group (even in quiet hours).")
+@click.option("--title", default=None, help="Tiêu đề / title (mặc định/default: Thông báo khẩn + giờ).")
 @click.option("--topic", default=None, help="Chủ đề / topic code.")
 @click.option("--repeat", type=int, default=None, help="Số lần đọc / times to read (mặc định/default 2).")
+@click.option("--until", "until_text", metavar="'YYYY-MM-DD HH:MM'", default=None,
+              help="Phát lại trong các bản tin sau đến giờ này / also carry it in later bulletins until then "
+                   "(mặc định: chỉ phát một lần / default: aired once, on its own).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Chờ phát xong / wait until aired (when a daemon runs).")
 def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None, title: str | None,
-                     topic: str | None, repeat: int | None, wait: bool) -> None:
-    """Phát thông báo khẩn ngay / air an emergency announcement now."""
+                     topic: str | None, repeat: int | None, until_text: str | None, wait: bool) -> None:
+    """Phát thông báo khẩn ngay, mỗi đài đúng một lần / air an emergency announcement now, once per station."""
+    from ..announcements import announce
+
     app = get_app()
+    until = parse_local_datetime(until_text, app.config.broadcaster.timezone) if until_text else None
     if not stations:
-        with app.session() as session:
-            stations = tuple(s.code for s in session.exec(select(Station).order_by(Station.code)).all())
-    state = read_status(app)
-    announcement = create_announcement(app, text=text, station_codes=list(stations), sms_group=sms_group,
-                                       title=title, topic_code=topic, repeat=repeat)
-    if state.alive:
-        click.echo(f"Đã chuyển cho daemon (pid {state.pid}) / queued to the running daemon")
-        if wait and announcement.bulletin_ids:
-            _wait_for(app, announcement.bulletin_ids)
-    else:
-        from ..scheduling.airing import Airing
-
-        click.echo("Không có daemon, phát trực tiếp / no daemon running: airing directly")
-        airing = Airing(app)
         with app.read_session() as session:
-            queued = [(b, session.get(Bulletin, b).station_id) for b in announcement.bulletin_ids]
-        for bulletin_id, station_id in queued:
-            airing.air_announcement(bulletin_id, station_id)
-        if announcement.campaign_id:
-            from ..sms.dispatcher import dispatch_due
-
-            dispatch_due(app)
-    _print_outcome(app, announcement)
-
-
-def _wait_for(app, bulletin_ids: list[int], timeout_s: float = 600) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    done = {DeliveryStatus.PLAYED, DeliveryStatus.FAILED, DeliveryStatus.INTERRUPTED}
-    while time.monotonic() < deadline:
-        with app.session() as session:
-            statuses = [session.get(Bulletin, b).status for b in bulletin_ids]
-        if all(s in done for s in statuses):
-            return
-        time.sleep(0.5)
+            stations = tuple(s.code for s in session.exec(select(Station).order_by(Station.code)).all())
+    result = announce(app, text=text, station_codes=list(stations), sms_group=sms_group, title=title,
+                      topic_code=topic, repeat=repeat, until=until, wait=wait,
+                      on_handover=lambda: click.echo("Đã chuyển cho chương trình chạy nền (daemon) / handed to "
+                                                     "the running daemon"))
+    if not result.handed_to_daemon:
+        click.echo("Không có daemon, đã phát trực tiếp / no daemon running: aired directly")
+    _print_outcome(app, result)
+    failed = [b for b, status in result.statuses.items()
+              if status in (BulletinStatus.FAILED, BulletinStatus.MISSED, BulletinStatus.SKIPPED)]
+    if failed:
+        raise click.ClickException(f"thông báo không phát được ở {len(failed)} đài / the announcement did not "
+                                   f"air at {len(failed)} station(s)")
 
 
 def _print_outcome(app, announcement) -> None:  # noqa: ANN001
+    labels = {BulletinStatus.PLAYED: "đã phát / aired", BulletinStatus.RENDERING: "daemon đã nhận / accepted",
+              BulletinStatus.READY: "daemon đã nhận / accepted", BulletinStatus.PLAYING: "đang phát / on air"}
     with app.read_session() as session:
         for bulletin_id in announcement.bulletin_ids:
             bulletin = session.get(Bulletin, bulletin_id)
             station = session.get(Station, bulletin.station_id)
-            duration = f"{bulletin.duration_s:.1f} s" if bulletin.duration_s else ""
-            click.echo(f"  {station.code}: {bulletin.status} {duration}")
+            duration = f" {bulletin.duration_s:.1f} s" if bulletin.duration_s else ""
+            reason = f": {bulletin.reason}" if bulletin.status == BulletinStatus.FAILED and bulletin.reason else ""
+            click.echo(f"  {station.code}: {labels.get(bulletin.status, bulletin.status)}{duration}{reason}")
     if announcement.campaign_id:
         click.echo(f"  SMS: chiến dịch / campaign #{announcement.campaign_id}")
 

@@ -8,7 +8,6 @@ import click
 
 from .. import schedules
 from ..models import Channel, Station
-from ..scheduling.airing import Airing
 from ..stations import get_station
 from ..timeutil import as_utc, local, parse_local_datetime, utcnow
 from .common import BroadcasterGroup, echo_json, echo_table, get_app, json_option
@@ -102,34 +101,43 @@ def schedule_resume(schedule_id: int) -> None:
 
 
 @schedule_group.command("preview")
-@click.option("--days", type=int, default=7, show_default=True)
+@click.option("--days", type=int, default=7, show_default=True, help="Xem bao nhiêu ngày tới / days ahead.")
 @json_option
 def schedule_preview(days: int, as_json: bool) -> None:
-    """Các lần phát tới và tin sẽ phát, kèm lý do / next slots, their items and why."""
+    """Các lần phát tới và tin sẽ thật sự phát, kèm lý do / next slots, what will really air, and why.
+
+    Bản tin đã dựng trước được hiện đúng như sẽ phát (tin bị rút được ghi rõ) /
+    bulletins already rendered ahead are shown as they will air (withdrawn items marked).
+    """
+    from ..scheduling.bulletins import Bulletins
+
     app = get_app()
     now = utcnow()
-    airing = Airing(app)
+    bulletins = Bulletins(app)
     data = []
-    with app.session() as session:
+    with app.read_session() as session:
         for schedule in schedules.list_schedules(session, include_paused=False):
             station = session.get(Station, schedule.station_id)
             for slot_time in schedules.fire_times(schedule, station.timezone, now, now + timedelta(days=days)):
-                choices = airing.compose(session, schedule, station, slot_time)
+                source, items = bulletins.preview(session, schedule, station, slot_time)
                 data.append({
                     "schedule": schedule.id, "station": station.code, "channel": schedule.channel,
-                    "time": local(slot_time, station.timezone), "utc": as_utc(slot_time),
-                    "items": [{"id": c.item_id, "title": c.title, "topic": c.topic_code, "seconds": round(c.seconds),
-                               "reason": c.reason} for c in choices],
+                    "time": local(slot_time, station.timezone), "utc": as_utc(slot_time), "bulletin": source,
+                    "items": items,
                 })
     data.sort(key=lambda d: d["utc"])
     if as_json:
         echo_json(data)
         return
+    labels = {"composed": "", "ready": " [đã dựng / rendered]", "rendering": " [đang dựng / rendering]",
+              "stale": " [sẽ dựng lại / to re-render]"}
     for slot in data:
-        click.echo(f"{slot['time']:%Y-%m-%d %H:%M} {slot['station']} #{slot['schedule']} ({slot['channel']})")
+        click.echo(f"{slot['time']:%Y-%m-%d %H:%M} {slot['station']} #{slot['schedule']} ({slot['channel']})"
+                   f"{labels.get(slot['bulletin'], ' [' + slot['bulletin'] + ']')}")
         for item in slot["items"]:
+            mark = f" — SẼ BỎ / WILL NOT AIR: {item['dropped']}" if item["dropped"] else ""
             click.echo(f"    - [{item['id']}] {item['title']} ({item['topic'] or '-'}, ~{item['seconds']} s): "
-                       f"{item['reason']}")
+                       f"{item['reason']}{mark}")
         if not slot["items"]:
             click.echo("    (không có tin / nothing to air)")
     if not data:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..timeutil import utcnow
 from .common import BroadcasterGroup, echo_json, echo_table, fmt_dt, get_app, json_option
 
 
@@ -99,6 +100,8 @@ def _summary_line(counts: dict[str, int], segments: int, price: float, currency:
         f"chưa rõ/uncertain {counts.get('uncertain', 0) + counts.get('sending', 0)}",
         f"bỏ qua/skipped {counts.get('skipped', 0)}",
     ]
+    if counts.get("cancelled"):
+        parts.append(f"đã hủy/cancelled {counts['cancelled']}")
     return (" · ".join(parts) + f" — {paid * segments} tin/segments, "
             f"chi phí/cost {money(paid * segments * price, currency)}")
 
@@ -131,6 +134,9 @@ def _report(result, config, tz_name: str) -> None:  # noqa: ANN001
         click.echo(f"Đang giờ yên tĩnh ({config.sms.quiet_hours}): tin được giữ đến "
                    f"{fmt_dt(result.held_until, tz_name)}, daemon hoặc 'broadcaster sms resume' sẽ gửi / "
                    f"quiet hours: held until then; the daemon or 'broadcaster sms resume' sends them")
+    elif result.held == "item":
+        click.echo(f"Chiến dịch bị giữ lại, không gửi / campaign held, nothing sent: {result.error}")
+        result.error = None
     elif result.held == "not_before":
         click.echo(f"Hẹn gửi lúc / scheduled for {fmt_dt(result.held_until, tz_name)}: daemon hoặc "
                    f"'broadcaster sms resume' sẽ gửi / the daemon or 'broadcaster sms resume' sends them then")
@@ -228,16 +234,20 @@ def _campaign_rows(session) -> list[dict[str, Any]]:  # noqa: ANN001
     from sqlmodel import select
 
     from ..models import Campaign, ContactGroup, ContentItem
-    from ..sms.campaigns import campaign_counts
+    from ..sms.campaigns import campaign_counts, held_by_quiet_hours
+    from ..timeutil import as_utc
 
     groups = {g.id: g.name for g in session.exec(select(ContactGroup)).all()}
+    config = get_app().config
     data = []
     for campaign in session.exec(select(Campaign).order_by(Campaign.id)).all():
         item = session.get(ContentItem, campaign.item_id)
         data.append({"id": campaign.id, "item_id": campaign.item_id, "item": item.title if item else "",
                      "group": groups.get(campaign.group_id, ""), "status": campaign.status,
                      "encoding": campaign.encoding, "segments": campaign.segments,
-                     "created_at": campaign.created_at, "not_before": campaign.not_before,
+                     "created_at": campaign.created_at, "not_before": as_utc(campaign.not_before),
+                     "held_until": held_by_quiet_hours(config, item, utcnow()) if campaign.status == "open"
+                     else None,
                      "schedule_id": campaign.schedule_id, "bulletin_id": campaign.bulletin_id,
                      "counts": campaign_counts(session, campaign.id)})
     return data
@@ -250,7 +260,8 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
     """Tình hình các chiến dịch SMS / SMS campaigns and their counts."""
     from sqlmodel import select
 
-    from ..models import Delivery, DeliveryStatus
+    from ..deliveries import DeliveryStatus
+    from ..models import Delivery
     from ..phones import mask_phone
     from ..sms.campaigns import PAID_STATUSES, find_campaign
 
@@ -269,7 +280,7 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
         problems = []
         if campaign_id is not None:
             bad = [DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.UNCERTAIN,
-                   DeliveryStatus.SKIPPED, DeliveryStatus.SENDING]
+                   DeliveryStatus.SKIPPED, DeliveryStatus.SENDING, DeliveryStatus.CANCELLED]
             rows = session.exec(select(Delivery).where(Delivery.campaign_id == campaign_id,
                                                        Delivery.status.in_([str(s) for s in bad]))
                                 .order_by(Delivery.id)).all()
@@ -283,16 +294,19 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
             echo_json(campaigns)
         return
     def status_text(c: dict[str, Any]) -> str:
-        if c["status"] == "open" and c["not_before"] is not None:
+        if c["status"] == "open" and c["not_before"] is not None and c["not_before"] > utcnow():
             return f"{c['status']} (từ/from {fmt_dt(c['not_before'], tz_name)})"
+        if c["status"] == "open" and c["held_until"] is not None and c["counts"]["pending"]:
+            return f"giữ/held (giờ yên tĩnh/quiet hours → {fmt_dt(c['held_until'], tz_name)})"
         return c["status"]
 
     echo_table(
         ["#", "Tin/item", "Nhóm/group", "Tạo/created", "Trạng thái/status",
-         "Gửi/sent", "Lỗi/failed", "Chờ/pending", "Chưa rõ/uncertain", "Bỏ qua/skipped", "Chi phí/cost"],
+         "Gửi/sent", "Lỗi/failed", "Chờ/pending", "Chưa rõ/uncertain", "Bỏ qua, hủy/skipped, cancelled", "Chi phí/cost"],
         ([c["id"], f"{c['item_id']} {c['item']}", c["group"], fmt_dt(c["created_at"], tz_name), status_text(c),
           sum(c["counts"].get(str(s), 0) for s in PAID_STATUSES), c["counts"]["failed"], c["counts"]["pending"],
-          c["counts"]["uncertain"] + c["counts"]["sending"], c["counts"]["skipped"], money(c["cost"], currency)]
+          c["counts"]["uncertain"] + c["counts"]["sending"], c["counts"]["skipped"] + c["counts"]["cancelled"],
+          money(c["cost"], currency)]
          for c in campaigns),
         title="Chiến dịch SMS / SMS campaigns")
     if campaign_id is not None:
@@ -303,6 +317,23 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
                        ([p["delivery"], p["recipient"], p["status"], p["attempts"], p["error_code"] or "",
                          p["error_message"] or ""] for p in problems),
                        title="Tin cần xem lại / messages to look at")
+
+
+@sms_group.command("cancel")
+@click.argument("campaign_id", type=int)
+def sms_cancel(campaign_id: int) -> None:
+    """Hủy một chiến dịch: tin chưa gửi sẽ không bao giờ được gửi / stop a campaign: unsent messages are
+    never sent (those already sent stay in the log)."""
+    from ..deliveries import cancel_campaign
+
+    result = cancel_campaign(get_app().ready_engine(), campaign_id)
+    if result.already:
+        click.echo(f"Chiến dịch {campaign_id} đã hủy từ trước / campaign {campaign_id} was already cancelled")
+        return
+    click.echo(f"Đã hủy chiến dịch {campaign_id}: {result.cancelled} tin sẽ không gửi / cancelled campaign "
+               f"{campaign_id}: {result.cancelled} messages will not be sent")
+    if result.in_flight:
+        click.echo(f"  {result.in_flight} tin đang gửi dở sẽ hoàn tất / {result.in_flight} in flight will finish")
 
 
 # --------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from ..deliveries import ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT
-from ..models import Channel, DeliveryStatus, Metric, Plan, Station, Topic
+from ..deliveries import ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
+from ..models import Channel, Metric, Plan, Station, Topic
 from ..phones import mask_phone
 from ..plans import get_plan, plan_targets, plan_topics
 from ..stations import get_station

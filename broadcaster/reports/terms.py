@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ..models import Channel, DeliveryStatus, Metric
+from ..deliveries import DeliveryStatus
+from ..models import Channel, Metric
 
 LATE_AFTER_S = 60.0
-CANCELLED = "cancelled"  # DeliveryStatus.CANCELLED once the SMS cancel command lands: matched by its value
+CANCELLED = DeliveryStatus.CANCELLED.value  # an SMS row `sms cancel` stopped before sending
 REAL_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
 KNOWN_STATUSES = sorted({s.value for s in DeliveryStatus} | {CANCELLED})
 PEOPLE_SMS = {DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value}

@@ -13,9 +13,14 @@ items valid at that time for the channel, and orders them:
 
 It fills the slot length with the items' spoken durations (real ones from the
 render cache where known), skipping what does not fit, and does not repeat a
-non-emergency item aired on the same station within ``repeat_gap``. An SMS
-slot carries one item: the first in that order. The same database state and
-time always give the same choice.
+non-emergency item within ``repeat_gap`` of its airing on the same station —
+counting both what aired and what is already planned in bulletins not yet
+aired (rendered ahead), so two slots rendered together never carry the same
+items. A slot filtered to topics carries only items of those topics
+(emergencies included: an announcement never takes over another topic's
+slot). An SMS slot carries one item: the first in that order that its group
+has not been texted yet. The same
+database state and time always give the same choice.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
+from ..deliveries import BULLETIN_PLANNED, DeliveryStatus
 from ..models import (
     PRIORITY_RANK,
+    Bulletin,
+    BulletinItem,
+    Campaign,
     Channel,
     ContentItem,
     Delivery,
-    DeliveryStatus,
     ItemStatus,
     Metric,
     Plan,
@@ -67,6 +75,7 @@ class Slot:
     at: datetime  # aware
     length_s: float
     topic_codes: tuple[str, ...] = ()
+    group_id: int | None = None  # SMS slots: the group texted
 
 
 def period_bounds(period: str, moment: datetime, tz_name: str, plan: Plan) -> tuple[datetime, datetime]:
@@ -133,34 +142,62 @@ def _last_aired(session: Session, station_id: int) -> dict[int, datetime]:
     return {item_id: as_utc(moment) for item_id, moment in rows}
 
 
+def _planned(session: Session, station_id: int, exclude_bulletin_id: int | None) -> dict[int, list[datetime]]:
+    """Items in this station's bulletins that have not aired yet, with their slot times."""
+    query = (select(BulletinItem.item_id, Bulletin.slot_time)
+             .join(Bulletin, BulletinItem.bulletin_id == Bulletin.id)
+             .where(Bulletin.station_id == station_id, Bulletin.channel == Channel.LOUDSPEAKER,
+                    Bulletin.status.in_([str(s) for s in BULLETIN_PLANNED]), BulletinItem.dropped == "",
+                    BulletinItem.item_id.is_not(None)))
+    if exclude_bulletin_id is not None:
+        query = query.where(Bulletin.id != exclude_bulletin_id)
+    found: dict[int, list[datetime]] = {}
+    for item_id, slot_time in session.exec(query).all():
+        found.setdefault(item_id, []).append(as_utc(slot_time))
+    return found
+
+
+def item_fits(item: ContentItem, channel: str, at: datetime, wanted_topics: set[int] | None) -> str | None:
+    """None if the item may go out on ``channel`` at ``at``; else why not (Vietnamese / English)."""
+    at = as_utc(at)
+    if item.status == ItemStatus.RETIRED:
+        return "đã thôi dùng / retired"
+    if item.status != ItemStatus.APPROVED:
+        return "chưa duyệt / not approved"
+    if channel not in (item.channels or []):
+        return f"không dành cho kênh {channel} / not for the {channel} channel"
+    if item.valid_from and as_utc(item.valid_from) > at:
+        return "chưa đến ngày hiệu lực / not valid yet"
+    if item.valid_until and as_utc(item.valid_until) < at:
+        return "đã hết hiệu lực / expired"
+    if wanted_topics is not None and item.topic_id not in wanted_topics:
+        return "ngoài chủ đề của lịch / outside the slot's topics"
+    return None
+
+
+def wanted_topic_ids(session: Session, topic_codes: tuple[str, ...] | list[str]) -> set[int] | None:
+    if not topic_codes:
+        return None
+    from ..plans import find_topic
+
+    return {find_topic(session, code).id for code in topic_codes}
+
+
 def candidates(session: Session, slot: Slot) -> list[ContentItem]:
-    at = as_utc(slot.at)
     items = session.exec(select(ContentItem).where(ContentItem.status == ItemStatus.APPROVED)
                          .order_by(ContentItem.id)).all()
-    wanted_topics: set[int] | None = None
-    if slot.topic_codes:
-        from ..plans import find_topic
-
-        wanted_topics = {find_topic(session, code).id for code in slot.topic_codes}
-    chosen = []
-    for item in items:
-        if slot.channel not in item.channels:
-            continue
-        if item.valid_from and as_utc(item.valid_from) > at:
-            continue
-        if item.valid_until and as_utc(item.valid_until) < at:
-            continue
-        if wanted_topics is not None and item.priority != Priority.EMERGENCY and item.topic_id not in wanted_topics:
-            continue
-        chosen.append(item)
-    return chosen
+    wanted = wanted_topic_ids(session, slot.topic_codes)
+    return [item for item in items if item_fits(item, slot.channel, slot.at, wanted) is None]
 
 
 def compose(session: Session, slot: Slot, *, seconds_of: Callable[[ContentItem], float],
-            repeat_gap: timedelta, overhead_s: float = 0.0) -> list[Choice]:
+            repeat_gap: timedelta, overhead_s: float = 0.0, exclude_bulletin_id: int | None = None) -> list[Choice]:
+    """``exclude_bulletin_id``: the bulletin being composed again (its own items are not a repeat)."""
     at = as_utc(slot.at)
     items = candidates(session, slot)
-    last_aired = _last_aired(session, slot.station.id) if slot.channel == Channel.LOUDSPEAKER else {}
+    loudspeaker = slot.channel == Channel.LOUDSPEAKER
+    last_aired = _last_aired(session, slot.station.id) if loudspeaker else {}
+    planned = _planned(session, slot.station.id, exclude_bulletin_id) if loudspeaker else {}
     topics = {t.id: t for t in session.exec(select(Topic)).all()}
     plans = {p.id: p for p in session.exec(select(Plan)).all()}
     behind_cache: dict[int, float] = {}
@@ -175,11 +212,17 @@ def compose(session: Session, slot: Slot, *, seconds_of: Callable[[ContentItem],
         return behind_cache[item.topic_id]
 
     never = datetime.min.replace(tzinfo=at.tzinfo)
+    texted: set[int] = set()
+    if slot.channel == Channel.SMS and slot.group_id is not None:  # a slot never texts a group the same item twice
+        texted = set(session.exec(select(Campaign.item_id).where(Campaign.group_id == slot.group_id)).all())
     eligible = []
     for item in items:
-        aired = last_aired.get(item.id)
-        if item.priority != Priority.EMERGENCY and aired and at - aired < repeat_gap:
+        if item.id in texted:
             continue
+        if item.priority != Priority.EMERGENCY:
+            times = planned.get(item.id, []) + ([last_aired[item.id]] if item.id in last_aired else [])
+            if any(abs(at - moment) < repeat_gap for moment in times):
+                continue
         eligible.append(item)
     eligible.sort(key=lambda it: (PRIORITY_RANK[Priority(it.priority)], -round(behind_of(it), 6),
                                   last_aired.get(it.id, never), it.id))

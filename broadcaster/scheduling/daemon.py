@@ -1,50 +1,81 @@
-"""The daemon: fires slots on time, airs bulletins, sends SMS, logs everything.
+"""The daemon: owned threads and queues, as radio playout systems do it.
 
-- Jobs are rebuilt from the ``schedule`` table at start and whenever the CLI
-  changes it (polled every ``daemon.reload_seconds``); APScheduler keeps them
-  in memory only.
-- Loudspeaker bulletins are composed and rendered ``render.ahead_minutes``
-  before their slot, so air time never waits for text-to-speech.
-- A slot missed while the daemon was down airs late if it is within
-  ``schedule.catch_up_minutes``, otherwise it is logged as missed.
-- One daemon per database: a lock file beside the database and a heartbeat
-  row in it.
+- **Control loop** (the main thread): reloads schedules into APScheduler,
+  claims work (render-ahead, queued announcements, retries) and heartbeats.
+  It never renders, plays or sends.
+- **APScheduler jobs** are bound methods that only enqueue: a slot that falls
+  due goes to its station's player queue (or the SMS queue).
+- **One player per station** (:class:`~.playout.StationPlayer`) owns the
+  station's loudspeakers with a priority queue; an emergency preempts.
+- **One renderer** makes bulletins ahead of time (``render.ahead_minutes``)
+  and, first, those whose slot is already due.
+- **One SMS thread** creates SMS-slot campaigns and dispatches what is due
+  (emergencies first; quiet hours read at send time).
+
+Every wait watches the stop event, so a stop is prompt whatever is stuck. The
+clock is injected (``Daemon(app, clock=...)``): catch-up, missed slots,
+render-ahead, the repeat gap and announcements are tested in-process.
+
+One daemon per data folder: an OS file lock (released by the kernel if the
+process dies) decides "a daemon runs" — ``announce`` asks the lock, not the
+heartbeat, which can lag. A slot missed while no daemon ran airs late if it
+is within ``schedule.catch_up_minutes`` (the latest one per schedule),
+otherwise it is logged missed; whatever a crashed daemon left half-done
+(rendering, playing, announcements) is recovered the same way.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.date import DateTrigger
 from sqlmodel import select
 
+from .. import deliveries
 from .. import schedules as schedules_mod
 from ..app import App
 from ..db import session_scope
+from ..deliveries import BulletinStatus
 from ..errors import BroadcasterError
-from ..models import Bulletin, Channel, DaemonState, Delivery, DeliveryStatus, Schedule, Station
-from ..timeutil import as_utc, utcnow, zone
-from . import jobs
-from .airing import READY, RENDERING, STALE, Airing
+from ..fileutil import FileLock, is_locked
+from ..models import Bulletin, Campaign, Channel, ContactGroup, ContentItem, DaemonState, Schedule, Station
+from ..timeutil import as_utc, utcnow
+from .bulletins import Bulletins
+from .playout import StationPlayer
 
 log = logging.getLogger("broadcaster.daemon")
+
+Clock = Callable[[], datetime]
+LOCK_NAME = "daemon.lock"
+# A render that failed (full disk, no voice) is tried again after this long.
+RENDER_RETRY_S = 30.0
+# A loudspeaker slot whose player failed is tried again after this long, inside the catch-up window.
+PLAY_RETRY_S = 30.0
+PLAY_ATTEMPTS = 3
+
+
+def lock_path(app: App) -> Path:
+    return app.config.data_dir / LOCK_NAME
+
+
+def daemon_running(app: App) -> bool:
+    """A daemon holds this data folder's lock right now (the kernel releases it when the process dies)."""
+    return is_locked(lock_path(app))
 
 
 @dataclass
 class DaemonStatus:
-    alive: bool
+    alive: bool  # a daemon holds the lock (or, on another host, heartbeats)
+    responding: bool  # its heartbeat is fresh
     pid: int | None
     host: str
     started_at: datetime | None
@@ -55,100 +86,171 @@ def read_status(app: App, now: datetime | None = None) -> DaemonStatus:
     now = now or utcnow()
     with app.read_session() as session:
         state = session.get(DaemonState, 1)
+    running = daemon_running(app)
     if state is None or state.heartbeat_at is None:
-        return DaemonStatus(False, None, "", None, None)
+        return DaemonStatus(running, False, None, "", None, None)
     fresh = now - as_utc(state.heartbeat_at) < timedelta(seconds=3 * app.config.daemon.heartbeat_seconds + 2)
-    alive = state.stopped_at is None and fresh
-    return DaemonStatus(alive, state.pid, state.host, as_utc(state.started_at), as_utc(state.heartbeat_at))
+    remote = state.host != socket.gethostname() and state.stopped_at is None and fresh
+    return DaemonStatus(running or remote, fresh and state.stopped_at is None, state.pid, state.host,
+                        as_utc(state.started_at), as_utc(state.heartbeat_at))
+
+
+class _Renderer(threading.Thread):
+    """The one render thread: due slots first, then render-ahead in slot order."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        super().__init__(name="renderer", daemon=True)
+        self.daemon = daemon
+        self.queue: queue.PriorityQueue[tuple[int, datetime, int]] = queue.PriorityQueue()
+        self._queued: set[int] = set()
+        self._air_when_done: set[int] = set()
+        self._guard = threading.Lock()
+        self.current: int | None = None
+
+    def submit(self, bulletin_id: int, slot_time: datetime, *, air_when_done: bool) -> None:
+        with self._guard:
+            if air_when_done:
+                self._air_when_done.add(bulletin_id)
+            if bulletin_id in self._queued or bulletin_id == self.current:
+                return
+            self._queued.add(bulletin_id)
+        self.queue.put((0 if air_when_done else 1, as_utc(slot_time), bulletin_id))
+
+    @property
+    def idle(self) -> bool:
+        return self.queue.empty() and self.current is None
+
+    def waiting_to_air(self) -> set[int]:
+        with self._guard:
+            return set(self._air_when_done)
+
+    def forget(self, bulletin_id: int) -> None:
+        with self._guard:
+            self._air_when_done.discard(bulletin_id)
+
+    def run(self) -> None:
+        stop = self.daemon.stop_event
+        while not stop.is_set():
+            try:
+                _rank, _slot_time, bulletin_id = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self._guard:
+                self._queued.discard(bulletin_id)
+                self.current = bulletin_id
+            try:
+                ok = self.daemon.bulletins.render(bulletin_id)
+            except Exception:
+                log.exception("Lỗi khi dựng bản tin %s / render error", bulletin_id)
+                deliveries.render_failed(self.daemon.engine, bulletin_id, "lỗi bất ngờ / unexpected error")
+                ok = False
+            finally:
+                with self._guard:
+                    self.current = None
+            if not ok:
+                self.daemon.render_retry_at[bulletin_id] = self.daemon.clock() + timedelta(seconds=RENDER_RETRY_S)
+                continue
+            with self._guard:
+                air = bulletin_id in self._air_when_done
+                self._air_when_done.discard(bulletin_id)
+            if air:
+                self.daemon.air_bulletin(bulletin_id, emergency=False)
 
 
 class Daemon:
-    def __init__(self, app: App, *, log_file: Path | None = None) -> None:
+    def __init__(self, app: App, *, clock: Clock = utcnow, log_file: Path | None = None,
+                 use_scheduler: bool = True, sms_poll_seconds: float = 5.0) -> None:
         self.app = app
         self.config = app.config
         self.engine = app.ready_engine()
+        self.clock = clock
         self.stop_event = threading.Event()
-        self.airing = Airing(app)
+        self.bulletins = Bulletins(app, clock=clock)
         self.catch_up = timedelta(minutes=self.config.schedule.catch_up_minutes)
         self.ahead = timedelta(minutes=self.config.render.ahead_minutes)
-        self.scheduler = BackgroundScheduler(timezone="UTC")
-        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
-        self.render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
-        self.sms_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sms")
-        self._rendering: set[tuple[int, datetime]] = set()
+        self.use_scheduler = use_scheduler
+        self.sms_poll_seconds = sms_poll_seconds
+        self.scheduler = None
+        self.players: dict[int, StationPlayer] = {}
+        self.renderer = _Renderer(self)
+        self.render_retry_at: dict[int, datetime] = {}
+        self.play_retry_at: dict[int, datetime] = {}
+        self.sms_slots: queue.Queue[tuple[int, datetime]] = queue.Queue()
+        self.sms_wake = threading.Event()
+        self.sms_yield = threading.Event()  # an emergency campaign is waiting: the ordinary dispatch stops
+        self._sms_thread: threading.Thread | None = None
+        self._sms_busy = False
         self._fingerprint: tuple | None = None
-        self._lock_handle = None
+        self._lock = FileLock(lock_path(app))
         self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
         self._log_handler: logging.Handler | None = None
         self._webhook = None
+        self._last_heartbeat = self._last_reload = float("-inf")
 
     # ---------------------------------------------------------------- lifecycle
     def run(self) -> None:
         """Run until SIGTERM/SIGINT (or ``stop()``)."""
         self._setup_logging()
-        self.acquire()
-        previous_heartbeat = self._start_state()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self.stop())
         try:
-            jobs.bind(self)
-            self.recover()
-            self.sync_jobs(force=True)
-            self.scheduler.start()
-            self.catch_up_missed(previous_heartbeat)
-            self.prepare_upcoming()
+            self.start()
             self._start_webhook()
             log.info("Daemon đã chạy / daemon started (pid %s)", os.getpid())
-            self._loop()
+            self.loop()
         finally:
             self.shutdown()
+
+    def loop(self) -> None:
+        """The control loop, until stopped."""
+        while not self.stop_event.wait(0.2):
+            self.tick()
+
+    def start(self, *, lock_wait_s: float = 30.0) -> None:
+        """Take the lock, recover what a crash left, start the threads and the jobs."""
+        self.acquire(wait_s=lock_wait_s)
+        previous_heartbeat = self._start_state()
+        self.renderer.start()
+        self._sms_thread = threading.Thread(target=self._sms_loop, name="sms", daemon=True)
+        self._sms_thread.start()
+        self.recover_and_catch_up(previous_heartbeat)
+        if self.use_scheduler:
+            from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
+            from apscheduler.schedulers.background import BackgroundScheduler
+
+            self.scheduler = BackgroundScheduler(timezone="UTC")
+            self.scheduler.add_listener(self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+            self.sync_jobs(force=True)
+            self.scheduler.start()
+        self.tick()
 
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _loop(self) -> None:
-        heartbeat_every = self.config.daemon.heartbeat_seconds
-        reload_every = self.config.daemon.reload_seconds
-        last_heartbeat = last_reload = time.monotonic()
-        while not self.stop_event.wait(0.25):
-            now = time.monotonic()
-            self._guard(self.airing.take_announcements)
-            if now - last_heartbeat >= heartbeat_every:
-                self._guard(self.heartbeat)
-                last_heartbeat = now
-            if now - last_reload >= reload_every:
-                self._guard(self.sync_jobs)
-                self._guard(self.prepare_upcoming)
-                self._guard(self._dispatch_sms)
-                last_reload = now
-
-    def _guard(self, func) -> None:  # noqa: ANN001
-        try:
-            func()
-        except Exception:  # one bad tick must not stop the station
-            log.exception("Lỗi trong vòng lặp / error in the daemon loop (%s)", getattr(func, "__name__", func))
-
     def shutdown(self) -> None:
         log.info("Đang dừng / stopping")
-        self.airing.interrupt_all("daemon dừng / daemon stopped")
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        self.render_pool.shutdown(wait=False, cancel_futures=True)
-        self.sms_pool.shutdown(wait=True, cancel_futures=True)
+        self.stop_event.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for thread in [*self.players.values(), self._sms_thread]:
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=10)
+        if self.renderer.is_alive():
+            self.renderer.join(timeout=2)  # a render in progress is recovered as stale at the next start
         if self._webhook is not None:
             self._webhook.shutdown()
-        with session_scope(self.engine) as session:
-            state = session.get(DaemonState, 1)
-            if state is not None and state.pid == os.getpid():
-                state.stopped_at = utcnow()
-                state.heartbeat_at = utcnow()
-                session.add(state)
-        jobs.bind(None)
+        if self._lock.held:
+            with session_scope(self.engine) as session:
+                state = session.get(DaemonState, 1)
+                if state is not None and state.pid == os.getpid():
+                    state.stopped_at = state.heartbeat_at = utcnow()
+                    session.add(state)
         self.release()
         log.info("Đã dừng / stopped")
         if self._log_handler is not None:
             logging.getLogger("broadcaster").removeHandler(self._log_handler)
             self._log_handler.close()
+            self._log_handler = None
 
     def _setup_logging(self) -> None:
         self._log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -161,41 +263,20 @@ class Daemon:
         self._log_handler = handler
 
     # ------------------------------------------------------------------ locking
-    def _lock_path(self) -> Path:
-        return self.config.data_dir / "daemon.lock"
-
-    def acquire(self) -> None:
-        path = self._lock_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+")  # noqa: SIM115 - held for the daemon's life
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            other = handle.read().strip() or "?"
-            handle.close()
-            raise BroadcasterError(
-                f"Daemon đã chạy với cơ sở dữ liệu này (pid {other}) / "
-                f"a daemon already runs on this database (pid {other})"
-            ) from None
-        status = read_status(self.app)
-        if status.alive and status.host != socket.gethostname():
-            handle.close()
-            raise BroadcasterError(
-                f"Daemon đang chạy trên máy {status.host} (pid {status.pid}) / "
-                f"a daemon runs on host {status.host} (pid {status.pid})"
-            )
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock_handle = handle
+    def acquire(self, wait_s: float = 0.0) -> None:
+        note = f"{os.getpid()}@{socket.gethostname()}"
+        deadline = time.monotonic() + wait_s
+        while not self._lock.try_acquire(note):
+            if time.monotonic() >= deadline:
+                other = self._lock.read_note() or "?"
+                raise BroadcasterError(
+                    f"Chương trình chạy nền (daemon) đã chạy với thư mục dữ liệu này ({other}) / "
+                    f"a daemon already runs on this data folder ({other})"
+                )
+            time.sleep(0.2)  # e.g. 'announce' airing directly holds it for a moment
 
     def release(self) -> None:
-        if self._lock_handle is not None:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
-            self._lock_handle = None
+        self._lock.release()
 
     def _start_state(self) -> datetime | None:
         """Record this daemon's start; return when the previous one was last alive."""
@@ -214,51 +295,156 @@ class Daemon:
             state.heartbeat_at = utcnow()
             session.add(state)
 
-    # ----------------------------------------------------------------- recovery
-    def recover(self) -> None:
-        """Rows a crashed daemon left mid-air become interrupted; nothing is lost."""
-        reason = "daemon dừng khi đang phát / daemon stopped while playing"
-        with session_scope(self.engine) as session:
-            for delivery in session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.PLAYING)).all():
-                delivery.status = DeliveryStatus.INTERRUPTED
-                delivery.error_message = reason
-                delivery.updated_at = utcnow()
-                session.add(delivery)
-            for bulletin in session.exec(select(Bulletin).where(Bulletin.status.in_(
-                    [DeliveryStatus.PLAYING, RENDERING]))).all():
-                bulletin.status = DeliveryStatus.INTERRUPTED if bulletin.status == DeliveryStatus.PLAYING else STALE
-                bulletin.reason = reason
-                session.add(bulletin)
+    # ---------------------------------------------------------------- threads
+    def player(self, station_id: int) -> StationPlayer:
+        player = self.players.get(station_id)
+        if player is None or not player.is_alive():
+            player = StationPlayer(station_id, self.bulletins, stop=self.stop_event,
+                                   send_to_renderer=self._to_renderer, on_failed=self._play_failed)
+            self.players[station_id] = player
+            player.start()
+        return player
 
-    def catch_up_missed(self, last_alive: datetime | None) -> None:
-        """Slots that fell while no daemon ran: air the latest late if recent, log the rest missed."""
-        now = utcnow()
+    def _to_renderer(self, bulletin_id: int, air_when_done: bool) -> None:
+        """Queue a bulletin for the renderer, claiming it first when it is stale."""
         with session_scope(self.engine) as session:
+            bulletin = session.get(Bulletin, bulletin_id)
+            slot_time, status = bulletin.slot_time, bulletin.status
+        if status == BulletinStatus.STALE and not deliveries.claim_bulletin(self.engine, bulletin_id,
+                                                                            expect=[BulletinStatus.STALE]):
+            return
+        if status not in (BulletinStatus.STALE, BulletinStatus.RENDERING):
+            return
+        self.renderer.submit(bulletin_id, slot_time, air_when_done=air_when_done)
+
+    def _play_failed(self, bulletin_id: int) -> None:
+        self.play_retry_at[bulletin_id] = self.clock() + timedelta(seconds=PLAY_RETRY_S)
+
+    def air_bulletin(self, bulletin_id: int, *, emergency: bool) -> None:
+        with session_scope(self.engine) as session:
+            station_id = session.get(Bulletin, bulletin_id).station_id
+        self.player(station_id).air(bulletin_id, emergency=emergency)
+
+    def idle(self) -> bool:
+        """Nothing queued or in progress in any thread (for tests and the benchmark)."""
+        return (self.renderer.idle and all(p.idle for p in self.players.values()) and not self._sms_busy
+                and self.sms_slots.empty() and not self.sms_wake.is_set())
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        settled = 0
+        while time.monotonic() < deadline:
+            settled = settled + 1 if self.idle() else 0
+            if settled >= 3:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"daemon did not settle: renderer idle {self.renderer.idle}, players "
+                           f"{ {k: p.idle for k, p in self.players.items()} }, sms busy {self._sms_busy}, "
+                           f"sms slots {self.sms_slots.qsize()}, sms wake {self.sms_wake.is_set()}")
+
+    # ------------------------------------------------------------ control loop
+    def tick(self) -> None:
+        """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS."""
+        now_mono = time.monotonic()
+        if now_mono - self._last_heartbeat >= self.config.daemon.heartbeat_seconds:
+            self._guard(self.heartbeat)
+            self._last_heartbeat = now_mono
+        self._guard(self.take_announcements)
+        if now_mono - self._last_reload >= self.config.daemon.reload_seconds:
+            self._last_reload = now_mono
+            if self.scheduler is not None:
+                self._guard(self.sync_jobs)
+            self._guard(self.prepare_upcoming)
+            self._guard(self.retry_due)
+            self.sms_wake.set()
+
+    def _guard(self, func) -> None:  # noqa: ANN001
+        try:
+            func()
+        except Exception as exc:  # one bad tick must not stop the station
+            log.error("Lỗi trong vòng lặp / error in the daemon loop (%s): %s", getattr(func, "__name__", func),
+                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    # ----------------------------------------------------------------- recovery
+    def recover_and_catch_up(self, last_alive: datetime | None) -> None:
+        """Recover what a dead daemon left half-done, and account for every slot that fell while none ran."""
+        now = self.clock()
+        recovered = deliveries.recover(self.engine, now=now)
+        if recovered.players_stopped:
+            log.warning("Đã dừng %d trình phát mồ côi / stopped %d orphaned player(s)",
+                        len(recovered.players_stopped), len(recovered.players_stopped))
+        latest: dict[int, tuple[datetime, int | None]] = {}  # schedule -> (slot time, bulletin) to air late
+        with session_scope(self.engine) as session:
+            for bulletin_id in recovered.bulletins:
+                bulletin = session.get(Bulletin, bulletin_id)
+                slot_time = as_utc(bulletin.slot_time)
+                if bulletin.kind == "announcement":
+                    valid_until = as_utc(bulletin.valid_until) or slot_time + self.catch_up
+                    if now <= valid_until:
+                        if bulletin.status == BulletinStatus.QUEUED:
+                            continue  # take_announcements claims it
+                        deliveries.move_bulletin(session, bulletin, BulletinStatus.STALE) \
+                            if bulletin.status in (BulletinStatus.READY, BulletinStatus.FAILED) else None
+                        latest[-bulletin_id] = (slot_time, bulletin_id)
+                    else:
+                        deliveries.mark_missed(session, station_id=bulletin.station_id, slot_time=slot_time,
+                                               reason="thông báo hết hiệu lực khi daemon dừng / the announcement "
+                                                      "expired while no daemon ran", kind="announcement",
+                                               bulletin=bulletin)
+                    continue
+                if slot_time > now or bulletin.schedule_id is None:
+                    continue  # rendered ahead for a later slot: prepare_upcoming renders it again if stale
+                self._keep_latest(session, latest, bulletin.schedule_id, slot_time, bulletin_id, now)
             rows = session.exec(select(Schedule, Station).join(Station).where(Schedule.paused == False)).all()  # noqa: E712
-            pending: list[tuple[int, datetime]] = []
             for schedule, station in rows:
                 start = max(as_utc(schedule.created_at), last_alive or as_utc(schedule.created_at))
-                due = list(schedules_mod.fire_times(schedule, station.timezone, start, now))
-                done = {as_utc(b.slot_time) for b in session.exec(
-                    select(Bulletin).where(Bulletin.schedule_id == schedule.id)).all()
-                    if b.status not in (READY, STALE)}
-                due = [t for t in due if t not in done]
-                if not due:
-                    continue
-                latest = due[-1]
-                catchable = now - latest <= self.catch_up
-                for slot_time in due[:-1] if catchable else due:
-                    self.airing.record_missed(session, schedule, station, slot_time,
-                                              "máy tắt hoặc daemon không chạy / PC off or daemon not running")
-                if catchable:
-                    pending.append((schedule.id, latest))
-        for schedule_id, slot_time in pending:
-            log.warning("Phát bù lịch %s (%s) / catching up slot", schedule_id, slot_time.isoformat())
-            self.scheduler.add_job(self._run_slot_at, args=[schedule_id, slot_time], id=f"catchup-{schedule_id}",
-                                   replace_existing=True, misfire_grace_time=None)
+                for slot_time in schedules_mod.fire_times(schedule, station.timezone, start, now):
+                    existing = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
+                    if existing is not None and existing.status not in deliveries.BULLETIN_PLANNED:
+                        continue
+                    self._keep_latest(session, latest, schedule.id, slot_time,
+                                      existing.id if existing else None, now)
+        for key, (slot_time, bulletin_id) in sorted(latest.items(), key=lambda kv: kv[1][0]):
+            if key < 0:
+                log.warning("Phát lại thông báo khẩn %s sau khi dừng / airing an announcement left by a stop",
+                            bulletin_id)
+                if deliveries.claim_bulletin(self.engine, bulletin_id, expect=[BulletinStatus.STALE]):
+                    self.air_bulletin(bulletin_id, emergency=True)
+                continue
+            log.warning("Phát bù lịch %s (%s) / catching up slot", key, slot_time.isoformat(timespec="seconds"))
+            self.slot_due_at(key, slot_time)
+
+    def _keep_latest(self, session, latest: dict, schedule_id: int, slot_time: datetime,  # noqa: ANN001
+                     bulletin_id: int | None, now: datetime) -> None:
+        """Per schedule only the latest slot inside the catch-up window airs late; the others are missed."""
+        candidates = [(slot_time, bulletin_id)]
+        if schedule_id in latest:
+            candidates.append(latest.pop(schedule_id))
+        candidates.sort(key=lambda c: c[0])
+        *older, newest = candidates
+        for moment, bid in older:
+            if moment != newest[0]:
+                self._missed(session, schedule_id, moment, bid, "máy tắt hoặc daemon không chạy / PC off or "
+                                                                  "daemon not running")
+        if now - newest[0] <= self.catch_up:
+            latest[schedule_id] = newest
+        else:
+            self._missed(session, schedule_id, newest[0], newest[1], "quá thời gian phát bù / past the "
+                                                                      "catch-up window")
+
+    def _missed(self, session, schedule_id: int, slot_time: datetime, bulletin_id: int | None,  # noqa: ANN001
+                reason: str) -> None:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is None:
+            return
+        bulletin = session.get(Bulletin, bulletin_id) if bulletin_id else None
+        deliveries.mark_missed(session, station_id=schedule.station_id, slot_time=slot_time, reason=reason,
+                               schedule_id=schedule_id, channel=schedule.channel, bulletin=bulletin)
 
     # ------------------------------------------------------------------- jobs
     def sync_jobs(self, force: bool = False) -> None:
+        from apscheduler.triggers.date import DateTrigger
+
         with session_scope(self.engine) as session:
             rows = session.exec(select(Schedule, Station).join(Station).order_by(Schedule.id)).all()
             fingerprint = tuple((s.id, s.cron, s.at, s.paused, s.updated_at, st.timezone) for s, st in rows)
@@ -266,14 +452,14 @@ class Daemon:
                 return
             self._fingerprint = fingerprint
             wanted = {}
-            now = utcnow()
+            now = self.clock()
             for schedule, station in rows:
                 if schedule.paused:
                     continue
                 if schedule.cron:
                     trigger = schedules_mod.cron_trigger(schedule.cron, station.timezone)
                 elif schedule.at and as_utc(schedule.at) > now:
-                    trigger = DateTrigger(run_date=as_utc(schedule.at), timezone=zone(station.timezone))
+                    trigger = DateTrigger(run_date=as_utc(schedule.at))
                 else:
                     continue
                 wanted[f"slot-{schedule.id}"] = (schedule.id, trigger)
@@ -283,25 +469,24 @@ class Daemon:
                 log.info("Bỏ lịch / schedule removed: %s", job.id)
         grace = int(self.catch_up.total_seconds())
         for job_id, (schedule_id, trigger) in wanted.items():
-            self.scheduler.add_job(jobs.RUN_SLOT, trigger=trigger, args=[schedule_id], id=job_id,
+            self.scheduler.add_job(self.slot_due, trigger=trigger, args=[schedule_id], id=job_id,
                                    replace_existing=True, misfire_grace_time=grace, coalesce=True, max_instances=3)
         log.info("Đã nạp %d lịch / %d schedules loaded", len(wanted), len(wanted))
 
-    def _on_job_event(self, event: JobExecutionEvent) -> None:
+    def _on_job_event(self, event) -> None:  # noqa: ANN001
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
+
         if event.code == EVENT_JOB_MISSED and event.job_id.startswith("slot-"):
             schedule_id = int(event.job_id.split("-", 1)[1])
             with session_scope(self.engine) as session:
-                schedule = session.get(Schedule, schedule_id)
-                station = schedule and session.get(Station, schedule.station_id)
-                if schedule and station:
-                    self.airing.record_missed(session, schedule, station, as_utc(event.scheduled_run_time),
-                                              "quá thời gian phát bù / past the catch-up window")
+                self._missed(session, schedule_id, as_utc(event.scheduled_run_time), None,
+                             "quá thời gian phát bù / past the catch-up window")
         elif event.code == EVENT_JOB_ERROR:
             log.error("Lịch %s lỗi / job failed: %s", event.job_id, event.exception)
 
-    def run_slot(self, schedule_id: int) -> None:
-        """Called by APScheduler at the slot time."""
-        now = utcnow()
+    def slot_due(self, schedule_id: int) -> None:
+        """The APScheduler job: find which slot fell due, and enqueue it. Nothing else."""
+        now = self.clock()
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             station = schedule and session.get(Station, schedule.station_id)
@@ -312,52 +497,172 @@ class Daemon:
         if not recent:
             log.warning("Lịch %s chạy ngoài giờ / slot fired off its time", schedule_id)
             return
-        self._run_slot_at(schedule_id, recent[-1])
+        self.slot_due_at(schedule_id, recent[-1])
 
-    def _run_slot_at(self, schedule_id: int, slot_time: datetime) -> None:
+    def slot_due_at(self, schedule_id: int, slot_time: datetime) -> None:
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
-            station = session.get(Station, schedule.station_id)
-            channel = schedule.channel
+            channel, station_id = schedule.channel, schedule.station_id
         if channel == Channel.SMS:
-            campaign_id = self.airing.start_sms_slot(schedule_id, slot_time)
-            if campaign_id is not None:
-                self.sms_pool.submit(self._guard, self._dispatch_sms)
+            self.sms_slots.put((schedule_id, as_utc(slot_time)))
+            self.sms_wake.set()
             return
-        self.airing.air_slot(schedule_id, station.id, slot_time)
+        self.player(station_id).slot_due(schedule_id, slot_time)
 
+    # ------------------------------------------------------------- claim work
     def prepare_upcoming(self) -> None:
-        """Render bulletins whose slot is within ``render.ahead_minutes``."""
-        now = utcnow()
+        """Compose and queue for rendering the loudspeaker slots due within ``render.ahead_minutes``."""
+        now = self.clock()
+        due: list[int] = []
+        stale: list[tuple[int, datetime]] = []
         with session_scope(self.engine) as session:
             rows = session.exec(select(Schedule, Station).join(Station).where(
                 Schedule.paused == False, Schedule.channel == Channel.LOUDSPEAKER)).all()  # noqa: E712
-            due = []
             for schedule, station in rows:
-                slot_time = schedules_mod.next_fire_time(schedule, station.timezone, now)
-                if slot_time is None or slot_time - now > self.ahead:
+                for slot_time in schedules_mod.fire_times(schedule, station.timezone, now, now + self.ahead):
+                    bulletin = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
+                    if bulletin is None:
+                        due.append((slot_time, schedule.id))
+                    elif bulletin.status == BulletinStatus.STALE:
+                        stale.append((bulletin.id, as_utc(bulletin.slot_time)))
+        for slot_time, schedule_id in sorted(due):
+            bulletin_id = self.bulletins.plan_slot(schedule_id, slot_time)
+            if bulletin_id is not None:
+                self.renderer.submit(bulletin_id, slot_time, air_when_done=False)
+        for bulletin_id, slot_time in stale:
+            if self._retry_allowed(bulletin_id, now) and deliveries.claim_bulletin(
+                    self.engine, bulletin_id, expect=[BulletinStatus.STALE]):
+                if not self.bulletins.recompose(bulletin_id) and not self._has_items(bulletin_id):
                     continue
-                key = (schedule.id, slot_time)
-                exists = session.exec(select(Bulletin.id).where(Bulletin.schedule_id == schedule.id,
-                                                                Bulletin.slot_time == slot_time)).first()
-                if not exists and key not in self._rendering:
-                    due.append(key)
-        for key in due:
-            self._rendering.add(key)
-            self.render_pool.submit(self._prepare, *key)
+                self.renderer.submit(bulletin_id, slot_time, air_when_done=False)
 
-    def _prepare(self, schedule_id: int, slot_time: datetime) -> None:
-        try:
-            self.airing.prepare(schedule_id, slot_time)
-        except Exception:
-            log.exception("Không dựng trước được bản tin / could not render ahead (schedule %s)", schedule_id)
-        finally:
-            self._rendering.discard((schedule_id, slot_time))
+    def _has_items(self, bulletin_id: int) -> bool:
+        """False (and the slot logged skipped) when a re-composed bulletin carries nothing any more."""
+        with session_scope(self.engine) as session:
+            if deliveries.bulletin_items(session, bulletin_id):
+                return True
+            bulletin = session.get(Bulletin, bulletin_id)
+            deliveries.move_bulletin(session, bulletin, BulletinStatus.SKIPPED,
+                                     reason="không còn tin phù hợp / no content left for this slot")
+            return False
 
-    def _dispatch_sms(self) -> None:
+    def _retry_allowed(self, bulletin_id: int, now: datetime) -> bool:
+        at = self.render_retry_at.get(bulletin_id)
+        if at is not None and now < at:
+            return False
+        self.render_retry_at.pop(bulletin_id, None)
+        return True
+
+    def retry_due(self) -> None:
+        """Failed players inside the catch-up window; due slots whose render failed; give up after the window."""
+        now = self.clock()
+        waiting = self.renderer.waiting_to_air()
+        to_air: list[int] = []
+        to_render: list[int] = []
+        with session_scope(self.engine) as session:
+            for bulletin_id, at in list(self.play_retry_at.items()):
+                if now < at:
+                    continue
+                self.play_retry_at.pop(bulletin_id)
+                bulletin = session.get(Bulletin, bulletin_id)
+                if bulletin is None or bulletin.status != BulletinStatus.FAILED:
+                    continue
+                if now - as_utc(bulletin.slot_time) <= self.catch_up and bulletin.attempts < PLAY_ATTEMPTS:
+                    deliveries.retry_airing(session, bulletin, "thử phát lại / retrying after a player error")
+                    log.warning("Phát lại bản tin %s (lần %d) / retrying the airing", bulletin_id,
+                                bulletin.attempts + 1)
+                    to_air.append(bulletin_id)
+            stale_due = session.exec(select(Bulletin).where(
+                Bulletin.status == BulletinStatus.STALE, Bulletin.slot_time <= now,
+                Bulletin.channel == Channel.LOUDSPEAKER)).all()
+            for bulletin in stale_due:
+                window_end = as_utc(bulletin.valid_until) or as_utc(bulletin.slot_time) + self.catch_up
+                if now > window_end:
+                    self.renderer.forget(bulletin.id)
+                    deliveries.mark_missed(session, station_id=bulletin.station_id, slot_time=bulletin.slot_time,
+                                           reason="không dựng được bản tin kịp giờ / the bulletin could not be "
+                                                  "rendered in time", schedule_id=bulletin.schedule_id,
+                                           kind=bulletin.kind, bulletin=bulletin)
+                elif bulletin.id in waiting:
+                    to_render.append(bulletin.id)
+        for bulletin_id in to_render:
+            if self._retry_allowed(bulletin_id, now):
+                self._to_renderer(bulletin_id, True)
+        for bulletin_id in to_air:
+            self.air_bulletin(bulletin_id, emergency=False)
+
+    def take_announcements(self) -> None:
+        """Claim announcements queued by ``broadcaster announce`` and hand them to the stations' players."""
+        with session_scope(self.engine) as session:
+            queued = session.exec(select(Bulletin.id, Bulletin.station_id).where(
+                Bulletin.kind == "announcement", Bulletin.status == BulletinStatus.QUEUED)
+                .order_by(Bulletin.id)).all()
+        for bulletin_id, _station_id in queued:
+            if deliveries.claim_bulletin(self.engine, bulletin_id, expect=[BulletinStatus.QUEUED]):
+                log.warning("Nhận thông báo khẩn %s / announcement %s accepted", bulletin_id, bulletin_id)
+                self.air_bulletin(bulletin_id, emergency=True)
+        if self._sms_busy and self._emergency_sms_waiting():
+            self.sms_yield.set()  # the ordinary campaign being sent stops; the emergency goes first
+
+    def _emergency_sms_waiting(self) -> bool:
+        with session_scope(self.engine) as session:
+            return session.exec(select(Campaign.id).join(ContentItem, Campaign.item_id == ContentItem.id).where(
+                Campaign.status == "open", ContentItem.priority == "emergency",
+                Campaign.id.in_(_campaigns_with_pending_rows()))).first() is not None
+
+    # -------------------------------------------------------------------- sms
+    def _sms_loop(self) -> None:
         from ..sms.dispatcher import dispatch_due
 
-        dispatch_due(self.app)
+        while not self.stop_event.is_set():
+            self.sms_wake.wait(self.sms_poll_seconds)
+            if self.stop_event.is_set():
+                return
+            self._sms_busy = True
+            self.sms_wake.clear()
+            try:
+                while not self.sms_slots.empty():
+                    schedule_id, slot_time = self.sms_slots.get_nowait()
+                    self._guard(lambda s=schedule_id, t=slot_time: self.start_sms_slot(s, t))  # noqa: B023
+                self.sms_yield.clear()
+                self._guard(lambda: dispatch_due(self.app, now=self.clock, stop=self.stop_event,
+                                                 yield_to=self.sms_yield))
+                if self.sms_yield.is_set():
+                    self.sms_wake.set()  # go round again at once: the emergency first
+            finally:
+                self._sms_busy = False
+
+    def start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
+        """An SMS slot fell due: its bulletin (``sent`` or why not) and its campaign, in one transaction."""
+        from ..deliveries import PlannedItem
+        from ..sms.campaigns import create_campaign
+
+        with session_scope(self.engine) as session:
+            schedule = session.get(Schedule, schedule_id)
+            station = session.get(Station, schedule.station_id)
+            if deliveries.find_slot_bulletin(session, schedule_id, slot_time) is not None:
+                return None
+            choices = self.bulletins.compose(session, schedule, station, slot_time)
+            bulletin = deliveries.create_bulletin(
+                session, station_id=station.id, slot_time=slot_time, status=BulletinStatus.RENDERING,
+                planned=[PlannedItem(c.item_id, c.reason) for c in choices], schedule_id=schedule_id,
+                channel=Channel.SMS, now=self.clock())
+            if not choices:
+                deliveries.skip_bulletin(session, bulletin, "không có tin SMS / no SMS content")
+                return None
+            group = session.get(ContactGroup, schedule.group_id)
+            try:
+                with session.begin_nested():
+                    campaign = create_campaign(session, choices[0].item_id, group.name, schedule_id=schedule_id,
+                                               bulletin_id=bulletin.id, config=self.config, now=self.clock())
+            except BroadcasterError as exc:  # e.g. nobody reachable in the group: logged, not lost
+                deliveries.sms_slot_failed(session, bulletin, str(exc))
+                log.error("Lịch SMS %s không gửi được / SMS slot failed: %s", schedule_id, exc)
+                return None
+            deliveries.sms_slot_sent(session, bulletin, now=self.clock())
+            log.info("Lịch SMS %s: chiến dịch %s, tin %s / SMS slot campaign", schedule_id, campaign.id,
+                     choices[0].item_id)
+            return campaign.id
 
     def _start_webhook(self) -> None:
         if not self.config.sms.status_callback_url:
@@ -367,3 +672,10 @@ class Daemon:
         self._webhook = make_webhook_server(self.app, self.config.webhook.host, self.config.webhook.port)
         threading.Thread(target=self._webhook.serve_forever, name="webhook", daemon=True).start()
         log.info("Webhook nghe tại / listening on %s:%s", self.config.webhook.host, self.config.webhook.port)
+
+
+def _campaigns_with_pending_rows():  # noqa: ANN202
+    from ..models import Delivery
+
+    return select(Delivery.campaign_id).where(Delivery.status == deliveries.DeliveryStatus.PENDING,
+                                              Delivery.channel == Channel.SMS)

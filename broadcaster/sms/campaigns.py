@@ -19,11 +19,14 @@ Sending the same item to the same group again:
   per (item, group, bulletin): re-running the job returns the existing campaign,
   open or done.
 
-``not_before`` is the later of ``--at`` and, when that moment (or now) falls in
-``sms.quiet_hours``, the end of the quiet hours, in station time
-(``broadcaster.timezone``). The campaign stores the final body (diacritics
-stripped when ``sms.strip_diacritics``): editing the item later does not change
-what a resumed campaign sends.
+Only what the operator decided is sent: the item must be approved, not
+retired, and carry the ``sms`` channel (a loudspeaker-only item is never
+texted). ``not_before`` is ``--at`` only. Quiet hours (``sms.quiet_hours``)
+are *not* frozen into the campaign: the dispatcher reads them from the current
+config at the moment it sends, so changing the config releases (or holds) a
+campaign at once; an emergency item is never held by them. The campaign
+stores the final body (diacritics stripped when ``sms.strip_diacritics``):
+editing the item later does not change what a resumed campaign sends.
 """
 
 from __future__ import annotations
@@ -37,37 +40,47 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from ..config import DEFAULTS, Config, load_config
+from ..deliveries import (
+    ACHIEVED_SMS_SENT,
+    CampaignStatus,
+    add_sms_rows,
+    campaign_counts,
+    refresh_campaign_status,
+)
 from ..errors import AlreadyExistsError, ConfigError, InputError
-from ..models import Campaign, Contact, ContactGroup, Delivery, DeliveryStatus, ItemStatus, Topic
+from ..models import (
+    Campaign,
+    Channel,
+    Contact,
+    ContactGroup,
+    ContentItem,
+    Delivery,
+    ItemStatus,
+    Priority,
+    Topic,
+)
 from ..timeutil import as_utc, utcnow
 from .encoding import encode_sms
 from .quiet_hours import QuietHours, parse_quiet_hours
 
 __all__ = [
-    "ACTIVE_STATUSES",
     "CampaignOpening",
     "campaign_counts",
     "create_campaign",
     "default_config",
     "find_campaign",
+    "held_by_quiet_hours",
     "open_campaign",
     "open_campaigns",
     "quiet_hours_of",
     "refresh_campaign_status",
-    "compute_not_before",
+    "require_sendable",
 ]
 
-OPEN = "open"
-DONE = "done"
-
-#: Row states that keep a campaign open.
-ACTIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN)
-#: Every status an SMS row can take, in display order.
-SMS_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN, DeliveryStatus.SENT,
-                DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED,
-                DeliveryStatus.SKIPPED)
+OPEN = CampaignStatus.OPEN
+DONE = CampaignStatus.DONE
 #: Statuses for which the operator paid (the provider accepted the message).
-PAID_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED)
+PAID_STATUSES = tuple(ACHIEVED_SMS_SENT)
 
 
 def default_config() -> Config:
@@ -86,13 +99,31 @@ def quiet_hours_of(config: Config) -> QuietHours | None:
     return parse_quiet_hours(config.sms.quiet_hours, config.broadcaster.timezone)
 
 
-def compute_not_before(at: datetime | None, now: datetime, quiet: QuietHours | None) -> datetime | None:
-    """``max(at, end of quiet hours if the moment falls inside them)``; None = send at once."""
-    moment = as_utc(at) if at is not None else None
-    base = moment if moment is not None and moment > as_utc(now) else as_utc(now)
-    if quiet is not None and quiet.contains(base):
-        return quiet.end_after(base)
-    return moment if moment is not None and moment > as_utc(now) else None
+def held_by_quiet_hours(config: Config, item: ContentItem | None, moment: datetime) -> datetime | None:
+    """When quiet hours (read now, from the current config) hold this item's SMS: until when; else None.
+
+    An emergency item is never held.
+    """
+    if item is not None and item.priority == Priority.EMERGENCY:
+        return None
+    quiet = quiet_hours_of(config)
+    if quiet is not None and quiet.contains(moment):
+        return quiet.end_after(moment)
+    return None
+
+
+def require_sendable(item: ContentItem) -> None:
+    """Only an approved item with the SMS channel is ever texted."""
+    if item.status == ItemStatus.RETIRED:
+        raise InputError(f"tin số {item.id} đã thôi dùng, không gửi SMS / item {item.id} is retired: "
+                         "not sent by SMS", field="item")
+    if item.status != ItemStatus.APPROVED:
+        raise InputError(f"tin số {item.id} chưa được duyệt (content approve {item.id}) / item {item.id} is "
+                         "not approved: approve it first", field="item")
+    if Channel.SMS not in (item.channels or []):
+        raise InputError(f"tin số {item.id} không dành cho SMS (kênh: {', '.join(item.channels) or '-'}) / "
+                         f"item {item.id} is not for SMS (channels: {', '.join(item.channels) or '-'})",
+                         field="channels")
 
 
 @dataclass
@@ -142,6 +173,7 @@ def open_campaign(session: Session, item_id: int, group_name: str, at: datetime 
     config = config or default_config()
     now = as_utc(now) if now is not None else utcnow()
     item = get_item(session, item_id)
+    require_sendable(item)
     group = _group(session, group_name)
 
     existing = session.exec(
@@ -160,14 +192,12 @@ def open_campaign(session: Session, item_id: int, group_name: str, at: datetime 
             f"(campaign {last.id}): add --again to send it again"
         )
 
-    if item.status == ItemStatus.RETIRED:
-        raise InputError(f"tin số {item.id} đã thôi dùng / item {item.id} is retired")
     enc = encode_sms(sms_body(session, item), strip=bool(config.sms.strip_diacritics))
     people: list[Contact] = recipients(session, group.name)
     if not people:
         raise InputError(f"nhóm '{group.name}' không có số di động nào nhận được tin / "
                          f"group '{group.name}' has no mobile number that can receive SMS")
-    not_before = compute_not_before(at, now, quiet_hours_of(config))
+    not_before = as_utc(at) if at is not None and as_utc(at) > now else None
     plan_id = topic_id = None
     if item.topic_id is not None:
         topic = session.get(Topic, item.topic_id)
@@ -179,12 +209,7 @@ def open_campaign(session: Session, item_id: int, group_name: str, at: datetime 
                         status=OPEN, created_at=now)
     session.add(campaign)
     session.flush()
-    for contact in people:
-        session.add(Delivery(channel="sms", status=DeliveryStatus.PENDING, plan_id=plan_id, topic_id=topic_id,
-                             item_id=item.id, bulletin_id=bulletin_id, campaign_id=campaign.id,
-                             contact_id=contact.id, recipient=contact.phone, scheduled_for=not_before,
-                             segments=enc.segments, created_at=now, updated_at=now))
-    session.flush()
+    add_sms_rows(session, campaign, people, plan_id=plan_id, topic_id=topic_id, now=now)
     return CampaignOpening(campaign, True, len(people))
 
 
@@ -194,27 +219,6 @@ def create_campaign(session: Session, item_id: int, group_name: str, at: datetim
     """:func:`open_campaign`, returning only the campaign (new or resumed)."""
     return open_campaign(session, item_id, group_name, at, schedule_id, bulletin_id, config=config, now=now,
                          again=again).campaign
-
-
-def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
-    """status -> rows, every SMS status present (0 when none)."""
-    counts = {str(status): 0 for status in SMS_STATUSES}
-    rows = session.exec(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
-                        .group_by(Delivery.status)).all()
-    for status, count in rows:
-        counts[str(status)] = count
-    return counts
-
-
-def refresh_campaign_status(session: Session, campaign: Campaign) -> str:
-    """``open`` while any row is pending, sending or uncertain; ``done`` otherwise."""
-    active = session.exec(select(func.count()).select_from(Delivery).where(
-        Delivery.campaign_id == campaign.id, Delivery.status.in_([str(s) for s in ACTIVE_STATUSES]))).one()
-    status = OPEN if active else DONE
-    if campaign.status != status:
-        campaign.status = status
-        session.add(campaign)
-    return status
 
 
 def open_campaigns(session: Session) -> list[Campaign]:

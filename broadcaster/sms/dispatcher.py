@@ -32,10 +32,16 @@ process dies. Whoever takes it first turns every row still ``sending`` into
 ``uncertain`` (:func:`recover_interrupted`): with the lock free, no live
 process can be sending them, so they were left by a crash.
 
-Quiet hours (station time) and ``not_before`` hold a campaign: the dispatcher
-returns leaving rows ``pending``; the daemon calls :func:`dispatch_due`
-periodically and it sends every open campaign that has become due. ``now`` is
-a callable everywhere, so tests (and the daemon) can inject the clock.
+Quiet hours (station time, read from the *current* config at the moment of
+sending; never for an emergency item) and ``not_before`` hold a campaign: the
+dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
+:func:`dispatch_due` and it sends every open campaign that has become due. The
+operator's decision holds at the moment of sending: a campaign whose item was
+retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
+rows are ``cancelled`` and never claimed. Every write goes through
+:mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
+the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
+once (rows not yet claimed stay pending).
 """
 
 from __future__ import annotations
@@ -49,27 +55,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
 
-from sqlalchemy import bindparam, case, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from ..app import App
 from ..config import Config
 from ..db import session_scope
-from ..deliveries import set_status
-from ..models import Campaign, Contact, Delivery, DeliveryStatus
+from ..deliveries import (
+    DeliveryStatus,
+    campaign_counts,
+    claim_sms,
+    finish_sms,
+    recover_sms_sending,
+    refresh_campaign_status,
+)
+from ..deliveries import requeue_uncertain as _requeue_uncertain
+from ..errors import BroadcasterError
+from ..fileutil import FileLock
+from ..models import ContentItem, Delivery
 from ..phones import mask_phone
 from ..timeutil import as_utc, utcnow
 from .backends import OPT_OUT_CODES, SmsSender, SmsSendError, make_sender, redact_numbers
 from .campaigns import (
     OPEN,
-    campaign_counts,
     find_campaign,
+    held_by_quiet_hours,
     open_campaigns,
-    quiet_hours_of,
-    refresh_campaign_status,
+    require_sendable,
 )
 
 __all__ = [
@@ -133,96 +146,32 @@ class TokenBucket:
 # --------------------------------------------------------------------------
 
 
-def _try_lock(handle: IO[Any]) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def _unlock(handle: IO[Any]) -> None:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        return
-    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 @contextmanager
 def dispatch_lock(config: Config, *, wait: float = 0.0, on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
     """Hold the dispatch lock; yields False if it could not be had within ``wait`` seconds."""
-    path = config.data_dir / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115 - closed below
-    acquired = False
+    lock = FileLock(config.data_dir / LOCK_NAME)
     try:
-        acquired = _try_lock(handle)
+        acquired = lock.try_acquire(f"{os.getpid()}\n")
         if not acquired and wait > 0:
             if on_wait is not None:
                 on_wait()
             deadline = time.monotonic() + wait
             while not acquired and time.monotonic() < deadline:
                 time.sleep(0.1)
-                acquired = _try_lock(handle)
-        if acquired:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
+                acquired = lock.try_acquire(f"{os.getpid()}\n")
         yield acquired
     finally:
-        if acquired:
-            _unlock(handle)
-        handle.close()
+        lock.release()
 
 
 def recover_interrupted(engine: Engine, *, now: Clock = utcnow) -> int:
     """Rows left ``sending`` by a dead process → ``uncertain``. Call only while holding :func:`dispatch_lock`."""
-    with session_scope(engine) as session:
-        rows = session.exec(select(Delivery).where(Delivery.channel == "sms",
-                                                   Delivery.status == DeliveryStatus.SENDING)).all()
-        for row in rows:
-            set_status(session, row, DeliveryStatus.UNCERTAIN, at=now(), error_code="interrupted",
-                       error_message="tiến trình dừng khi đang gửi (có thể đã gửi) / the process stopped while "
-                                     "sending: the message may have left")
-        for campaign_id in {row.campaign_id for row in rows if row.campaign_id is not None}:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is not None:
-                refresh_campaign_status(session, campaign)
-    if rows:
-        log.warning("%d SMS left 'sending' by a stopped process are now 'uncertain' (not re-sent)", len(rows))
-    return len(rows)
+    return recover_sms_sending(engine, now=now())
 
 
 def requeue_uncertain(engine: Engine, campaign_id: int | None = None, *, now: Clock = utcnow) -> int:
     """``uncertain`` → ``pending`` (the operator chose to re-send them). Returns the rows changed."""
-    with session_scope(engine) as session:
-        query = select(Delivery).where(Delivery.channel == "sms", Delivery.status == DeliveryStatus.UNCERTAIN)
-        if campaign_id is not None:
-            query = query.where(Delivery.campaign_id == campaign_id)
-        rows = session.exec(query).all()
-        for row in rows:
-            set_status(session, row, DeliveryStatus.PENDING, at=now())
-        for cid in {row.campaign_id for row in rows if row.campaign_id is not None}:
-            campaign = session.get(Campaign, cid)
-            if campaign is not None:
-                refresh_campaign_status(session, campaign)
-    return len(rows)
+    return _requeue_uncertain(engine, campaign_id, now=now())
 
 
 # --------------------------------------------------------------------------
@@ -258,99 +207,7 @@ class _Job:
     result: DispatchResult
     lock: threading.Lock
     on_progress: Progress | None
-    quiet: Any
-
-
-_SENDABLE = (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN)
-
-# SQLite lets one writer in at a time and a blocked writer backs off in sleeps of
-# 1, 2, 5, 10 … ms (its busy handler). Worker threads of one process therefore
-# take turns on a mutex first: the short transactions below never meet each
-# other inside SQLite, only writers of other processes do.
-_WRITE_LOCK = threading.Lock()
-
-
-_TABLE = Delivery.__table__
-_CONTACT = Contact.__table__
-# Statements are built once with bind parameters: building a SQLAlchemy
-# statement per message cost more than the SQLite work itself.
-_CLAIM = (
-    update(_TABLE)
-    .where(_TABLE.c.id == bindparam("delivery_id"), _TABLE.c.status == DeliveryStatus.PENDING.value,
-           _TABLE.c.contact_id.in_(select(_CONTACT.c.id).where(_CONTACT.c.opted_out_at.is_(None))))
-    .values(status=DeliveryStatus.SENDING.value, attempts=_TABLE.c.attempts + 1, backend=bindparam("backend"),
-            updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
-            started_at=case((_TABLE.c.started_at.is_(None), bindparam("started", type_=_TABLE.c.started_at.type)),
-                            else_=_TABLE.c.started_at))
-)
-_WHY_NOT = (
-    select(_TABLE.c.status, _CONTACT.c.id)
-    .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
-    .where(_TABLE.c.id == bindparam("delivery_id"))
-)
-_FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at")
-_FINISH_CACHE: dict[frozenset[str], Any] = {}
-
-
-def _finish_statement(fields: frozenset[str]) -> Any:
-    statement = _FINISH_CACHE.get(fields)
-    if statement is None:
-        statement = (update(_TABLE)
-                     .where(_TABLE.c.id == bindparam("delivery_id"),
-                            _TABLE.c.status.in_([s.value for s in _SENDABLE]))
-                     .values({name: bindparam(f"v_{name}", type_=_TABLE.c[name].type) for name in sorted(fields)}))
-        _FINISH_CACHE[fields] = statement
-    return statement
-
-
-def _claim(engine: Engine, delivery_id: int, backend: str, now: Clock) -> str | None:
-    """pending → sending, or → skipped if the contact opted out (or was deleted) since the campaign was written.
-
-    One conditional UPDATE in its own ``BEGIN IMMEDIATE`` transaction, so two
-    processes can never both claim a row. Returns "send", "skipped" or None
-    (the row is no longer pending).
-    """
-    moment = now()
-    with _WRITE_LOCK, engine.begin() as conn:
-        claimed = conn.execute(_CLAIM, {"delivery_id": delivery_id, "backend": backend, "moment": moment,
-                                        "started": moment}).rowcount
-        if claimed:
-            return "send"
-        row = conn.execute(_WHY_NOT, {"delivery_id": delivery_id}).first()
-        if row is None or row[0] != DeliveryStatus.PENDING:
-            return None
-        known = row[1] is not None
-        conn.execute(update(_TABLE).where(_TABLE.c.id == delivery_id).values(
-            status=DeliveryStatus.SKIPPED.value, updated_at=moment,
-            error_code="opted_out" if known else "no_contact",
-            error_message="đã từ chối nhận tin / opted out" if known else "đã xóa khỏi danh bạ / contact removed"))
-        return "skipped"
-
-
-def _finish(engine: Engine, delivery_id: int, recipient: str, status: str, now: Clock, **fields: Any) -> None:
-    """sending (or uncertain) → ``status``; a row someone else moved meanwhile is left alone."""
-    from sqlmodel import Session
-
-    moment = now()
-    values = {"status": str(status), "updated_at": moment, **fields}
-    unknown = set(values) - set(_FINISH_FIELDS)
-    if unknown:  # pragma: no cover - programming error
-        raise TypeError(f"unexpected delivery fields {sorted(unknown)}")
-    statement = _finish_statement(frozenset(values))
-    params = {f"v_{name}": value for name, value in values.items()}
-    params["delivery_id"] = delivery_id
-    with _WRITE_LOCK, engine.begin() as conn:
-        if not conn.execute(statement, params).rowcount:
-            log.warning("delivery %s was changed by someone else while it was being sent; left as it is",
-                        delivery_id)
-            return
-        if status == DeliveryStatus.FAILED and fields.get("error_code") in OPT_OUT_CODES and recipient:
-            from ..contacts import opt_out
-
-            with Session(bind=conn) as session:  # joins this transaction
-                opt_out(session, recipient, f"Twilio {fields['error_code']}: người nhận đã hủy đăng ký / "
-                                            "recipient unsubscribed (STOP)", when=moment)
-            log.warning("%s opted out (Twilio %s)", mask_phone(recipient), fields["error_code"])
+    held_until: Callable[[datetime], datetime | None]  # quiet hours, read at each send
 
 
 def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int,
@@ -360,15 +217,16 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
     while True:
         if job.stop.is_set():
             return None
-        if job.quiet is not None and job.quiet.contains(job.now()):
+        held_until = job.held_until(job.now())
+        if held_until is not None:
             with job.lock:
                 job.result.held = job.result.held or "quiet_hours"
-                job.result.held_until = job.quiet.end_after(job.now())
+                job.result.held_until = held_until
             job.stop.set()
             return None
         if not bucket.acquire(job.stop):
             return None
-        claim = _claim(engine, delivery_id, sender.name, job.now)
+        claim = claim_sms(engine, delivery_id, sender.name, job.now())
         if claim is None:
             return None
         if claim == "skipped":
@@ -380,8 +238,8 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
         except SmsSendError as exc:
             message = redact_numbers(exc.message)[:500]
             if exc.fatal:
-                _finish(engine, delivery_id, recipient, DeliveryStatus.PENDING, job.now, error_code=exc.code,
-                        error_message=message)
+                finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
+                           error_message=message)
                 with job.lock:
                     job.result.error = job.result.error or (
                         f"{sender.name} từ chối thông tin đăng nhập / rejected the credentials "
@@ -391,30 +249,33 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
             if exc.uncertain:
                 log.warning("SMS to %s: %s (delivery %s is now uncertain, not re-sent)", masked, message,
                             delivery_id)
-                _finish(engine, delivery_id, recipient, DeliveryStatus.UNCERTAIN, job.now, error_code=exc.code,
-                        error_message=message, ended_at=job.now())
+                finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code=exc.code,
+                           error_message=message, ended_at=job.now())
                 return DeliveryStatus.UNCERTAIN
             if exc.retryable and retries < job.max_retries:
                 delay = job.backoff * (2 ** retries)
                 retries += 1
                 log.info("SMS to %s: %s, retry %d/%d in %.2fs", masked, exc.code, retries, job.max_retries, delay)
-                _finish(engine, delivery_id, recipient, DeliveryStatus.PENDING, job.now, error_code=exc.code,
-                        error_message=message)
+                finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
+                           error_message=message)
                 if delay > 0 and job.stop.wait(delay):
                     return None
                 continue
             log.warning("SMS to %s failed: %s %s", masked, exc.code, message)
-            _finish(engine, delivery_id, recipient, DeliveryStatus.FAILED, job.now, error_code=exc.code,
-                    error_message=message, ended_at=job.now())
+            opted_out = recipient if exc.code in OPT_OUT_CODES and recipient else None
+            finish_sms(engine, delivery_id, DeliveryStatus.FAILED, job.now(), opt_out_phone=opted_out,
+                       error_code=exc.code, error_message=message, ended_at=job.now())
+            if opted_out:
+                log.warning("%s opted out (Twilio %s)", masked, exc.code)
             return DeliveryStatus.FAILED
         except Exception as exc:  # a bug or an unexpected library error: we cannot know if it left
             log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", masked, type(exc).__name__,
                       delivery_id)
-            _finish(engine, delivery_id, recipient, DeliveryStatus.UNCERTAIN, job.now, error_code="error",
-                    error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
+            finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code="error",
+                       error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
             return DeliveryStatus.UNCERTAIN
-        _finish(engine, delivery_id, recipient, DeliveryStatus.SENT, job.now, provider_id=result.provider_id,
-                backend=sender.name, error_code=None, error_message=None, ended_at=job.now())
+        finish_sms(engine, delivery_id, DeliveryStatus.SENT, job.now(), provider_id=result.provider_id,
+                   backend=sender.name, error_code=None, error_message=None, ended_at=job.now())
         log.debug("SMS to %s sent (%s)", masked, result.provider_id)
         return DeliveryStatus.SENT
 
@@ -444,14 +305,19 @@ def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, w
 
 
 def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: SenderFactory | None,
-                     on_progress: Progress | None) -> DispatchResult:
+                     on_progress: Progress | None, stop: threading.Event | AnyEvent | None = None) -> DispatchResult:
     config = app.config
     engine = app.ready_engine()
-    quiet = quiet_hours_of(config)
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
+        item = session.get(ContentItem, campaign.item_id)
         body = campaign.body
         not_before = as_utc(campaign.not_before)
+        try:
+            require_sendable(item) if item is not None else None
+            not_sendable = None if item is not None else "tin đã bị xóa / the item was removed"
+        except BroadcasterError as exc:
+            not_sendable = str(exc)
         ids = list(session.exec(select(Delivery.id, Delivery.recipient).where(Delivery.campaign_id == campaign_id,
                                                           Delivery.status == DeliveryStatus.PENDING)
                                 .order_by(Delivery.id)).all())
@@ -459,11 +325,19 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         result = DispatchResult(campaign_id, counts=counts, total=sum(counts.values()),
                                 campaign_status=campaign.status)
     moment = as_utc(now())
+    if ids and not_sendable:
+        result.held, result.error = "item", not_sendable
+        return result
     if ids and not_before is not None and moment < not_before:
         result.held, result.held_until = "not_before", not_before
         return result
-    if ids and quiet is not None and quiet.contains(moment):
-        result.held, result.held_until = "quiet_hours", quiet.end_after(moment)
+
+    def held_until(at: datetime) -> datetime | None:
+        return held_by_quiet_hours(config, item, as_utc(at))
+
+    quiet_until = held_until(moment)
+    if ids and quiet_until is not None:
+        result.held, result.held_until = "quiet_hours", quiet_until
         return result
     if ids:
         factory = sender_factory or (lambda: make_sender(config))
@@ -475,7 +349,10 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         job = _Job(campaign_id=campaign_id, body=body, status_callback=config.sms.status_callback_url or None,
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
-                   on_progress=on_progress, quiet=quiet)
+                   on_progress=on_progress, held_until=held_until)
+        if stop is not None:  # the daemon stopping ends this dispatch too
+            watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
+            watcher.start()
         bucket = TokenBucket(float(config.sms.rate_per_second))
         threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, work),
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
@@ -503,6 +380,12 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         result.counts = campaign_counts(session, campaign_id)
         result.total = sum(result.counts.values())
     return result
+
+
+def _relay_stop(outer: threading.Event, inner: threading.Event) -> None:
+    while not inner.is_set():
+        if outer.wait(0.2):
+            inner.set()
 
 
 def dispatch_campaign(app: App, campaign_id: int, *, now: Clock = utcnow,
@@ -551,18 +434,19 @@ def resume(app: App, campaign_id: int | None = None, *, retry_uncertain: bool = 
 
 
 def _busy():
-    from ..errors import BroadcasterError
-
     return BroadcasterError("một tiến trình khác đang gửi tin, hãy thử lại sau / another process is sending "
                             "SMS: try again later")
 
 
-def dispatch_due(app: App, *, now: Clock = utcnow,
-                 sender_factory: SenderFactory | None = None) -> list[DispatchResult]:
-    """For the daemon: send every open campaign that is due (``not_before`` passed, not in quiet hours).
+def dispatch_due(app: App, *, now: Clock = utcnow, sender_factory: SenderFactory | None = None,
+                 stop: threading.Event | None = None,
+                 yield_to: threading.Event | None = None) -> list[DispatchResult]:
+    """For the daemon: send every open campaign that is due (``not_before`` passed, not held by quiet hours).
 
-    Returns at once (empty list) if another process holds the dispatch lock or
-    it is quiet hours. Safe to call every few seconds.
+    Returns at once (empty list) if another process holds the dispatch lock.
+    Safe to call every few seconds. Emergencies go first; ``yield_to`` set
+    (an emergency arrived meanwhile) stops the ordinary campaigns, their
+    unsent rows staying pending for the next call.
     """
     engine = app.ready_engine()
     with dispatch_lock(app.config) as acquired:
@@ -570,15 +454,41 @@ def dispatch_due(app: App, *, now: Clock = utcnow,
             return []
         recover_interrupted(engine, now=now)
         moment = as_utc(now())
-        quiet = quiet_hours_of(app.config)
-        if quiet is not None and quiet.contains(moment):
-            return []
         with session_scope(engine) as session:
             due = []
             for campaign in open_campaigns(session):
                 if campaign.not_before is not None and as_utc(campaign.not_before) > moment:
                     continue
+                item = session.get(ContentItem, campaign.item_id)
+                if held_by_quiet_hours(app.config, item, moment) is not None:
+                    continue
                 if campaign_counts(session, campaign.id)[DeliveryStatus.PENDING]:
-                    due.append(campaign.id)
-        return [_dispatch_locked(app, cid, now=now, sender_factory=sender_factory, on_progress=None)
-                for cid in due]
+                    emergency = item is not None and item.priority == "emergency"
+                    due.append((0 if emergency else 1, campaign.id))
+        results = []
+        for rank, cid in sorted(due):
+            halt = stop if rank == 0 or yield_to is None else AnyEvent(*(e for e in (stop, yield_to) if e))
+            if halt is not None and halt.is_set():
+                break
+            results.append(_dispatch_locked(app, cid, now=now, sender_factory=sender_factory, on_progress=None,
+                                            stop=halt))
+        return results
+
+
+class AnyEvent:
+    """Set when any of the given events is (all that a dispatch's ``stop`` is asked)."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self.events)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(0.05, left))
+        return True

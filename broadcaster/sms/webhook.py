@@ -25,9 +25,9 @@ from sqlmodel import select
 
 from ..app import App
 from ..db import session_scope
-from ..deliveries import set_status
+from ..deliveries import STATUS_RANK, DeliveryStatus, apply_provider_status
 from ..errors import ConfigError
-from ..models import Delivery, DeliveryStatus
+from ..models import Delivery
 from ..phones import mask_phone
 
 __all__ = ["STATUS_RANK", "apply_status", "make_webhook_server", "map_twilio_status"]
@@ -49,19 +49,6 @@ TWILIO_STATUS = {
     "failed": DeliveryStatus.FAILED,
     "canceled": DeliveryStatus.FAILED,
 }
-
-#: Rows only move to a higher rank; the three final states share the top rank.
-STATUS_RANK = {
-    DeliveryStatus.PENDING: 0,
-    DeliveryStatus.SENDING: 1,
-    DeliveryStatus.UNCERTAIN: 1,
-    DeliveryStatus.SENT: 2,
-    DeliveryStatus.DELIVERED: 3,
-    DeliveryStatus.UNDELIVERED: 3,
-    DeliveryStatus.FAILED: 3,
-    DeliveryStatus.SKIPPED: 3,
-}
-
 
 def map_twilio_status(status: str) -> DeliveryStatus | None:
     return TWILIO_STATUS.get((status or "").strip().lower())
@@ -156,13 +143,7 @@ def _update(app: App, sid: str, new: DeliveryStatus, error_code: str | None) -> 
         row = session.exec(select(Delivery).where(Delivery.provider_id == sid)).first()
         if row is None:
             return False, False
-        if not apply_status(row, new):
-            return True, False
-        fields: dict[str, Any] = {}
-        if error_code and new in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
-            fields["error_code"] = error_code
-        set_status(session, row, new, **fields)
-        return True, True
+        return True, apply_provider_status(session, row, new, error_code=error_code)
 
 
 def make_webhook_server(app: App, host: str | None = None, port: int | None = None) -> ThreadingHTTPServer:

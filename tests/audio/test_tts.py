@@ -10,6 +10,7 @@ from pydub.generators import Sine
 
 from broadcaster.audio.cache import AudioCache, cache_key
 from broadcaster.audio.tts import (
+    BackendBreaker,
     EspeakSynthesizer,
     GttsSynthesizer,
     Speech,
@@ -161,6 +162,38 @@ def test_gtts_connection_error_and_timeout_are_retried(fake_gtts):
     assert [c.outcome for c in fake_gtts.calls] == ["connection error", "timeout", "ok"]
 
 
+def test_gtts_offline_fails_at_once_without_retries(fake_gtts):
+    fake_gtts.unreachable_next(1)
+    sleeps = []
+    with pytest.raises(SynthesisError, match="unreachable") as info:
+        gtts_synth(sleep=sleeps.append).synthesize(SHORT, "vi")
+    assert fake_gtts.call_count == 1 and sleeps == []
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # one line, no chained traceback
+
+
+def test_chain_breaker_skips_an_unreachable_backend_in_every_process(fake_gtts, tmp_path, caplog):
+    """Offline: one WARNING line, then gTTS is not asked again (even by a new chain) until the window ends."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="broadcaster.audio")
+    now = [1000.0]
+
+    def chain():
+        built = SynthesisChain([gtts_synth(cooldown=0), EspeakSynthesizer()], cache=None,
+                               breaker=BackendBreaker(tmp_path / "tts-breaker.json", 120, clock=lambda: now[0]))
+        return built
+
+    fake_gtts.unreachable_next(1)
+    assert chain().speak(SHORT).backend == "espeak"
+    assert chain().speak("Câu thứ hai.").backend == "espeak"  # a new chain, as another process would build
+    assert fake_gtts.call_count == 1
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "gtts" in warnings[0].getMessage() and not warnings[0].exc_info
+    now[0] += 121
+    assert chain().speak(SHORT).backend == "gtts"  # the window has passed and the network is back
+    assert fake_gtts.call_count == 2
+
+
 def test_gtts_real_hang_hits_the_timeout(fake_gtts):
     fake_gtts.hang_next(5, seconds=30)
     with pytest.raises(SynthesisError, match="timed out"):
@@ -292,10 +325,13 @@ def test_chain_cache_hit_makes_no_calls(fake_gtts, tmp_path):
 def test_cached_espeak_render_does_not_block_gtts(fake_gtts, tmp_path):
     cache = AudioCache(tmp_path)
     gtts = gtts_synth(retries=0, cooldown=0)
-    chain = SynthesisChain([gtts, EspeakSynthesizer()], cache=cache)
+    now = [1000.0]
+    breaker = BackendBreaker(None, 120, clock=lambda: now[0])
+    chain = SynthesisChain([gtts, EspeakSynthesizer()], cache=cache, breaker=breaker)
     fake_gtts.connection_error_next(1)
     assert chain.speak(SHORT).backend == "espeak"
-    # network back: gTTS is tried again and preferred over the cached espeak render
+    # network back after the breaker's window: gTTS is tried again and preferred over the cached espeak render
+    now[0] += 121
     again = chain.speak(SHORT)
     assert (again.backend, again.cached) == ("gtts", False)
     third = chain.speak(SHORT)
@@ -304,6 +340,7 @@ def test_cached_espeak_render_does_not_block_gtts(fake_gtts, tmp_path):
     # while gTTS is down, the cached espeak render is used without running espeak
     fake_gtts.connection_error_next(1)
     assert chain.speak("Câu khác.").backend == "espeak"
+    now[0] += 121
     fake_gtts.connection_error_next(1)
     espeak_key = cache_key("Câu khác.", "espeak", "vi", EspeakSynthesizer().cache_key_settings())
     assert espeak_key in cache

@@ -206,6 +206,18 @@ class FakeGoogleTTS:
 
         self._push(n, "connection error", action)
 
+    def unreachable_next(self, n: int) -> None:
+        """As requests fails with no network: the host name cannot be resolved, no connection is made."""
+        from urllib3.connection import HTTPSConnection
+        from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+        def action(request, rpc):
+            host = "translate.google.com.vn"
+            reason = NameResolutionError(host, HTTPSConnection(host), OSError("Name or service not known"))
+            raise requests.exceptions.ConnectionError(MaxRetryError(None, request.url, reason))
+
+        self._push(n, "unreachable", action)
+
     def timeout_next(self, n: int) -> None:
         """Behave as if the server hung: the client gets ReadTimeout at once."""
 

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from broadcaster.deliveries import DeliveryStatus
 from broadcaster.models import (
     Channel,
     ContentItem,
     Delivery,
-    DeliveryStatus,
     ItemStatus,
     Plan,
     Station,

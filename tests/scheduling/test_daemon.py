@@ -29,7 +29,8 @@ def test_slots_air_on_time_and_are_logged(station_env):
     env = station_env
     start = utcnow()
     first, second = start + timedelta(seconds=12), start + timedelta(seconds=18)
-    cli(env, "schedule", "add", "--station", "XA-01", "--at", local_text(first), "--length", "2m")
+    cli(env, "schedule", "add", "--station", "XA-01", "--at", local_text(first), "--length", "2m",
+        "--topic", "911/KH-UBND:TTHC")
     daemon = DaemonProcess(env)
     try:
         # Added while the daemon runs: picked up without a restart.
@@ -47,7 +48,7 @@ def test_slots_air_on_time_and_are_logged(station_env):
         assert 0 <= bulletin.late_s < 1.0, bulletin.late_s  # playback starts within a second of the slot
         assert bulletin.duration_s == pytest.approx(audio_duration_s(bulletin.audio_path), abs=0.05)
     rows = deliveries(env)
-    assert {(d.bulletin_id, d.item_id) for d in rows} == {(played[0].id, 1), (played[0].id, 2), (played[1].id, 2)}
+    assert {(d.bulletin_id, d.item_id) for d in rows} == {(played[0].id, 1), (played[1].id, 2)}
     assert all(d.status == "played" and d.duration_s > 1 and d.topic_id and d.plan_id for d in rows)
     drops = sorted((Path(env["_TMP"]) / "drop").iterdir())
     assert len(drops) == 2 and all(p.stat().st_size > 10_000 for p in drops)
@@ -67,7 +68,7 @@ def test_second_daemon_refuses(station_env):
 
 def _slot_passed_while_down(env: dict, seconds_ago: float) -> datetime:
     """A one-off schedule whose time passed while no daemon ran."""
-    slot = utcnow() + timedelta(seconds=3)
+    slot = utcnow() + timedelta(seconds=8)  # the command itself takes seconds on a loaded machine
     cli(env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     time.sleep(max(0.0, (slot - utcnow()).total_seconds() + seconds_ago))
     return slot
@@ -120,3 +121,76 @@ def test_sigterm_while_playing_logs_interrupted(station_env):
     assert rows[-1].status == "interrupted"
     with app.session() as session:
         assert not session.exec(select(Schedule).where(Schedule.paused == True)).all()  # noqa: E712
+
+
+CONTACTS = Path(__file__).resolve().parents[2] / "examples" / "contacts" / "phuoc-ha.csv"
+
+
+def test_status_stays_alive_while_a_campaign_sends(station_env):
+    """The SMS thread sends; the control loop keeps its heartbeat: status never says the daemon is dead."""
+    config = Path(station_env["BROADCASTER_CONFIG"])
+    config.write_text(config.read_text().replace("rate_per_second = 10.0", "rate_per_second = 2.0")
+                      .replace('quiet_hours = "21:00-07:00"', 'quiet_hours = "off"'))
+    cli(station_env, "contacts", "import", str(CONTACTS))
+    cli(station_env, "content", "add", "--title", "Dịch vụ công", "--topic", "911/KH-UBND:CDS", "--approve",
+        "--channel", "sms", "--text", "Bà con nộp hồ sơ trực tuyến tại dichvucong.gov.vn.")
+    daemon = DaemonProcess(station_env)
+    try:
+        cli(station_env, "sms", "send", "--item", "3", "--group", "toan-xa", "--no-wait")
+        seen = []
+        for _ in range(8):
+            seen.append(json.loads(cli(station_env, "status", "--json").stdout)["daemon"])
+            time.sleep(1.0)
+        sending = [d for d in deliveries(station_env) if d.channel == "sms"]
+    finally:
+        daemon.stop()
+    assert all(s["alive"] and s["responding"] for s in seen), seen
+    assert 0 < len([d for d in sending if d.status == "sent"]) < len(sending)  # it was still sending meanwhile
+
+
+def test_offline_default_tts_chain_speaks_without_tracebacks(station_env):
+    config = Path(station_env["BROADCASTER_CONFIG"])
+    config.write_text(config.read_text().replace('tts = ["espeak"]', 'tts = ["gtts", "espeak"]'))
+    first = cli(station_env, "render", "--item", "1")
+    second = cli(station_env, "render", "--item", "2")
+    for result in (first, second):
+        assert "Traceback" not in result.stderr
+    warnings = [line for line in (first.stderr + second.stderr).splitlines() if "gtts" in line.lower()]
+    assert len(warnings) <= 1, warnings  # one line when gTTS is found unreachable; the next command knows it
+
+
+def _player_processes(audio_path: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if audio_path.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_kill_9_while_playing_leaves_no_orphan_and_airs_again_once(station_env):
+    app = app_for(station_env)
+    with app.session() as session:
+        station = session.exec(select(Station)).one()
+        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
+        session.add(station)
+    slot = utcnow() + timedelta(seconds=6)
+    cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
+    daemon = DaemonProcess(station_env)
+    wait_for(lambda: any(b.status == "playing" and b.player_pid for b in bulletins(station_env)), 60, "playing")
+    (playing,) = bulletins(station_env)
+    assert _player_processes(playing.audio_path)
+    daemon.stop(signal.SIGKILL)
+    wait_for(lambda: not _player_processes(playing.audio_path), 10, "the player to die with the daemon")
+    again = DaemonProcess(station_env)
+    try:
+        wait_for(lambda: bulletins(station_env)[0].status == "played", 90, "the bulletin aired again")
+    finally:
+        again.stop()
+    (bulletin,) = bulletins(station_env)
+    rows = deliveries(station_env)
+    assert bulletin.attempts == 2
+    assert sorted(d.status for d in rows) == ["interrupted", "interrupted", "played", "played"]

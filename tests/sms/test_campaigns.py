@@ -11,8 +11,8 @@ from sqlmodel import select
 from broadcaster.contacts import opt_out
 from broadcaster.db import session_scope
 from broadcaster.errors import AlreadyExistsError, InputError, NotFoundError
-from broadcaster.models import Contact, ContactGroup, ContactGroupMember, Delivery, Plan, Topic
-from broadcaster.sms.campaigns import compute_not_before, create_campaign, open_campaign
+from broadcaster.models import Contact, ContactGroup, ContactGroupMember, ContentItem, Delivery, Plan, Topic
+from broadcaster.sms.campaigns import create_campaign, held_by_quiet_hours, open_campaign
 from broadcaster.sms.encoding import SmsTooLong
 from broadcaster.sms.quiet_hours import parse_quiet_hours
 from broadcaster.timeutil import zone
@@ -172,24 +172,28 @@ def test_diacritics_kept_when_configured(sms):
 
 
 @pytest.mark.parametrize(
-    ("at", "now", "expected"),
+    ("now", "expected"),
     [
-        (None, local(2, 12), None),  # daytime, at once
-        (None, local(2, 22), local(3, 7)),  # evening: next morning
-        (None, local(3, 6, 59), local(3, 7)),  # early morning: same morning
-        (None, local(3, 7), None),  # the end is outside
-        (None, local(2, 21), local(3, 7)),  # the start is inside
-        (local(3, 5, 30), local(2, 12), local(3, 7)),  # --at inside quiet hours
-        (local(3, 10), local(2, 12), local(3, 10)),  # --at later in the day
-        (local(1, 10), local(2, 12), None),  # --at in the past: now
+        (local(2, 12), None),  # daytime, at once
+        (local(2, 22), local(3, 7)),  # evening: next morning
+        (local(3, 6, 59), local(3, 7)),  # early morning: same morning
+        (local(3, 7), None),  # the end is outside
+        (local(2, 21), local(3, 7)),  # the start is inside
     ],
 )
-def test_not_before(at, now, expected):
-    result = compute_not_before(at, now, QUIET)
-    assert result == (expected.astimezone(UTC) if expected else None)
+def test_quiet_hours_hold_until_their_end(sms, now, expected):
+    sms.configure(quiet_hours="21:00-07:00")
+    assert held_by_quiet_hours(sms.app().config, None, now) == (expected.astimezone(UTC) if expected else None)
 
 
-def test_not_before_follows_station_time_zone(sms):
+def test_an_emergency_is_never_held_by_quiet_hours(sms):
+    sms.configure(quiet_hours="21:00-07:00")
+    item = ContentItem(title="Bão", priority="emergency", channels=["sms"], status="approved")
+    assert held_by_quiet_hours(sms.app().config, item, local(2, 23)) is None
+
+
+def test_quiet_hours_are_not_frozen_into_the_campaign(sms):
+    """A campaign written at night keeps no quiet-hours time: the dispatcher reads the config when it sends."""
     sms.seed_contacts(1)
     item_id = sms.add_item()
     sms.configure(quiet_hours="21:00-07:00")
@@ -197,9 +201,36 @@ def test_not_before_follows_station_time_zone(sms):
     utc_evening = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 22:00 in Vietnam
     with session_scope(app.engine) as session:
         campaign = create_campaign(session, item_id, "Thôn 1", config=app.config, now=utc_evening)
-    assert campaign.not_before == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 07:00 ICT
-    assert sms.rows()[0].scheduled_for == campaign.not_before
+    assert campaign.not_before is None and sms.rows()[0].scheduled_for is None
     assert phone(1) == sms.rows()[0].recipient
+
+
+def test_at_is_kept_as_not_before(sms):
+    sms.seed_contacts(1)
+    item_id = sms.add_item()
+    app = sms.app()
+    with session_scope(app.engine) as session:
+        campaign = create_campaign(session, item_id, "Thôn 1", at=local(3, 10), config=app.config,
+                                   now=local(2, 12))
+    assert campaign.not_before == local(3, 10).astimezone(UTC)
+
+
+@pytest.mark.parametrize(("status", "channels", "words"), [
+    ("draft", ["loudspeaker", "sms"], "not approved"),
+    ("retired", ["loudspeaker", "sms"], "retired"),
+    ("approved", ["loudspeaker"], "not for SMS"),
+])
+def test_only_approved_sms_items_are_texted(sms, status, channels, words):
+    sms.seed_contacts(2)
+    with session_scope(sms.app().engine) as session:
+        item = ContentItem(title="Tin", channels=channels, status=status, sms_text=TEXT)
+        session.add(item)
+        session.flush()
+        item_id = item.id
+    app = sms.app()
+    with pytest.raises(InputError, match=words), session_scope(app.engine) as session:
+        create_campaign(session, item_id, "Thôn 1", config=app.config)
+    assert sms.rows() == []
 
 
 def test_without_config_the_usual_lookup_is_used(sms):

@@ -11,7 +11,8 @@ from sqlmodel import select
 
 from broadcaster.contacts import opt_out
 from broadcaster.db import session_scope
-from broadcaster.models import Contact, Delivery
+from broadcaster.deliveries import cancel_campaign
+from broadcaster.models import Campaign, Contact, ContentItem, Delivery
 from broadcaster.sms.backends import SendResult, SmsSendError, TwilioSender, make_sender
 from broadcaster.sms.campaigns import create_campaign
 from broadcaster.sms.dispatcher import (
@@ -72,9 +73,49 @@ def test_quiet_hours_hold_rows_and_dispatch_due_sends_them_later(sms):
 def test_campaign_created_at_night_waits_for_morning(sms):
     app, cid, _ = start(sms, now=EVENING, quiet_hours="21:00-07:00")
     result = dispatch_campaign(app, cid, now=lambda: EVENING + timedelta(hours=1))
-    assert result.held == "not_before" and result.held_until == datetime(2026, 3, 3, 7, 0, tzinfo=HCM)
+    assert result.held == "quiet_hours" and result.held_until == datetime(2026, 3, 3, 7, 0, tzinfo=HCM)
     assert sms.fake.requests == []
     assert [r.campaign_id for r in dispatch_due(app, now=lambda: NEXT_MORNING)] == [cid]
+
+
+def test_quiet_hours_are_read_from_the_current_config(sms):
+    """A campaign held at night is released as soon as the operator turns quiet hours off."""
+    app, cid, _ = start(sms, now=EVENING, quiet_hours="21:00-07:00")
+    assert dispatch_due(app, now=lambda: EVENING) == []
+    sms.configure(quiet_hours="off")
+    (done,) = dispatch_due(sms.app(), now=lambda: EVENING)
+    assert done.counts["sent"] == 3 and statuses(sms, cid) == ["sent"] * 3
+
+
+def test_an_emergency_campaign_is_sent_in_quiet_hours(sms):
+    app, cid, _ = start(sms, now=EVENING, quiet_hours="21:00-07:00")
+    with session_scope(app.engine) as session:
+        item = session.get(ContentItem, session.get(Campaign, cid).item_id)
+        item.priority = "emergency"
+        session.add(item)
+    (done,) = dispatch_due(app, now=lambda: EVENING)
+    assert done.counts["sent"] == 3 and done.held is None
+
+
+def test_a_cancelled_campaign_sends_nothing_more(sms):
+    app, cid, _ = start(sms, now=EVENING, quiet_hours="21:00-07:00")
+    cancelled = cancel_campaign(app.engine, cid)
+    assert cancelled.cancelled == 3 and cancelled.in_flight == 0
+    assert dispatch_due(app, now=lambda: NEXT_MORNING) == []
+    assert dispatch_campaign(app, cid, now=lambda: NEXT_MORNING).counts["cancelled"] == 3
+    assert statuses(sms, cid) == ["cancelled"] * 3 and sms.fake.requests == []
+    assert sms.campaigns()[0].status == "cancelled"
+
+
+def test_an_item_retired_after_the_campaign_was_written_is_not_sent(sms):
+    app, cid, _ = start(sms, now=EVENING, quiet_hours="21:00-07:00")
+    with session_scope(app.engine) as session:
+        item = session.get(ContentItem, session.get(Campaign, cid).item_id)
+        item.status = "retired"
+        session.add(item)
+    result = dispatch_campaign(app, cid, now=lambda: NEXT_MORNING)
+    assert result.held == "item" and "retired" in result.error and sms.fake.requests == []
+    assert statuses(sms, cid) == ["pending"] * 3
 
 
 def test_at_holds_until_then(sms):

@@ -14,7 +14,8 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
-from broadcaster.models import Delivery, DeliveryStatus
+from broadcaster.deliveries import DeliveryStatus
+from broadcaster.models import Delivery
 from broadcaster.sms.webhook import STATUS_RANK, apply_status, make_webhook_server, map_twilio_status
 
 

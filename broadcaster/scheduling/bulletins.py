@@ -1,0 +1,251 @@
+"""The bridge between the log and the audio: compose a slot, render a bulletin, check it just before air.
+
+Used by the daemon's threads and by ``broadcaster announce`` when no daemon
+runs. It decides nothing about *when*; it answers *what*:
+
+- :meth:`Bulletins.plan_slot` composes a slot and writes its bulletin with
+  what it carries (``BulletinItem`` rows) in one transaction, claimed
+  ``rendering`` by this process;
+- :meth:`Bulletins.render` makes the audio outside any transaction and records
+  it (READY) — or records why not (STALE, to be tried again);
+- :meth:`Bulletins.check_before_air` applies the operator's decisions at the
+  moment of delivery: an item retired, un-approved, expired, moved off the
+  loudspeaker channel or out of the slot's topics is dropped (and the
+  bulletin rendered again without it); an item edited since the bulletin was
+  composed is rendered again; a slot paused or removed is skipped. Each
+  reason is written in the log (``BulletinItem.dropped``, ``Bulletin.reason``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from .. import deliveries
+from ..app import App
+from ..db import session_scope
+from ..deliveries import BulletinStatus, PlannedItem
+from ..models import Bulletin, Channel, ContentItem, Schedule, Station
+from ..timeutil import as_utc, local, utcnow
+from .composer import Choice, Slot, compose, item_fits, wanted_topic_ids
+
+log = logging.getLogger("broadcaster.daemon")
+
+Clock = Callable[[], datetime]
+# Overhead of intro, ident and outro in a bulletin, for filling a slot.
+BULLETIN_OVERHEAD_S = 15.0
+
+
+@dataclass(frozen=True)
+class AirCheck:
+    """What :meth:`Bulletins.check_before_air` decided."""
+
+    verdict: str  # "air" | "render" (render again first) | "skip" (nothing left, or the slot is off)
+    reason: str = ""
+
+
+class Bulletins:
+    def __init__(self, app: App, *, clock: Clock = utcnow) -> None:
+        self.app = app
+        self.config = app.config
+        self.engine = app.ready_engine()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._renderers: dict[bool, object] = {}
+
+    # ------------------------------------------------------------ renderers
+    def renderer(self, *, emergency: bool = False):  # noqa: ANN201
+        """One renderer per kind for the process' life; an emergency's speaks with local backends only."""
+        with self._lock:
+            if emergency not in self._renderers:
+                from ..audio.render import Renderer
+
+                self._renderers[emergency] = Renderer(self.config, local_only=emergency)
+            return self._renderers[emergency]
+
+    # -------------------------------------------------------------- compose
+    def compose(self, session: Session, schedule: Schedule, station: Station, slot_time: datetime,
+                exclude_bulletin_id: int | None = None) -> list[Choice]:
+        from ..audio.render import estimate_item_seconds
+
+        renderer = self.renderer()
+        slot = Slot(station=station, channel=schedule.channel, at=slot_time, length_s=schedule.length_s,
+                    topic_codes=tuple(schedule.topic_codes), group_id=schedule.group_id)
+        return compose(session, slot, seconds_of=lambda item: estimate_item_seconds(session, item, renderer),
+                       repeat_gap=timedelta(hours=self.config.schedule.repeat_gap_hours),
+                       overhead_s=BULLETIN_OVERHEAD_S, exclude_bulletin_id=exclude_bulletin_id)
+
+    def plan_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
+        """Compose a loudspeaker slot and write its bulletin claimed ``rendering``; None if it already exists.
+
+        A slot with nothing to carry is written ``skipped`` (and None returned), so it is in the log.
+        """
+        slot_time = as_utc(slot_time)
+        with session_scope(self.engine) as session:
+            schedule = session.get(Schedule, schedule_id)
+            if schedule is None or deliveries.find_slot_bulletin(session, schedule_id, slot_time) is not None:
+                return None
+            station = session.get(Station, schedule.station_id)
+            choices = self.compose(session, schedule, station, slot_time)
+            if not choices:
+                bulletin = deliveries.create_bulletin(
+                    session, station_id=station.id, slot_time=slot_time, status=BulletinStatus.SKIPPED,
+                    planned=(), schedule_id=schedule_id, reason="không có tin phù hợp / no content for this slot",
+                    now=self.clock())
+                log.warning("Lịch %s lúc %s: không có tin để phát / nothing to air", schedule_id,
+                            local(slot_time, station.timezone).strftime("%H:%M"))
+                return None
+            bulletin = deliveries.create_bulletin(
+                session, station_id=station.id, slot_time=slot_time, status=BulletinStatus.RENDERING,
+                planned=[PlannedItem(c.item_id, c.reason, c.seconds) for c in choices], schedule_id=schedule_id,
+                claimed_by=deliveries.process_tag(), now=self.clock())
+            return bulletin.id
+
+    def recompose(self, bulletin_id: int) -> bool:
+        """Compose a not-yet-aired slot again (its render was lost); False if it now carries nothing."""
+        with session_scope(self.engine) as session:
+            bulletin = session.get(Bulletin, bulletin_id)
+            schedule = session.get(Schedule, bulletin.schedule_id) if bulletin.schedule_id else None
+            if schedule is None:
+                return bool(deliveries.bulletin_items(session, bulletin_id))
+            station = session.get(Station, bulletin.station_id)
+            choices = self.compose(session, schedule, station, as_utc(bulletin.slot_time),
+                                   exclude_bulletin_id=bulletin_id)
+            deliveries.recompose(session, bulletin, [PlannedItem(c.item_id, c.reason, c.seconds) for c in choices])
+            return bool(choices)
+
+    # --------------------------------------------------------------- render
+    def render(self, bulletin_id: int) -> bool:
+        """Render a bulletin claimed ``rendering`` by the caller; True when READY, False when it must wait.
+
+        The session is closed during the render: a slow TTS service never holds
+        the database. A failure (the disk is full, no backend can speak) is
+        logged in one line and leaves the bulletin STALE to be tried again.
+        """
+        read_at = utcnow()
+        with session_scope(self.engine) as session:
+            bulletin = session.get(Bulletin, bulletin_id)
+            station = session.get(Station, bulletin.station_id)
+            rows = deliveries.bulletin_items(session, bulletin_id)
+            items = [session.get(ContentItem, row.item_id) for row in rows]
+            items = [item for item in items if item is not None]
+            emergency = bulletin.kind == "announcement"
+            if not items:
+                deliveries.move_bulletin(session, bulletin, BulletinStatus.SKIPPED,
+                                         reason="không còn tin nào / nothing left to air")
+                return False
+            renderer = self.renderer(emergency=emergency)
+            job = renderer.prepare(session, items, station)
+            label = "khan" if emergency else f"lich{bulletin.schedule_id}"
+            stem = f"{station.code}_b{bulletin_id}_{label}"
+            slot_local = local(bulletin.slot_time, station.timezone)
+            title = f"Bản tin {station.name} {slot_local:%d/%m/%Y %H:%M}"
+        from ..audio.render import default_output_path
+
+        try:
+            output = default_output_path(self.config, stem, renderer.format, self.clock(), station.timezone)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            result = renderer.render(job, output=output, title=title)
+        except Exception as exc:  # disk full, no voice...: logged, retried; never a stuck row
+            reason = _one_line(exc)
+            deliveries.render_failed(self.engine, bulletin_id, f"dựng bản tin lỗi / render failed: {reason}")
+            log.error("Bản tin %s: dựng lỗi, sẽ thử lại / render failed, will retry: %s", bulletin_id, reason)
+            return False
+        deliveries.rendered(self.engine, bulletin_id, audio_path=str(result.path), duration_s=result.duration_s,
+                            timeline=result.timeline, item_seconds=result.item_seconds, read_at=read_at)
+        log.info("Đã dựng bản tin %s (%.0f s) / rendered", bulletin_id, result.duration_s)
+        return True
+
+    def preview(self, session: Session, schedule: Schedule, station: Station,
+                slot_time: datetime) -> tuple[str, list[dict]]:
+        """What the slot will really air: its bulletin's items when already composed (with what the
+        check before air will drop), else what the composer would choose now. Returns (source, items)."""
+        from ..models import Topic
+
+        bulletin = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
+        if bulletin is None or bulletin.status not in deliveries.BULLETIN_PLANNED:
+            if bulletin is not None:
+                return str(bulletin.status), []
+            choices = self.compose(session, schedule, station, slot_time)
+            return "composed", [{"id": c.item_id, "title": c.title, "topic": c.topic_code,
+                                 "seconds": round(c.seconds), "reason": c.reason, "dropped": None}
+                                for c in choices]
+        wanted = wanted_topic_ids(session, schedule.topic_codes)
+        items = []
+        for row in deliveries.bulletin_items(session, bulletin.id, include_dropped=True):
+            item = session.get(ContentItem, row.item_id) if row.item_id else None
+            topic = session.get(Topic, item.topic_id) if item and item.topic_id else None
+            drop = row.dropped or ("tin đã bị xóa / item removed" if item is None else
+                                   item_fits(item, schedule.channel, as_utc(slot_time), wanted))
+            items.append({"id": row.item_id, "title": item.title if item else "", "topic": topic.code if topic
+                          else None, "seconds": round(row.seconds or 0), "reason": row.reason, "dropped": drop})
+        return str(bulletin.status), items
+
+    # ------------------------------------------------------------- at air time
+    def check_before_air(self, bulletin_id: int) -> AirCheck:
+        """The operator's decisions, applied just before a READY bulletin airs (see the module doc)."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            bulletin = session.get(Bulletin, bulletin_id)
+            if bulletin.status != BulletinStatus.READY:
+                return AirCheck("render" if bulletin.status in (BulletinStatus.STALE, BulletinStatus.RENDERING)
+                                else "skip", bulletin.status)
+            rows = deliveries.bulletin_items(session, bulletin_id)
+            drops: dict[int, str] = {}
+            edited = False
+            if bulletin.kind == "announcement":
+                wanted = None
+                if bulletin.valid_until and as_utc(bulletin.valid_until) < now:
+                    reason = "thông báo đã hết hiệu lực / the announcement expired"
+                    deliveries.mark_missed(session, station_id=bulletin.station_id, slot_time=bulletin.slot_time,
+                                           reason=reason, kind=bulletin.kind, bulletin=bulletin)
+                    return AirCheck("skip", reason)
+            else:
+                schedule = session.get(Schedule, bulletin.schedule_id) if bulletin.schedule_id else None
+                if schedule is None or schedule.paused:
+                    reason = "lịch đã bị xóa hoặc tạm dừng / the slot was removed or paused"
+                    deliveries.skip_bulletin(session, bulletin, reason)
+                    log.warning("Bản tin %s không phát: %s", bulletin_id, reason)
+                    return AirCheck("skip", reason)
+                wanted = wanted_topic_ids(session, schedule.topic_codes)
+            for row in rows:
+                item = session.get(ContentItem, row.item_id)
+                if item is None:
+                    drops[row.item_id] = "tin đã bị xóa / item removed"
+                    continue
+                if bulletin.kind == "announcement":
+                    why = None if item.status != "retired" else "đã thôi dùng / retired"
+                else:
+                    why = item_fits(item, Channel.LOUDSPEAKER, as_utc(bulletin.slot_time), wanted)
+                if why:
+                    drops[row.item_id] = why
+                elif bulletin.composed_at and item.updated_at and as_utc(item.updated_at) > as_utc(
+                        bulletin.composed_at):
+                    edited = True
+            if drops:
+                deliveries.drop_items(session, bulletin, drops)
+                for item_id, why in drops.items():
+                    log.warning("Bản tin %s: bỏ tin %s (%s) / item dropped at air time", bulletin_id, item_id, why)
+                if len(drops) == len(rows):
+                    reason = "mọi tin đã bị rút: " + "; ".join(sorted(set(drops.values())))
+                    deliveries.skip_bulletin(session, bulletin, reason + " / every item was withdrawn")
+                    return AirCheck("skip", reason)
+                bulletin.reason = json.dumps({"dropped": {str(k): v for k, v in drops.items()}}, ensure_ascii=False)
+                session.add(bulletin)
+                return AirCheck("render", "tin bị rút / items withdrawn")
+            if edited:
+                deliveries.move_bulletin(session, bulletin, BulletinStatus.STALE,
+                                         reason="tin đã được sửa sau khi dựng / an item was edited after rendering")
+                return AirCheck("render", "tin đã sửa / item edited")
+        return AirCheck("air")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,369 @@
+"""The daemon in-process with an injected clock: decisions at air time, repeat gap, catch-up, recovery.
+
+Every test drives the real Daemon (its renderer, player and SMS threads, espeak, file players)
+and the real CLI (CliRunner) for the operator's actions; only time is injected.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from broadcaster import schedules
+from broadcaster.app import App
+from broadcaster.db import session_scope
+from broadcaster.deliveries import BulletinStatus
+from broadcaster.models import Bulletin, BulletinItem, DaemonState, Delivery, Station
+from broadcaster.scheduling.daemon import Daemon
+from broadcaster.timeutil import as_utc, utcnow, zone
+
+PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = as_utc(now)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class Live:
+    """A workspace, a clock and helpers; the daemon is started by the test."""
+
+    def __init__(self, run, root: Path) -> None:
+        self.run = run
+        self.root = root
+        self.clock = Clock(utcnow().replace(microsecond=0))
+        self.daemon: Daemon | None = None
+
+    @property
+    def app(self) -> App:
+        return App.load(None)
+
+    def add_item(self, title: str, topic: str, text: str, *extra: str) -> int:
+        self.run("content", "add", "--title", title, "--topic", topic, "--approve", "--text", text, *extra)
+        return max(row["id"] for row in json.loads(self.run("content", "list", "--json").output))
+
+    def schedule(self, at: datetime, *, topics: tuple[str, ...] = (), length_s: int = 300,
+                 channel: str = "loudspeaker", group: str | None = None) -> int:
+        with session_scope(self.app.ready_engine()) as session:
+            schedule = schedules.add_schedule(session, station_code="XA-01", channel=channel, cron=None, at=at,
+                                              length_s=length_s, topic_codes=list(topics), group_name=group,
+                                              now=at - timedelta(minutes=1))
+            schedule.created_at = at - timedelta(hours=1)
+            return schedule.id
+
+    def start(self) -> Daemon:
+        """The daemon with its control loop running (APScheduler left out: slots are fired by the test)."""
+        self.daemon = Daemon(self.app, clock=self.clock, use_scheduler=False, sms_poll_seconds=0.2)
+        self.daemon.start(lock_wait_s=0)
+        threading.Thread(target=self.daemon.loop, daemon=True).start()
+        return self.daemon
+
+    def crash(self) -> None:
+        """The process dies: its threads stop, its lock is released; nothing is cleaned up in the log."""
+        daemon = self.daemon
+        daemon.stop_event.set()
+        for player in daemon.players.values():
+            player.join(5)
+        daemon.renderer.join(5)
+        daemon.release()
+        self.daemon = None
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.shutdown()
+            self.daemon = None
+
+    def bulletins(self) -> list[Bulletin]:
+        with self.app.read_session() as session:
+            return list(session.exec(select(Bulletin).order_by(Bulletin.id)).all())
+
+    def items_of(self, bulletin_id: int, *, dropped: bool = False) -> list[int]:
+        with self.app.read_session() as session:
+            rows = session.exec(select(BulletinItem).where(BulletinItem.bulletin_id == bulletin_id)
+                                .order_by(BulletinItem.position)).all()
+        return [r.item_id for r in rows if bool(r.dropped) == dropped]
+
+    def deliveries(self) -> list[Delivery]:
+        with self.app.read_session() as session:
+            return list(session.exec(select(Delivery).order_by(Delivery.id)).all())
+
+
+@pytest.fixture
+def live(run, workspace: Path):
+    config = workspace / "config" / "broadcaster" / "config.toml"
+    text = config.read_text(encoding="utf-8").replace('tts = ["gtts", "espeak"]', 'tts = ["espeak"]')
+    text = text.replace("reload_seconds = 3", "reload_seconds = 0").replace("heartbeat_seconds = 5",
+                                                                            "heartbeat_seconds = 1")
+    config.write_text(text, encoding="utf-8")
+    run("plan", "import", str(PLAN))
+    world = Live(run, workspace)
+    world.one = world.add_item("Một cửa", "911/KH-UBND:TTHC", "Bà con làm thủ tục tại bộ phận một cửa.")
+    world.two = world.add_item("Chuyển đổi số", "911/KH-UBND:CDS", "Bà con hãy cài ứng dụng VNeID.")
+    yield world
+    world.stop()
+
+
+def test_an_item_retired_after_render_ahead_does_not_air(live):
+    slot = live.clock.now + timedelta(minutes=10)
+    live.schedule(slot)
+    daemon = live.start()
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "ready" and live.items_of(bulletin.id) == [live.one, live.two]
+
+    live.run("content", "retire", str(live.one))
+    preview = live.run("schedule", "preview", "--days", "1").output
+    assert "WILL NOT AIR" in preview and "retired" in preview  # preview says what will really air
+
+    live.clock.now = slot
+    daemon.slot_due_at(bulletin.schedule_id, slot)
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "played"
+    assert live.items_of(bulletin.id) == [live.two] and live.items_of(bulletin.id, dropped=True) == [live.one]
+    assert [(d.item_id, d.status) for d in live.deliveries()] == [(live.two, "played")]
+    manifest = json.loads(Path(bulletin.audio_path).with_suffix(".json").read_text())
+    assert [i["id"] for i in manifest["items"]] == [live.two]  # the aired file was rendered again without it
+
+
+def test_an_item_edited_after_render_ahead_airs_as_edited(live):
+    slot = live.clock.now + timedelta(minutes=10)
+    live.schedule(slot)
+    daemon = live.start()
+    daemon.wait_idle()
+    (before,) = live.bulletins()
+    with session_scope(live.app.ready_engine()) as session:  # what 'content edit' does: new text, updated_at
+        from broadcaster.models import ContentItem, ContentText
+
+        text = session.exec(select(ContentText).where(ContentText.item_id == live.two)).one()
+        text.text = "Bà con hãy cài ứng dụng VNeID và kích hoạt tài khoản định danh mức hai ngay hôm nay."
+        item = session.get(ContentItem, live.two)
+        item.updated_at = utcnow()
+        session.add_all([text, item])
+    live.clock.now = slot
+    daemon.slot_due_at(before.schedule_id, slot)
+    daemon.wait_idle()
+    (after,) = live.bulletins()
+    assert after.status == "played" and after.audio_path != before.audio_path
+    assert after.duration_s > before.duration_s + 2
+
+
+def test_two_slots_rendered_together_never_carry_the_same_items(live):
+    first = live.clock.now + timedelta(minutes=5)
+    live.schedule(first, length_s=60)
+    live.schedule(first + timedelta(seconds=10), length_s=60)
+    daemon = live.start()
+    daemon.wait_idle()
+    a, b = live.bulletins()
+    assert a.status == "ready" and live.items_of(a.id) == [live.one, live.two]
+    assert b.status == "skipped" and live.items_of(b.id) == []  # the repeat gap counts planned items
+
+
+def test_a_paused_slot_rendered_ahead_is_skipped(live):
+    slot = live.clock.now + timedelta(minutes=10)
+    schedule_id = live.schedule(slot)
+    daemon = live.start()
+    daemon.wait_idle()
+    live.run("schedule", "pause", str(schedule_id))
+    live.clock.now = slot
+    daemon.slot_due_at(schedule_id, slot)
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "skipped" and "paused" in bulletin.reason and live.deliveries() == []
+
+
+def test_an_announcement_airs_once_then_ends(live):
+    daemon = live.start()
+    live.run("announce", "--text", "Bão số 3 sắp đổ bộ.", "--repeat", "1", "--no-wait")
+    daemon.tick()
+    daemon.wait_idle()
+    (announcement,) = live.bulletins()
+    assert announcement.kind == "announcement" and announcement.status == "played"
+    later = live.clock.advance(minutes=1)
+    schedule_id = live.schedule(later + timedelta(minutes=1))
+    live.clock.advance(minutes=1)
+    daemon.slot_due_at(schedule_id, live.clock.now)
+    daemon.wait_idle()
+    _, slot = live.bulletins()
+    assert slot.status == "played" and live.items_of(slot.id) == [live.one, live.two]  # not the announcement
+    aired = [(d.bulletin_id, d.item_id) for d in live.deliveries() if d.status == "played"]
+    assert aired.count((announcement.id, live.items_of(announcement.id)[0])) == 1
+
+
+def test_an_announcement_until_rides_along_but_never_in_another_topics_slot(live):
+    daemon = live.start()
+    until = (live.clock.now + timedelta(hours=2)).astimezone(zone("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M")
+    live.run("announce", "--text", "Mất điện từ 14h00.", "--repeat", "1", "--no-wait", "--topic",
+             "911/KH-UBND:TTHC", "--until", until)
+    daemon.tick()
+    daemon.wait_idle()
+    (announcement,) = live.bulletins()
+    (emergency_item,) = live.items_of(announcement.id)
+    other = live.schedule(live.clock.now + timedelta(minutes=5), topics=("911/KH-UBND:CDS",))
+    same = live.schedule(live.clock.now + timedelta(minutes=6), topics=("911/KH-UBND:TTHC",))
+    daemon.tick()
+    daemon.wait_idle()
+    by_schedule = {b.schedule_id: b for b in live.bulletins() if b.kind == "slot"}
+    assert live.items_of(by_schedule[other].id) == [live.two]
+    assert live.items_of(by_schedule[same].id) == [emergency_item, live.one]
+
+
+def test_an_emergency_does_not_wait_for_a_slot_still_rendering(live, monkeypatch):
+    from broadcaster.scheduling.bulletins import Bulletins
+
+    release = threading.Event()
+    real_render = Bulletins.render
+
+    def slow_render(self, bulletin_id):
+        with session_scope(self.engine) as session:
+            kind = session.get(Bulletin, bulletin_id).kind
+        if kind == "slot":
+            release.wait(30)
+        return real_render(self, bulletin_id)
+
+    monkeypatch.setattr(Bulletins, "render", slow_render)
+    schedule_id = live.schedule(live.clock.now + timedelta(hours=2))
+    daemon = live.start()
+    daemon.slot_due_at(schedule_id, live.clock.now)  # due now, its render hangs
+    live.run("announce", "--text", "Thông báo khẩn: đê sông có nguy cơ vỡ.", "--repeat", "1", "--no-wait")
+    daemon.tick()
+    deadline = utcnow() + timedelta(seconds=20)
+    while utcnow() < deadline and not any(b.kind == "announcement" and b.status == "played"
+                                          for b in live.bulletins()):
+        threading.Event().wait(0.05)
+    statuses = {b.kind: b.status for b in live.bulletins()}
+    assert statuses == {"slot": "rendering", "announcement": "played"}
+    release.set()
+    daemon.wait_idle()
+    assert {b.kind: b.status for b in live.bulletins()} == {"slot": "played", "announcement": "played"}
+
+
+def test_catch_up_airs_the_latest_missed_slot_and_logs_the_others(live):
+    now = live.clock.now
+    old, recent = now - timedelta(hours=2), now - timedelta(minutes=3)
+    for moment in (old, recent):
+        live.schedule(moment)
+    with session_scope(live.app.ready_engine()) as session:  # the last daemon was alive before both slots
+        session.add(DaemonState(id=1, pid=1, host="x", heartbeat_at=now - timedelta(hours=3),
+                                stopped_at=now - timedelta(hours=3)))
+    daemon = live.start()
+    daemon.wait_idle()
+    missed, aired = live.bulletins()
+    assert missed.status == "missed" and "catch-up" in missed.reason
+    assert aired.status == "played" and as_utc(aired.slot_time) == recent
+    (missed_row,) = [d for d in live.deliveries() if d.bulletin_id == missed.id]
+    assert missed_row.status == "missed"  # every missed slot is in the log
+
+
+def test_a_crash_while_rendering_an_announcement_airs_it_on_restart(live):
+    from broadcaster.scheduling.bulletins import Bulletins
+
+    with pytest.MonkeyPatch.context() as patch:  # the render never finishes: the process dies during it
+        patch.setattr(Bulletins, "render", lambda self, bulletin_id: threading.Event().wait(3) and False)
+        daemon = live.start()
+        live.run("announce", "--text", "Khẩn: lũ quét.", "--repeat", "1", "--no-wait")
+        daemon.tick()
+        threading.Event().wait(0.5)
+        assert live.bulletins()[0].status == "rendering"
+        live.crash()
+    live.start().wait_idle()
+    (announcement,) = live.bulletins()
+    assert announcement.status == "played"
+    assert [d.status for d in live.deliveries()] == ["played"]
+
+
+def test_a_crash_while_rendering_a_due_slot_airs_it_late_on_restart(live):
+    from broadcaster.scheduling.bulletins import Bulletins
+
+    slot = live.clock.now
+    schedule_id = live.schedule(slot + timedelta(hours=1))
+    with session_scope(live.app.ready_engine()) as session:
+        from broadcaster.models import Schedule
+
+        schedule = session.get(Schedule, schedule_id)
+        schedule.at = slot
+        session.add(schedule)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Bulletins, "render", lambda self, bulletin_id: threading.Event().wait(3) and False)
+        daemon = live.start()
+        daemon.slot_due_at(schedule_id, slot)
+        threading.Event().wait(0.5)
+        assert live.bulletins()[0].status == "rendering"
+        live.crash()
+    live.clock.advance(minutes=2)
+    live.start().wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "played"
+
+
+def test_a_render_that_cannot_write_fails_fast_and_is_retried(live):
+    slot = live.clock.now + timedelta(minutes=10)
+    live.schedule(slot)
+    output_dir = live.app.config.output_dir
+    output_dir.rename(output_dir.with_name("bulletins-moved"))
+    output_dir.write_text("not a folder")  # writing a bulletin there fails at once, like a full disk
+    daemon = live.start()
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "stale" and "render failed" in bulletin.reason
+    output_dir.unlink()
+    live.clock.advance(seconds=31)
+    daemon.tick()
+    daemon.wait_idle()
+    assert live.bulletins()[0].status == "ready"
+
+
+def test_a_failed_player_is_retried_inside_the_catch_up_window(live):
+    with session_scope(live.app.ready_engine()) as session:
+        station = session.exec(select(Station)).one()
+        station.player, station.player_options = "device", {"command": "false"}
+        session.add(station)
+    slot = live.clock.now + timedelta(minutes=1)
+    schedule_id = live.schedule(slot)
+    daemon = live.start()
+    daemon.wait_idle()
+    live.clock.now = slot
+    daemon.slot_due_at(schedule_id, slot)
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "failed"
+    with session_scope(live.app.ready_engine()) as session:
+        station = session.exec(select(Station)).one()
+        station.player, station.player_options = "file", {"drop_dir": str(live.root / "drop")}
+        session.add(station)
+    live.clock.advance(seconds=31)
+    daemon.tick()
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "played" and bulletin.attempts == 2
+    assert sorted(d.status for d in live.deliveries()) == ["failed", "failed", "played", "played"]
+
+
+def test_status_says_running_from_the_lock(live):
+    daemon = live.start()
+    out = json.loads(live.run("status", "--json").output)
+    assert out["daemon"]["alive"] is True
+    daemon.shutdown()
+    live.daemon = None
+    assert json.loads(live.run("status", "--json").output)["daemon"]["alive"] is False
+
+
+def test_bulletin_status_vocabulary_is_owned_by_deliveries():
+    import broadcaster.scheduling.bulletins as bulletins_mod
+    import broadcaster.scheduling.daemon as daemon_mod
+
+    assert BulletinStatus.READY == "ready"
+    for module in (daemon_mod, bulletins_mod):
+        assert not [name for name in vars(module) if name in ("READY", "RENDERING", "STALE")]
