@@ -707,10 +707,15 @@ STATUS_RANK = {D.PENDING: 0, D.SENDING: 1, D.UNCERTAIN: 1, D.SENT: 2, D.DELIVERE
                D.FAILED: 3, D.SKIPPED: 3, D.CANCELLED: 3}
 
 
+def provider_status_advances(current: str, new: DeliveryStatus) -> bool:
+    """True if a provider's report ``new`` moves a row forward (never backwards, never between final states)."""
+    return STATUS_RANK.get(new, 0) > STATUS_RANK.get(DeliveryStatus(current), 0)
+
+
 def apply_provider_status(session: Session, row: Delivery, new: DeliveryStatus, *,
                           error_code: str | None = None) -> bool:
     """A status the provider reported (callback or lookup); never backwards. True if the row changed."""
-    if STATUS_RANK.get(new, 0) <= STATUS_RANK.get(DeliveryStatus(row.status), 0):
+    if not provider_status_advances(row.status, new):
         return False
     fields: dict[str, Any] = {}
     if error_code and new in (D.UNDELIVERED, D.FAILED):

@@ -615,9 +615,9 @@ class Renderer:
                                                 sample_rate=self.sample_rate)
         assembled = self.finish(assembled, fmt)
 
-        if fallbacks:
+        if fallbacks:  # the chain already warned once when the backend failed; this is the bulletin's account
             used = ", ".join(sorted({f["backend"] for f in fallbacks if f.get("backend")})) or "-"
-            log.warning(
+            log.info(
                 "Bản tin %s: %d đoạn không đọc được bằng %s, đã dùng %s / "
                 "bulletin %s: %d piece(s) could not use %s and fell back to %s",
                 output.name, len(fallbacks), self.chain.names[0], used,

@@ -429,8 +429,8 @@ class Daemon:
         if now - newest[0] <= self.catch_up:
             latest[schedule_id] = newest
         else:
-            self._missed(session, schedule_id, newest[0], newest[1], "quá thời gian phát bù / past the "
-                                                                      "catch-up window")
+            self._missed(session, schedule_id, newest[0], newest[1], "máy tắt hoặc daemon không chạy, quá "
+                         "thời gian phát bù / PC off or daemon not running, past the catch-up window")
 
     def _missed(self, session, schedule_id: int, slot_time: datetime, bulletin_id: int | None,  # noqa: ANN001
                 reason: str) -> None:

@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from ..app import App
 from ..db import session_scope
-from ..deliveries import STATUS_RANK, DeliveryStatus, apply_provider_status
+from ..deliveries import STATUS_RANK, DeliveryStatus, apply_provider_status, provider_status_advances
 from ..errors import ConfigError
 from ..models import Delivery
 from ..phones import mask_phone
@@ -56,7 +56,7 @@ def map_twilio_status(status: str) -> DeliveryStatus | None:
 
 def apply_status(row: Delivery, new: DeliveryStatus) -> bool:
     """True if ``row`` may move to ``new`` (never backwards, never between final states)."""
-    return STATUS_RANK.get(new, 0) > STATUS_RANK.get(DeliveryStatus(row.status), 0)
+    return provider_status_advances(row.status, new)
 
 
 class _Server(ThreadingHTTPServer):

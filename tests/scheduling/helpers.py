@@ -86,6 +86,16 @@ class DaemonProcess:
         return code
 
 
+def use_realtime_player(env: dict) -> None:
+    """The station plays through a process that takes the bulletin's real time (ffmpeg -re into nothing)."""
+    from broadcaster.models import Station
+
+    with app_for(env).session() as session:
+        station = session.exec(select(Station)).one()
+        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
+        session.add(station)
+
+
 def wait_for(predicate, timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from broadcaster.audio.assemble import audio_duration_s
-from broadcaster.models import DaemonState, Schedule, Station
+from broadcaster.models import DaemonState, Schedule
 from broadcaster.timeutil import as_utc, utcnow
 from tests.scheduling.helpers import (
     DaemonProcess,
@@ -21,6 +21,7 @@ from tests.scheduling.helpers import (
     cli,
     deliveries,
     local_text,
+    use_realtime_player,
     wait_for,
 )
 
@@ -103,11 +104,7 @@ def test_restart_outside_catch_up_logs_missed(station_env):
 
 def test_sigterm_while_playing_logs_interrupted(station_env):
     app = app_for(station_env)
-    with app.session() as session:
-        station = session.exec(select(Station)).one()
-        # A player that takes real time: ffmpeg reads the file at its own pace into nothing.
-        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
-        session.add(station)
+    use_realtime_player(station_env)
     slot = utcnow() + timedelta(seconds=6)
     cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     daemon = DaemonProcess(station_env)
@@ -129,7 +126,7 @@ CONTACTS = Path(__file__).resolve().parents[2] / "examples" / "contacts" / "phuo
 def test_status_stays_alive_while_a_campaign_sends(station_env):
     """The SMS thread sends; the control loop keeps its heartbeat: status never says the daemon is dead."""
     config = Path(station_env["BROADCASTER_CONFIG"])
-    config.write_text(config.read_text().replace("rate_per_second = 10.0", "rate_per_second = 2.0")
+    config.write_text(config.read_text().replace("rate_per_second = 10.0", "rate_per_second = 1.0")
                       .replace('quiet_hours = "21:00-07:00"', 'quiet_hours = "off"'))
     cli(station_env, "contacts", "import", str(CONTACTS))
     cli(station_env, "content", "add", "--title", "Dịch vụ công", "--topic", "911/KH-UBND:CDS", "--approve",
@@ -138,7 +135,7 @@ def test_status_stays_alive_while_a_campaign_sends(station_env):
     try:
         cli(station_env, "sms", "send", "--item", "3", "--group", "toan-xa", "--no-wait")
         seen = []
-        for _ in range(8):
+        for _ in range(6):
             seen.append(json.loads(cli(station_env, "status", "--json").stdout)["daemon"])
             time.sleep(1.0)
         sending = [d for d in deliveries(station_env) if d.channel == "sms"]
@@ -172,11 +169,7 @@ def _player_processes(audio_path: str) -> list[int]:
 
 
 def test_kill_9_while_playing_leaves_no_orphan_and_airs_again_once(station_env):
-    app = app_for(station_env)
-    with app.session() as session:
-        station = session.exec(select(Station)).one()
-        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
-        session.add(station)
+    use_realtime_player(station_env)
     slot = utcnow() + timedelta(seconds=6)
     cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     daemon = DaemonProcess(station_env)

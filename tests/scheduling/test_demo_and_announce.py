@@ -14,7 +14,7 @@ from broadcaster.app import App
 from broadcaster.audio.assemble import audio_duration_s
 from broadcaster.audio.loudness import measure_loudness
 from broadcaster.models import Bulletin, Delivery
-from tests.scheduling.helpers import DaemonProcess, app_for, cli, wait_for
+from tests.scheduling.helpers import DaemonProcess, app_for, cli, use_realtime_player, wait_for
 
 
 def test_demo_runs_offline_and_reports(tmp_path: Path):
@@ -66,15 +66,11 @@ def test_announce_without_daemon_airs_directly(station_env):
 def test_announce_through_running_daemon_interrupts_the_bulletin(station_env):
     from datetime import timedelta
 
-    from broadcaster.models import Station
     from broadcaster.timeutil import utcnow
     from tests.scheduling.helpers import local_text
 
     app = app_for(station_env)
-    with app.session() as session:
-        station = session.exec(select(Station)).one()
-        station.player, station.player_options = "device", {"command": "ffmpeg -nostdin -re -i {file} -f null -"}
-        session.add(station)
+    use_realtime_player(station_env)
     cli(station_env, "schedule", "add", "--station", "XA-01", "--at",
         local_text(utcnow() + timedelta(seconds=5)), "--length", "2m")
     daemon = DaemonProcess(station_env)

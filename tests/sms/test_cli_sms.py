@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from broadcaster.cli.main import cli
 from broadcaster.db import session_scope
-from broadcaster.models import Contact
+from broadcaster.models import Contact, ContentItem
 
 from .conftest import CALLBACK_URL, FROM, TEXT
 
@@ -270,3 +270,38 @@ def test_crash_mid_campaign_then_resume(sms, run):
     assert set(resent) == in_flight and set(resent.values()) == {1}  # only those, once
     assert {r.status for r in sms.rows()} == {"sent"}
     assert sms.campaigns()[0].status == "done"
+
+
+def test_send_refuses_a_draft_and_a_loudspeaker_only_item(sms, run):
+    sms.seed_contacts(2)
+    draft_id, loud_id = sms.add_item(), sms.add_item()
+    with session_scope(sms.app().engine) as session:
+        draft, loud = session.get(ContentItem, draft_id), session.get(ContentItem, loud_id)
+        draft.status, loud.channels = "draft", ["loudspeaker"]
+        session.add_all([draft, loud])
+    draft = run("sms", "send", "--item", draft_id, "--group", "Thôn 1", ok=False).output
+    loud = run("sms", "send", "--item", loud_id, "--group", "Thôn 1", ok=False).output
+    assert "chưa được duyệt" in draft and "not approved" in draft and len(draft.strip().splitlines()) == 1
+    assert "không dành cho SMS" in loud and "not for SMS" in loud and len(loud.strip().splitlines()) == 1
+    assert sms.rows() == [] and sms.fake.requests == [] and sms.campaigns() == []
+
+
+def test_held_campaign_cancelled_while_an_emergency_goes_out_in_quiet_hours(sms, run):
+    """At night an ordinary campaign is held by quiet hours; an emergency announcement's SMS is not."""
+    sms.configure(quiet_hours="00:00-23:59")
+    numbers = sms.seed_contacts(3)
+    held = run("sms", "send", "--item", sms.add_item(), "--group", "Thôn 1").output
+    assert "giờ yên tĩnh" in held and sms.fake.requests == []
+    assert "giữ/held" in run("sms", "status").output
+    run("announce", "--text", "Khẩn: bão số 3 đổ bộ đêm nay.", "--sms-group", "Thôn 1", "--repeat", "1")
+    assert sorted(sms.sent_to()) == numbers  # the emergency, at once
+    out = run("sms", "cancel", "1").output
+    assert "3 tin sẽ không gửi" in out and "3 messages will not be sent" in out
+    sms.configure(quiet_hours="off")
+    run("sms", "resume")
+    assert sorted(sms.sent_to()) == numbers  # nothing of the cancelled campaign ever left
+    status = json.loads(run("sms", "status", "--json").output)
+    assert [(c["status"], c["counts"]["cancelled"], c["counts"]["sent"]) for c in status] == [
+        ("cancelled", 3, 0), ("done", 0, 3)]
+    log = json.loads(run("log", "--json").output)
+    assert sorted(r["status"] for r in log if r["channel"] == "sms") == ["cancelled"] * 3 + ["sent"] * 3
