@@ -118,8 +118,10 @@ def _bulletin(row) -> tuple[int, _Bulletin]:
             if started_at is not None and ended_at is not None else None)
     if status == DeliveryStatus.PLAYED:
         on_air = duration_s if duration_s is not None else (span or 0.0)
+    elif span is None:
+        on_air = 0.0
     else:
-        on_air = min(x for x in (span, duration_s, float("inf")) if x is not None) if span is not None else 0.0
+        on_air = span if duration_s is None else min(span, duration_s)
     late = late_s is not None and late_s >= LATE_AFTER_S
     return bulletin_id, _Bulletin(kind or "slot", late, on_air)
 

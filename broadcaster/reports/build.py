@@ -62,7 +62,7 @@ class TargetResult:
 
 @dataclass
 class Totals:
-    """One row of the topic or the channel table (see the module docstring for each meaning)."""
+    """One row of the topic or the channel table (each meaning: the ``broadcaster.reports`` docstring)."""
 
     key: str  # topic code, a CHANNEL_ROWS key, OUTSIDE_PLAN or "total"
     title: str = ""
