@@ -7,7 +7,6 @@ from ..models import Channel, Metric
 
 LATE_AFTER_S = 60.0
 CANCELLED = DeliveryStatus.CANCELLED.value  # an SMS row `sms cancel` stopped before sending
-REAL_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
 KNOWN_STATUSES = sorted({s.value for s in DeliveryStatus} | {CANCELLED})
 PEOPLE_SMS = {DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value}
 
