@@ -228,7 +228,7 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
             due = goal * elapsed
         source = agg
         if (counted.start, counted.end) != (report_period.start, report_period.end):
-            source = _window_agg(session, scope, counted, tz_name, windows)
+            source = _window_agg(session, scope, agg, counted, tz_name, windows)
         if target.station_id is not None and station is None and SMS_ROW in rows:
             # The shared aggregate keeps loudspeaker rows per station, not SMS rows: ask for that station's.
             own = _station_sms(session, scope, counted, tz_name, target.station_id, windows)
@@ -256,13 +256,27 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
     return report
 
 
-def _window_agg(session: Session, scope: _Scope, counted: Period, tz_name: str, cache: dict) -> _Agg:
-    """What a people target needs (who played, who received) over its own window."""
+def _window_agg(session: Session, scope: _Scope, agg: _Agg, counted: Period, tz_name: str,
+                cache: dict) -> _Agg:
+    """What a people target needs (who played, who received) over its own window.
+
+    A window that ends with the report period and starts before it is the
+    period's aggregate plus only the part before the period.
+    """
     key = (counted.start, counted.end, None)
     if key not in cache:
         start, end = counted.bounds(tz_name)
-        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, scope.station_id),
-                                ("loudspeaker", "reach"))
+        if start < scope.start and end == scope.end:
+            earlier = _aggregate(session, _Scope(scope.topic_ids, start, scope.start, scope.station_id),
+                                 ("loudspeaker", "reach"))
+            merged = _Agg(loudspeaker=earlier.loudspeaker + agg.loudspeaker, bulletins=agg.bulletins)
+            for part in (earlier, agg):
+                for topic_id, people in part.recipients.items():
+                    merged.recipients[topic_id] |= people
+            cache[key] = merged.index()
+        else:
+            cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, scope.station_id),
+                                    ("loudspeaker", "reach"))
     return cache[key]
 
 
