@@ -9,12 +9,14 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from . import db
 from .config import Config, find_config_path, load_config, render_config_toml
 from .fileutil import write_text_atomic
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger("broadcaster")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 ENV_CONFIG = "BROADCASTER_CONFIG"
 LOCAL_CONFIG_NAME = "broadcaster.toml"
@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "item_gap_ms": 1200,
         "emergency_repeat": 2,
         "ident": "Đây là Đài truyền thanh {station}.",
+        "repeat_intro": "Xin nhắc lại.",
         "abbreviations": {},
         "gtts": {"tld": "com.vn", "timeout": 10.0, "retries": 3, "backoff": 1.0},
         "espeak": {"voice": "vi", "speed": 150, "pitch": 50},
@@ -68,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "render": {"ahead_minutes": 30},
     "schedule": {"catch_up_minutes": 30, "repeat_gap_hours": 20},
     "daemon": {"log_file": "", "heartbeat_seconds": 5, "reload_seconds": 3},
+    "retention": {"bulletins_days": 90, "dropped_days": 30, "outbox_days": 365, "logs_days": 90},
 }
 
 SECRET_KEYS = {("sms", "twilio", "auth_token")}
@@ -110,7 +112,8 @@ def _merge(defaults: dict, given: dict, source: str, prefix: str = "") -> dict:
     for key, value in given.items():
         dotted = f"{prefix}{key}"
         if key not in defaults:
-            raise ConfigError(f"{source}: khóa không được hỗ trợ / unknown key '{dotted}'")
+            raise ConfigError(f"{source}: khóa không được hỗ trợ / unknown key '{dotted}'"
+                              f"{did_you_mean(key, defaults)}")
         default = defaults[key]
         if isinstance(default, dict) and dotted != "audio.abbreviations":
             if not isinstance(value, dict):
@@ -144,6 +147,137 @@ def _check_type(default: Any, value: Any, source: str, dotted: str) -> Any:
             f"wrong type, expected {type(default).__name__}, got {value!r}"
         )
     return value
+
+
+# --------------------------------------------------------------------------
+# Values checked at load: a bad one is an error naming its key, at init/status, not at 05:30 on air.
+# --------------------------------------------------------------------------
+
+TTS_BACKENDS = ("gtts", "espeak")  # audio.tts.build_chain's names (a test keeps them in step)
+SMS_BACKENDS = ("outbox", "twilio")  # sms.backends.BACKENDS
+AUDIO_FORMATS = ("mp3", "wav")  # audio.assemble.EXPORT_FORMATS
+
+
+def _between(low: float | None, high: float | None, unit: str = ""):
+    def check(value: Any) -> str | None:
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"{low if low is not None else '…'}..{high if high is not None else '…'}{unit}"
+            return f"phải trong khoảng / must be within {span}, got {value!r}"
+        return None
+    return check
+
+
+def _one_of(*choices: str):
+    def check(value: Any) -> str | None:
+        if value not in choices:
+            return f"giá trị không hợp lệ, chọn / invalid value, choose: {', '.join(choices)} (got {value!r})" + \
+                did_you_mean(str(value), choices)
+        return None
+    return check
+
+
+def _timezone(value: str) -> str | None:
+    from .timeutil import zone
+
+    try:
+        zone(value)
+    except ValueError:
+        return f"múi giờ không hợp lệ / unknown time zone {value!r} (vd/e.g. Asia/Ho_Chi_Minh)"
+    return None
+
+
+def _tts_chain(value: list[str]) -> str | None:
+    if not value:
+        return f"cần ít nhất một / needs at least one of: {', '.join(TTS_BACKENDS)}"
+    for name in value:
+        problem = _one_of(*TTS_BACKENDS)(name)
+        if problem:
+            return problem
+    return None
+
+
+def _bitrate(value: str) -> str | None:
+    import re
+
+    if not re.fullmatch(r"[1-9][0-9]{0,2}k", value):
+        return f"dạng / format like \"64k\" (8k..320k), got {value!r}"
+    return _between(8, 320, "k")(int(value[:-1]))
+
+
+def _quiet_hours(value: str) -> str | None:
+    from .sms.quiet_hours import parse_quiet_hours
+
+    try:
+        parse_quiet_hours(value, "UTC")
+    except ValueError:
+        return f"dạng / format \"21:00-07:00\", hoặc/or \"off\" (không có giờ yên lặng / none), got {value!r}"
+    return None
+
+
+def _url(value: str) -> str | None:
+    if value and not value.startswith(("http://", "https://")):
+        return f"cần http:// hoặc https:// / must start with http:// or https://, got {value!r}"
+    return None
+
+
+def _not_empty(value: str) -> str | None:
+    return "trống / empty" if not value.strip() else None
+
+
+VALUE_CHECKS: dict[str, Any] = {
+    "broadcaster.timezone": _timezone,
+    "audio.tts": _tts_chain,
+    "audio.target_lufs": _between(-40, -5, " LUFS"),
+    "audio.max_true_peak_dbtp": _between(-10, 0, " dBTP"),
+    "audio.format": _one_of(*AUDIO_FORMATS),
+    "audio.bitrate": _bitrate,
+    "audio.sample_rate": _between(8000, 48000, " Hz"),
+    "audio.pause_ms": _between(0, 10_000, " ms"),
+    "audio.item_gap_ms": _between(0, 10_000, " ms"),
+    "audio.emergency_repeat": _between(1, 10),
+    "audio.gtts.timeout": _between(0.01, 300, " s"),
+    "audio.gtts.retries": _between(0, 10),
+    "audio.gtts.backoff": _between(0, 60, " s"),
+    "audio.espeak.speed": _between(80, 450),
+    "audio.espeak.pitch": _between(0, 99),
+    "sms.backend": _one_of(*SMS_BACKENDS),
+    "sms.price_per_segment": _between(0, None),
+    "sms.rate_per_second": _between(0, 1000),
+    "sms.concurrency": _between(1, 64),
+    "sms.max_retries": _between(0, 20),
+    "sms.retry_backoff": _between(0, 300, " s"),
+    "sms.quiet_hours": _quiet_hours,
+    "sms.status_callback_url": _url,
+    "sms.twilio.api_base_url": _url,
+    "sms.twilio.timeout": _between(0.01, 300, " s"),
+    "webhook.host": _not_empty,
+    "webhook.port": _between(1, 65535),
+    "render.ahead_minutes": _between(0, 24 * 60),
+    "schedule.catch_up_minutes": _between(0, 24 * 60),
+    "schedule.repeat_gap_hours": _between(0, 24 * 30),
+    "daemon.heartbeat_seconds": _between(1, 600),
+    "daemon.reload_seconds": _between(1, 600),
+    "retention.bulletins_days": _between(1, None, " days"),
+    "retention.dropped_days": _between(1, None, " days"),
+    "retention.outbox_days": _between(1, None, " days"),
+    "retention.logs_days": _between(1, None, " days"),
+}
+
+
+def check_values(values: dict, source: str) -> None:
+    """Raise ConfigError naming the first key whose value is out of range or not one of its choices."""
+    for dotted, check in VALUE_CHECKS.items():
+        node: Any = values
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                node = None
+                break
+            node = node[part]
+        if node is None:
+            continue
+        problem = check(node)
+        if problem:
+            raise ConfigError(f"{source}: '{dotted}' {problem}")
 
 
 class Section(dict):
@@ -226,6 +360,7 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
         except OSError as exc:
             raise ConfigError(f"{path}: không đọc được / cannot read: {exc.strerror}") from exc
         values = _merge(DEFAULTS, given, str(path))
+        check_values(values, str(path))
     return Config(path=path, exists=exists, values=values)
 
 

@@ -403,3 +403,90 @@ def group_summaries(session: Session) -> list[GroupSummary]:
 
 def count_contacts(session: Session) -> int:
     return session.exec(select(func.count()).select_from(Contact)).one()
+
+
+# --------------------------------------------------------------------------
+# Correcting one contact
+# --------------------------------------------------------------------------
+
+def require_contact(session: Session, phone: str) -> Contact:
+    contact = get_contact(session, phone)
+    if contact is None:
+        raise NotFoundError(f"không có số {mask_phone(normalize_phone(phone))} trong danh bạ / number not in "
+                            "contacts")
+    return contact
+
+
+@dataclass
+class ContactEdit:
+    contact: Contact
+    changes: list[tuple[str, str, str]]  # (field, before, after); numbers masked
+    groups_added: list[str] = field(default_factory=list)
+    groups_removed: list[str] = field(default_factory=list)
+    groups_created: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.groups_added or self.groups_removed)
+
+
+def edit_contact(session: Session, phone: str, *, new_phone: str | None = None, name: str | None = None,
+                 village: str | None = None, add_groups: list[str] = (), remove_groups: list[str] = ()
+                 ) -> ContactEdit:
+    """Correct a contact and its group memberships in the caller's transaction.
+
+    A group added that does not exist yet is created; removing from a group it is not in is an error,
+    so a misspelt group name is noticed.
+    """
+    contact = require_contact(session, phone)
+    edit = ContactEdit(contact, [])
+    if new_phone is not None:
+        try:
+            e164 = normalize_mobile(new_phone)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--phone") from exc
+        if e164 != contact.phone:
+            if session.exec(select(Contact.id).where(Contact.phone == e164)).first() is not None:
+                raise InputError(f"số {mask_phone(e164)} đã có trong danh bạ / number already in contacts",
+                                 field="--phone")
+            edit.changes.append(("phone", mask_phone(contact.phone), mask_phone(e164)))
+            contact.phone = e164
+    for key, value in (("name", name), ("village", village)):
+        if value is not None and _clean(value) != getattr(contact, key):
+            edit.changes.append((key, getattr(contact, key), _clean(value)))
+            setattr(contact, key, _clean(value))
+    member_of = {group_id for group_id in session.exec(
+        select(ContactGroupMember.group_id).where(ContactGroupMember.contact_id == contact.id)).all()}
+    cache: dict[str, ContactGroup] = {}
+    for group_name in (g for g in (_clean(n) for n in add_groups) if g):
+        group = _ensure_group(session, group_name, cache, edit.groups_created)
+        if group.id not in member_of:
+            session.add(ContactGroupMember(contact_id=contact.id, group_id=group.id))
+            member_of.add(group.id)
+            edit.groups_added.append(group.name)
+    for group_name in (g for g in (_clean(n) for n in remove_groups) if g):
+        group = get_group(session, group_name)
+        if group.id not in member_of:
+            raise InputError(f"số này không ở nhóm '{group.name}' / this number is not in group '{group.name}'",
+                             field="--remove-group")
+        session.delete(session.get(ContactGroupMember, (contact.id, group.id)))
+        member_of.discard(group.id)
+        edit.groups_removed.append(group.name)
+    session.add(contact)
+    session.flush()
+    return edit
+
+
+def remove_contact(session: Session, phone: str) -> Contact:
+    """Delete a contact (its memberships go with it; the delivery log keeps the number it was sent to).
+
+    An opted-out number is never removed: its row is what stops a later import from messaging it again.
+    """
+    contact = require_contact(session, phone)
+    if contact.opted_out_at is not None:
+        raise InputError(f"số {mask_phone(contact.phone)} đã từ chối nhận tin; giữ lại để không bao giờ gửi nữa "
+                         "(nhập lại danh bạ sẽ không gửi cho số này) / this number opted out: it is kept so that "
+                         "no later import ever messages it")
+    session.delete(contact)
+    session.flush()
+    return contact

@@ -53,11 +53,11 @@ from sqlmodel import Session, select
 
 from .errors import BroadcasterError, InputError, NotFoundError
 from .fileutil import copy_atomic
-from .models import Channel, ContentItem, ContentText, ItemStatus, Priority, Topic
+from .models import Channel, ContentItem, ContentText, ItemStatus, Plan, Priority, Topic
 from .plans import find_topic
 from .sms.encoding import MAX_BODY_CHARS
 from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime, utcnow, zone
-from .validation import field_path
+from .validation import field_path, main_error
 
 ITEM_CHANNELS = (Channel.LOUDSPEAKER.value, Channel.SMS.value)
 LANG_RE = re.compile(r"^[a-z]{2,8}(-[a-z0-9]{1,8})*$")
@@ -117,45 +117,11 @@ def parse_when(value: Any, tz_name: str, *, end_of_day: bool = False) -> datetim
     return as_utc(parse_local_datetime(text, tz_name))
 
 
-def _message(error: dict) -> str | None:
-    """Vietnamese-first wording for pydantic's common errors (it speaks English only)."""
-    ctx = error.get("ctx") or {}
-    kind = error["type"]
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "cần số nguyên / must be a whole number"
-    if kind == "greater_than_equal":
-        return f"phải từ {ctx.get('ge')} trở lên / must be at least {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"tối đa {ctx.get('le')} / must be at most {ctx.get('le')}"
-    if kind == "literal_error":
-        return f"giá trị không hợp lệ, chọn / invalid value, choose: {ctx.get('expected')}"
-    if kind == "string_too_short":
-        return "trống / empty"
-    if kind == "missing":
-        return "thiếu trường bắt buộc / required field missing"
-    if kind == "extra_forbidden":
-        return "trường không được hỗ trợ / unknown field"
-    if kind == "string_too_long":
-        return f"quá dài, tối đa {ctx.get('max_length')} ký tự / too long, at most {ctx.get('max_length')}"
-    if kind == "string_type":
-        return "cần chuỗi chữ / must be text"
-    if kind == "list_type":
-        return "cần danh sách / must be a list"
-    if kind == "dict_type":
-        return "cần bảng {lang = ...} / must be a table {lang = ...}"
-    if kind == "too_short":
-        return "cần ít nhất một mục / needs at least one entry"
-    return None
-
-
 def validation_error(exc: ValidationError, source: str | None, *, line: int | None = None,
                      cli: bool = False) -> InputError:
     """The first error as one line naming the file, line and field (or the CLI option)."""
-    error = exc.errors()[0]
+    error, message = main_error(exc)
     path = field_path(tuple(error["loc"]))
-    message = _message(error)
-    if message is None:
-        message = error["msg"].removeprefix("Value error, ")
     if cli and path:
         path = f"--{path.split('.')[0].split('[')[0].replace('_', '-')}"
     return InputError(message, source=source or None, line=line, field=path or None)
@@ -569,7 +535,107 @@ def set_status(session: Session, item_id: int, status: ItemStatus) -> tuple[Cont
 
 def topic_labels(session: Session) -> dict[int, tuple[str, str, str]]:
     """topic id -> (plan code, topic code, topic title)."""
-    from .models import Plan
-
     rows = session.exec(select(Topic.id, Plan.code, Topic.code, Topic.title).join(Plan)).all()
     return {topic_id: (plan_code, code, title) for topic_id, plan_code, code, title in rows}
+
+
+# --------------------------------------------------------------------------
+# Correcting an item
+# --------------------------------------------------------------------------
+
+EDITABLE_FIELDS = ("title", "topic", "text", "sms_text", "channels", "priority", "repeat", "valid_from",
+                   "valid_until")
+CLEARABLE_FIELDS = ("sms_text", "valid_from", "valid_until")
+
+
+@dataclass
+class ItemEdit:
+    item: ContentItem
+    changes: list[tuple[str, Any, Any]]  # (field, before, after), as a person reads them
+    status_before: str
+    status_after: str
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes) or self.status_before != self.status_after
+
+
+def _topic_label(session: Session, topic_id: int | None) -> str | None:
+    if topic_id is None:
+        return None
+    code, plan_code = session.exec(select(Topic.code, Plan.code).join(Plan).where(Topic.id == topic_id)).one()
+    return f"{plan_code}:{code}"
+
+
+def _current_spec_data(session: Session, item: ContentItem) -> dict[str, Any]:
+    texts = item_texts(session, item)
+    return {
+        "title": item.title, "topic": _topic_label(session, item.topic_id),
+        "text": texts["vi"].text if "vi" in texts and texts["vi"].text else None,
+        "texts": {lang: row.text for lang, row in texts.items() if lang != "vi" and row.text},
+        "audio": {lang: row.audio_path for lang, row in texts.items() if row.audio_path},
+        "channels": list(item.channels), "priority": item.priority, "repeat": item.repeat,
+        "valid_from": item.valid_from, "valid_until": item.valid_until, "sms_text": item.sms_text,
+    }
+
+
+def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_name: str,
+              approve: bool = False) -> ItemEdit:
+    """Correct an item in the caller's transaction; every rule of ``add`` is checked again.
+
+    ``changes`` maps fields of ``EDITABLE_FIELDS`` to what the operator typed (None: not given;
+    "" clears one of ``CLEARABLE_FIELDS``). An approved item that changes goes back to draft unless
+    ``approve``; ``updated_at`` moves on, so a bulletin rendered ahead is rendered again.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InputError(f"không sửa được / cannot edit: {', '.join(sorted(unknown))}")
+    item = get_item(session, item_id)
+    before = _current_spec_data(session, item)
+    given = {key: value for key, value in changes.items() if value is not None}
+    for key, value in list(given.items()):
+        if isinstance(value, str) and not value.strip():
+            if key not in CLEARABLE_FIELDS:
+                raise InputError("trống / empty", field=f"--{key.replace('_', '-')}")
+            given[key] = None
+    merged = {**before, **given}
+    data = {key: value for key, value in merged.items() if value is not None}
+    try:
+        spec = ItemSpec.model_validate(data, context={"tz": tz_name})
+    except ValidationError as exc:
+        raise validation_error(exc, None, cli=True) from exc
+    topic = None
+    if spec.topic:
+        try:
+            topic = find_topic(session, spec.topic)
+        except BroadcasterError as exc:
+            raise InputError(str(exc), field="--topic") from exc
+    after = {
+        "title": spec.title, "topic": _topic_label(session, topic.id) if topic else None, "text": spec.text,
+        "sms_text": spec.sms_text, "channels": list(spec.channels or ITEM_CHANNELS), "priority": spec.priority,
+        "repeat": spec.repeat if spec.repeat is not None else item.repeat,
+        "valid_from": spec.valid_from, "valid_until": spec.valid_until,
+    }
+    changed = [(key, before[key], after[key]) for key in EDITABLE_FIELDS if before[key] != after[key]]
+    status_before = item.status
+    status = status_before
+    if approve:
+        status = ItemStatus.APPROVED.value
+    elif changed and status_before == ItemStatus.APPROVED:
+        status = ItemStatus.DRAFT.value
+    if not changed and status == status_before:
+        return ItemEdit(item, [], status_before, status_before)
+    for key, _old, new in changed:
+        if key == "topic":
+            item.topic_id = topic.id if topic else None
+        elif key == "text":
+            row = item_texts(session, item).get("vi") or ContentText(item_id=item.id, lang="vi")
+            row.text = new
+            session.add(row)
+        else:
+            setattr(item, key, new)
+    item.status = status
+    item.updated_at = utcnow()
+    session.add(item)
+    session.flush()
+    return ItemEdit(item, changed, status_before, status)

@@ -11,19 +11,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from typing import TYPE_CHECKING
 
 from .errors import BroadcasterError
+
+if TYPE_CHECKING:  # SQLAlchemy and SQLModel load when an engine is made, not when the CLI starts
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "broadcaster_read_only"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+# The newest migration in migrations/versions. Checking a database against this constant costs one
+# query; asking Alembic for its head reads every migration script (~0.45 s on every command).
+# tests/core/test_db.py checks that it equals Alembic's head: a new migration must update it.
+HEAD_REVISION = "0003"
+
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
+    from sqlmodel import create_engine
+
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
@@ -39,6 +47,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
@@ -60,6 +70,8 @@ def _configure_sqlite(engine: Engine) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A unit of work: commit on success, roll back on any error."""
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
@@ -72,6 +84,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
     """A read-only unit of work: a plain (deferred) transaction that never blocks writers."""
+    from sqlmodel import Session
+
     # Closing (not rolling back) ends the transaction without expiring what was read.
     with Session(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False) as session:
         yield session
@@ -87,13 +101,17 @@ def alembic_config(url: str):
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    """The revision the database is at (None: not initialised), read without loading Alembic."""
+    from sqlalchemy import inspect, text
 
     with engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def head_revision() -> str | None:
+    """Alembic's head, read from the migration scripts (slow: for ``db status`` and tests)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -113,7 +131,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
 
 def require_current_schema(engine: Engine) -> None:
     """Refuse to work on a database that is missing or behind the code."""
-    head = head_revision()
+    head = HEAD_REVISION
     current = current_revision(engine)
     if current is None:
         raise BroadcasterError(

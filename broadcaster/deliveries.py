@@ -587,7 +587,9 @@ _SENDABLE = (D.SENDING, D.UNCERTAIN)
 _CLAIM = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("delivery_id"), _TABLE.c.status == D.PENDING.value,
-           _TABLE.c.contact_id.in_(select(_CONTACT.c.id).where(_CONTACT.c.opted_out_at.is_(None))))
+           # a correlated EXISTS on the contact's key: its cost does not grow with the contact table
+           select(_CONTACT.c.id).where(_CONTACT.c.id == _TABLE.c.contact_id,
+                                       _CONTACT.c.opted_out_at.is_(None)).exists())
     .values(status=D.SENDING.value, attempts=_TABLE.c.attempts + 1, backend=bindparam("backend"),
             updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
             started_at=case((_TABLE.c.started_at.is_(None), bindparam("started", type_=_TABLE.c.started_at.type)),

@@ -21,12 +21,13 @@ from . import contacts as contacts_mod
 from . import content as content_mod
 from . import plans, schedules, stations
 from .app import App, initialise
+from .assets import EXAMPLES_DIR
 from .deliveries import BulletinStatus, DeliveryStatus
 from .errors import BroadcasterError
 from .models import Bulletin, Campaign, Delivery
 from .timeutil import utcnow
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = EXAMPLES_DIR
 PLAN_FILE = EXAMPLES / "plans" / "ninh-thuan-2023.toml"
 CONTENT_FILE = EXAMPLES / "content" / "ninh-thuan-2023.toml"
 CONTACTS_FILE = EXAMPLES / "contacts" / "phuoc-ha.csv"

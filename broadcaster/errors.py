@@ -42,3 +42,15 @@ class NotFoundError(BroadcasterError):
 
 class AlreadyExistsError(BroadcasterError):
     pass
+
+
+def did_you_mean(word: str, choices) -> str:  # noqa: ANN001 - any iterable of names
+    """' (gần giống / did you mean: A, B)' for the names closest to a mistyped one, or ''."""
+    import difflib
+
+    names = sorted({str(c) for c in choices})
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.5)
+    if not close:
+        lowered = {name.lower(): name for name in names}
+        close = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)]
+    return f" (gần giống / did you mean: {', '.join(close)})" if close else ""

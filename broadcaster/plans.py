@@ -38,11 +38,24 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import false, func
 from sqlmodel import Session, select
 
-from .errors import AlreadyExistsError, InputError, NotFoundError
-from .models import Channel, ContentItem, Delivery, Metric, Plan, Station, Target, TargetPeriod, Topic
-from .timeutil import parse_date
+from .errors import AlreadyExistsError, InputError, NotFoundError, did_you_mean
+from .models import (
+    Campaign,
+    Channel,
+    ContentItem,
+    Delivery,
+    ItemStatus,
+    Metric,
+    Plan,
+    Station,
+    Target,
+    TargetPeriod,
+    Topic,
+)
+from .timeutil import parse_date, utcnow
 from .validation import first_error
 
 SMS_METRICS = {Metric.SMS_SENT, Metric.SMS_DELIVERED}
@@ -170,7 +183,8 @@ def import_plan(session: Session, spec: PlanFile, *, source: str, replace: bool 
     stations = {s.code: s.id for s in session.exec(select(Station)).all()}
     for where, target in _all_targets(spec):
         if target.station and target.station not in stations:
-            raise InputError(f"không có đài '{target.station}' / unknown station (thêm bằng/add with "
+            raise InputError(f"không có đài '{target.station}' / unknown station"
+                             f"{did_you_mean(target.station, stations)} (thêm bằng/add with "
                              "'broadcaster station add')", source=source, field=f"{where}.station")
     header = spec.plan
     plan = session.exec(select(Plan).where(Plan.code == header.code)).first()
@@ -252,7 +266,8 @@ def _target_row(plan: Plan, topic: Topic | None, spec: TargetSpec, stations: dic
 def get_plan(session: Session, code: str) -> Plan:
     plan = session.exec(select(Plan).where(Plan.code == code)).first()
     if plan is None:
-        raise NotFoundError(f"không có kế hoạch '{code}' / no plan with code '{code}'")
+        known = session.exec(select(Plan.code)).all()
+        raise NotFoundError(f"không có kế hoạch '{code}' / no plan with code '{code}'{did_you_mean(code, known)}")
     return plan
 
 
@@ -277,7 +292,8 @@ def find_topic(session: Session, code: str, plan_code: str | None = None) -> Top
         query = query.join(Plan).where(Plan.code == plan_code)
     found = session.exec(query).all()
     if not found:
-        raise NotFoundError(f"không có chủ đề '{code}' / unknown topic '{code}'")
+        known = session.exec(select(Topic.code)).all()
+        raise NotFoundError(f"không có chủ đề '{code}' / unknown topic '{code}'{did_you_mean(code, known)}")
     if len(found) > 1:
         raise InputError(
             f"mã chủ đề '{code}' có trong nhiều kế hoạch, ghi 'MÃ_KH:{code}' / "
@@ -303,3 +319,77 @@ PERIOD_LABELS = {
 
 def select_stations(session: Session) -> list[Station]:
     return list(session.exec(select(Station)).all())
+
+
+@dataclass
+class PlanRemoval:
+    code: str
+    topics: int
+    targets: int
+    items_deleted: int
+    items_kept: int  # aired or sent: kept, retired, so the delivery log still names them
+    deliveries: int
+
+
+def plan_references(session: Session, plan: Plan) -> tuple[list[int], int]:
+    """(ids of content items in the plan's topics, deliveries logged against the plan)."""
+    topic_ids = [t.id for t in plan_topics(session, plan)]
+    items = list(session.exec(select(ContentItem.id).where(ContentItem.topic_id.in_(topic_ids))).all()) \
+        if topic_ids else []
+    deliveries = session.exec(select(func.count()).select_from(Delivery).where(
+        (Delivery.plan_id == plan.id) | (Delivery.topic_id.in_(topic_ids) if topic_ids else false()))).one()
+    return items, deliveries
+
+
+def remove_plan(session: Session, code: str, *, force: bool = False) -> PlanRemoval:
+    """Delete a plan, its topics and targets in the caller's transaction.
+
+    Refused while content or deliveries refer to it, unless ``force``: then its never-used items
+    are deleted too, and items already aired or sent are retired and kept, their title prefixed
+    with ``[PLAN:TOPIC]``, because the delivery log shows an item's title once the plan is gone.
+    """
+    plan = get_plan(session, code)
+    item_ids, deliveries = plan_references(session, plan)
+    if (item_ids or deliveries) and not force:
+        raise InputError(
+            f"kế hoạch {code} còn {len(item_ids)} tin bài và {deliveries} lượt trong nhật ký; dùng --force để "
+            f"xóa cả tin bài (nhật ký vẫn giữ) / plan {code} still has {len(item_ids)} content items and "
+            f"{deliveries} logged deliveries: use --force to remove its content too (the log is kept)")
+    topics = {t.id: t for t in plan_topics(session, plan)}
+    targets = len(plan_targets(session, plan))
+    deleted = kept = 0
+    for item in session.exec(select(ContentItem).where(ContentItem.id.in_(item_ids))).all() if item_ids else []:
+        used = session.exec(select(Delivery.id).where(Delivery.item_id == item.id)).first() or \
+            session.exec(select(Campaign.id).where(Campaign.item_id == item.id)).first()
+        if used:
+            item.title = f"[{plan.code}:{topics[item.topic_id].code}] {item.title}"
+            item.status = ItemStatus.RETIRED.value
+            item.updated_at = utcnow()
+            session.add(item)
+            kept += 1
+        else:
+            session.delete(item)
+            deleted += 1
+    session.flush()
+    session.delete(plan)  # topics and targets cascade; deliveries keep their rows (plan/topic set to NULL)
+    session.flush()
+    return PlanRemoval(plan.code, len(topics), targets, deleted, kept, deliveries)
+
+
+def period_warning(plan: Plan, today: date) -> str | None:
+    """One line when ``today`` (station date) is outside the plan's period: its deliveries will not count."""
+    start, end = plan.period_start.strftime("%d/%m/%Y"), plan.period_end.strftime("%d/%m/%Y")
+    if today > plan.period_end:
+        return (f"Cảnh báo: kế hoạch {plan.code} đã hết hạn ({start}–{end}); phát/gửi hôm nay không được tính "
+                f"vào báo cáo của nó / warning: plan {plan.code} ended on {end}; deliveries from today do not count "
+                "towards it")
+    if today < plan.period_start:
+        return (f"Cảnh báo: kế hoạch {plan.code} chưa bắt đầu (từ {start}); phát/gửi trước ngày đó không được tính "
+                f"/ warning: plan {plan.code} starts on {start}; deliveries before then do not count towards it")
+    return None
+
+
+def plans_of_topics(session: Session, topic_ids: list[int]) -> list[Plan]:
+    if not topic_ids:
+        return []
+    return list(session.exec(select(Plan).join(Topic).where(Topic.id.in_(topic_ids)).distinct()).all())

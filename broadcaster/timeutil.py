@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -32,13 +33,27 @@ def local(moment: datetime, tz_name: str) -> datetime:
 
 
 def parse_local_datetime(text: str, tz_name: str) -> datetime:
-    """'2026-12-01 06:00' (station time) or an ISO string with offset -> aware datetime."""
-    text = text.strip()
+    """A local date-time, as an operator types it, -> aware datetime.
+
+    Accepts ``DD/MM/YYYY HH:MM`` (Vietnamese order), ``YYYY-MM-DD HH:MM`` (station time, seconds
+    optional, ``6h30`` for the clock too) or an ISO string with an offset. The one parser behind every
+    ``--at``, ``--since``, ``--until`` and ``--as-of``.
+    """
+    text = " ".join(text.strip().split())
+    day, _, clock = text.partition(" ")
+    clock = re.sub(r"^(\d{1,2})h(\d{2})?$", lambda m: f"{int(m[1]):02d}:{m[2] or '00'}", clock)
     try:
-        moment = datetime.fromisoformat(text.replace("T", " ", 1) if "T" in text else text)
+        if "/" in day:
+            if not clock:
+                raise ValueError(text)
+            hour, minute, *second = (int(part) for part in clock.split(":"))
+            moment = datetime.combine(parse_date(day), time(hour, minute, *second))
+        else:
+            moment = datetime.fromisoformat(f"{day} {clock}" if clock else day)
     except ValueError as exc:
         raise ValueError(
-            f"thời điểm không hợp lệ / bad date-time {text!r} (dạng/format YYYY-MM-DD HH:MM)"
+            f"thời điểm không hợp lệ / bad date-time {text!r} (dạng/format DD/MM/YYYY HH:MM hoặc/or "
+            "YYYY-MM-DD HH:MM)"
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone(tz_name))

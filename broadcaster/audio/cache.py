@@ -16,6 +16,13 @@ one, whether the writer is another thread, the daemon or the CLI. Two writers
 racing on the same key both write complete files; the last one wins, and both
 hold the same sound. Reads refresh the file's access time so pruning removes
 the least recently *used* renders first, even on ``noatime`` mounts.
+
+Mastered clips (:meth:`AudioCache.put_clip`): a sentence's speech *after* loudness matching,
+keyed with the mastering settings as well, stored as a plain 16-bit mono WAV with one extra
+RIFF chunk (``bmst``, JSON) holding its loudness, true peak and K-weighted energy per 100 ms,
+so a warm render reads it and measures nothing. Other WAV readers skip the extra chunk. These
+files are not fsynced (a cache is rebuilt, not recovered): a file torn by a power cut has a
+data chunk shorter than its header says and reads as a miss.
 """
 
 from __future__ import annotations
@@ -25,16 +32,23 @@ import json
 import logging
 import os
 import re
+import struct
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydub import AudioSegment
 
+if TYPE_CHECKING:
+    from broadcaster.audio.mastering import MasteredClip
+
 log = logging.getLogger("broadcaster.audio")
+
+_CLIP_CHUNK = b"bmst"
 
 __all__ = ["AudioCache", "CacheStats", "PruneResult", "cache_key"]
 
@@ -124,11 +138,7 @@ class AudioCache:
             )
             path.unlink(missing_ok=True)
             return None
-        try:
-            now = time.time()
-            os.utime(path, (now, now))
-        except OSError:
-            pass  # pruned meanwhile, or read-only cache: the audio is still good
+        _touch(path)
         return seg
 
     def put(self, key: str, seg: AudioSegment) -> Path:
@@ -137,20 +147,55 @@ class AudioCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         if seg.channels != 1:
             seg = seg.set_channels(1)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                seg.export(fh, format="wav")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-            raise
+        _write_atomic(path, lambda fh: seg.export(fh, format="wav"), durable=True)
         return path
+
+    def put_clip(self, key: str, clip: MasteredClip) -> Path:
+        """Store a mastered clip and its measurement under ``key`` (atomic replace, no fsync).
+
+        The clip's samples then leave memory: it reads them from the file when used."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps(clip.meta(), separators=(",", ":")).encode("utf-8")
+        meta += b" " * (len(meta) % 2)  # RIFF chunks are word-aligned
+        data = clip.pcm.astype("<i2").tobytes()
+        fmt = struct.pack("<HHIIHH", 1, 1, clip.sample_rate, clip.sample_rate * 2, 2, 16)
+        body = b"".join([b"WAVE", b"fmt ", struct.pack("<I", len(fmt)), fmt,
+                         _CLIP_CHUNK, struct.pack("<I", len(meta)), meta, b"data", struct.pack("<I", len(data)), data])
+        _write_atomic(path, lambda fh: fh.write(b"RIFF" + struct.pack("<I", len(body)) + body), durable=False)
+        saved = self.get_clip(key)
+        if saved is not None and saved.frames == clip.frames:
+            clip.release(saved._source)
+        return path
+
+    def get_clip(self, key: str) -> MasteredClip | None:
+        """The mastered clip stored under ``key``, or None (a missing, torn or foreign file is a miss).
+
+        Only the header and the measurement are read now; the samples when the clip is used."""
+        import numpy as np
+
+        from broadcaster.audio.mastering import MasteredClip
+
+        path = self.path_for(key)
+        try:
+            header = _read_clip_header(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, KeyError, ValueError, TypeError, struct.error) as exc:
+            log.warning("Tệp trong bộ nhớ đệm bị hỏng, sẽ tạo lại: %s / corrupt cache file, re-rendering: %s (%s)",
+                        path, path, exc)
+            path.unlink(missing_ok=True)
+            return None
+        rate, meta, offset, frames = header
+
+        def read_samples() -> np.ndarray:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return np.frombuffer(fh.read(frames * 2), dtype="<i2")
+
+        _touch(path)
+        return MasteredClip(None, rate, float(meta["integrated_lufs"]), float(meta["true_peak_dbtp"]),
+                            np.asarray(meta["energies"], dtype=np.float64), source=read_samples, frames=frames)
 
     def __contains__(self, key: str) -> bool:
         return self.path_for(key).is_file()
@@ -243,3 +288,57 @@ class AudioCache:
             oldest_access=min(times) if times else None,
             newest_access=max(times) if times else None,
         )
+
+
+def _touch(path: Path) -> None:
+    """Mark a render as used now (pruning removes the least recently used first)."""
+    try:
+        now = time.time()
+        os.utime(path, (now, now))
+    except OSError:
+        pass  # pruned meanwhile, or read-only cache: the audio is still good
+
+
+def _write_atomic(path: Path, write: Callable[[Any], Any], *, durable: bool) -> None:
+    """``write(file)`` to a temporary file beside ``path``, then move it into place (fsync if ``durable``)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+
+
+def _read_clip_header(path: Path) -> tuple[int, dict, int, int]:
+    """(sample rate, measurement, data offset, frames) of a mastered clip file; ValueError if it is not one."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        riff = fh.read(12)
+        if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            raise ValueError("not a WAV file")
+        rate = channels = bits = None
+        meta = None
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError("no data chunk")
+            name, length = head[:4], struct.unpack("<I", head[4:])[0]
+            if name == b"data":
+                if fh.tell() + length > size:
+                    raise ValueError("data chunk cut short")
+                if (channels, bits) != (1, 16) or meta is None:
+                    raise ValueError("not a mastered 16-bit mono clip")
+                return rate, meta, fh.tell(), length // 2
+            body = fh.read(length + length % 2)
+            if name == b"fmt ":
+                _, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            elif name == _CLIP_CHUNK:
+                meta = json.loads(body[:length])

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from pydub import AudioSegment
 
+from ..assets import AUDIO_DIR
+
 __all__ = ["JINGLE_RATE", "JINGLES", "AUDIO_DIR", "generate_jingle", "load_jingle", "write_jingle"]
 
 JINGLE_RATE = 22050
-AUDIO_DIR = Path(__file__).resolve().parents[2] / "audio"
 
 # Partials of a soft bell / vibraphone bar: (frequency ratio, relative
 # amplitude, decay time constant relative to the note's). Slightly

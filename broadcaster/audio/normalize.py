@@ -19,6 +19,18 @@ prints):
   it; plain "ngày một" rather than the colloquial "ngày mùng một"; month 4
   is "tháng tư"; January/December are "tháng một"/"tháng mười hai" (the
   lunar names giêng/chạp are not used for calendar dates).
+* A bare day/month is a date where it is a valid one and the words around
+  say so: after từ, đến, hết, hạn, chót, sáng, chiều, trước, sau, vào, a
+  weekday..., as the second of two dates, or at the start or end of a
+  clause ("Hạn chót 30/4." -> "Hạn chót ngày ba mươi tháng tư"); "15-20/5"
+  and "15/5 - 20/5" are "từ ngày ... đến ngày ..."; after đường, lễ, dịp,
+  Quốc khánh the date is a name, without "ngày" ("đường ba tháng hai").
+  Otherwise a/b is a ratio ("tám trên mười"), or a fraction before số,
+  diện tích... ("một phần hai số hộ", "ba phần tư").
+* After a quantity a slash is "per", said "một": "1,5 triệu đồng/hộ" ->
+  "... đồng một hộ", "2 lần/tuần" -> "hai lần một tuần"; rates keep "trên"
+  ("60km/h", "40 km/giờ", "người/km2"); other slashes are lists ("xã,
+  phường").
 * Year ranges: after "giai đoạn", "nhiệm kỳ", "thời kỳ", "năm học",
   "niên khóa" the range is "X đến Y" ("giai đoạn hai nghìn không trăm hai
   mươi mốt đến hai nghìn không trăm ba mươi"); after "năm" it is "X đến năm
@@ -32,9 +44,24 @@ prints):
   45/2016/QĐ-TTg" -> "Quyết định số bốn mươi lăm năm hai nghìn không trăm
   mười sáu của Thủ tướng Chính phủ"; "theo 219/KH-UBND" -> "theo kế hoạch
   số hai trăm mười chín của Ủy ban nhân dân".
-* Phone numbers are read digit by digit ("không chín một hai ..."), "+" as
-  "cộng"; so are short hotlines after "gọi", "điện thoại", "đường dây
-  nóng", "tổng đài" ("gọi 113" -> "gọi một một ba").
+* Phone numbers are read digit by digit, "+" as "cộng", in the groups they
+  are written in with a comma (a short pause) between groups so a listener
+  can note them ("0912 345 678" -> "không chín một hai, ba bốn năm, sáu bảy
+  tám"; an ungrouped mobile number 4-3-3); so are short hotlines a few
+  words after "gọi", "điện thoại", "đường dây nóng", "tổng đài" ("gọi 113"
+  -> "gọi một một ba"), unless a count follows ("120 cuộc gọi").
+* Weekdays: "Thứ 2, thứ 7, CN" -> "thứ hai, thứ bảy, chủ nhật", "T2-T6" ->
+  "từ thứ hai đến thứ sáu" ("CN" and "T2" only beside another weekday or
+  after ngày, sáng, chiều...).
+* Place prefixes before a name or a number: "TP. Bạc Liêu, P.7" ->
+  "thành phố Bạc Liêu, phường bảy" (Q., TX., TT., H., KP. too); their dot
+  ends no sentence.
+* Brackets: one that only repeats what was just said is read once
+  ("cải cách hành chính (CCHC)", an amount in words after the figure), as
+  is an abbreviation whose capitals are the initials of the words before
+  it; "(sau đây gọi tắt là ...)" is not read. A document number may carry a
+  letter ("30c/NQ-CP" -> "ba mươi xê của Chính phủ") and the issuing
+  office's department code is dropped ("1234/UBND-KT").
 * Roman numerals only after a word that introduces one (khóa, quý, phần,
   chương, mục, đại hội, kỳ, thế kỷ ...): "khóa XVI" -> "khóa mười sáu";
   after "thứ" they are ordinals, as are arabic numbers: "thứ 1" / "thứ I"
@@ -121,6 +148,14 @@ def number_to_words(n: int) -> str:
     if n == 0:
         return DIGIT_WORDS[0]
     return " ".join(_number_words(n))
+
+
+# How a letter is named when it is read on its own ("30c/NQ-CP" -> ba mươi xê).
+_LETTER_NAMES = {
+    "a": "a", "b": "bê", "c": "xê", "d": "dê", "đ": "đê", "e": "e", "f": "ép", "g": "giê", "h": "hát",
+    "i": "i", "j": "giây", "k": "ca", "l": "lờ", "m": "mờ", "n": "nờ", "o": "o", "p": "pê", "q": "quy",
+    "r": "rờ", "s": "ét", "t": "tê", "u": "u", "v": "vê", "w": "vê kép", "x": "ích", "y": "i dài", "z": "dét",
+}
 
 
 def _ordinal_words(n: int) -> str:
@@ -224,10 +259,30 @@ class _Context:
 
 
 def _read_code(parts: list[str], ctx: _Context) -> tuple[str | None, str]:
-    """Split a document code into (document type words, issuer words)."""
+    """Split a document code into (document type words, issuer words).
+
+    Unknown parts after a known issuer are the issuing office's internal
+    department codes ("1234/UBND-KT"): an announcer leaves them out."""
     doc_type = ctx.document_types.get(parts[0])
     issuer_parts = parts[1:] if doc_type else parts
-    return doc_type, " ".join(ctx.code_parts.get(p, p) for p in issuer_parts)
+    known = [p for p in issuer_parts if _code_part_words(p, ctx)]
+    if known and _code_part_words(issuer_parts[0], ctx):
+        issuer_parts = known
+    return doc_type, " ".join(_code_part_words(p, ctx) or p for p in issuer_parts)
+
+
+_NUMBERED_BODY_RE = re.compile(r"(?P<body>[A-ZĐ][\w&]*?)(?P<term>\d{1,2})")
+
+
+def _code_part_words(part: str, ctx: _Context) -> str | None:
+    """One part of a document code, or None if unknown; "QH13" is the 13th National Assembly."""
+    if part in ctx.code_parts:
+        return ctx.code_parts[part]
+    m = _NUMBERED_BODY_RE.fullmatch(part)
+    if m and m["body"] in ctx.code_parts:
+        term = "khóa " if m["body"].endswith("QH") else ""
+        return f"{ctx.code_parts[m['body']]} {term}{number_to_words(int(m['term']))}"
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -249,11 +304,17 @@ _CHAR_MAP = str.maketrans(
         "\u200b": None,
         "\u200c": None,
         "\u200d": None,
+        "\u2060": None,  # word joiner
+        "\u00ad": None,  # soft hyphen, from word processors
         "\ufeff": None,
+        "\u3000": " ",
+        **dict.fromkeys("\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u200a\u205f", " "),
     }
 )
 _SPACES_RE = re.compile(r"[ \t\f\v]+")
-_BULLET_RE = re.compile(r"^(?:[-–—•●▪◦*]+\s*|\+\s+|[a-zđ]\)\s*|\d{1,2}[.)]\s+)")
+_BULLET_RE = re.compile(
+    r"^(?:[-–—•●▪◦*]+\s*|\+\s+|[a-zđ]\)\s*|\d{1,2}(?:\.\d{1,2})*[.)]\s+|[IVX]{1,4}\.\s+)"
+)
 
 
 def _prepare(text: str) -> str:
@@ -280,6 +341,83 @@ def _drop_file_names(line: str, ctx: _Context) -> str:
     return _URL_SCHEME_RE.sub("", _FILE_NAME_RE.sub("", line))
 
 
+def _fold(word: str) -> str:
+    """Lower case without diacritics, đ -> d: "Ủy" and "Uỷ" compare equal."""
+    decomposed = unicodedata.normalize("NFD", word.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_BRACKETED_ABBREVIATION_RE = re.compile(r"\s*\((?P<abbr>[A-ZĐ][\w&.-]{1,15})\)")
+# "(sau đây gọi tắt là UBND tỉnh)", "(viết tắt: CCHC)": a note for the reader, not for the ear
+_SHORT_NAME_NOTE_RE = re.compile(r"\s*\((?i:sau đây\s+)?(?i:gọi|viết)\s+tắt\b[^()]*\)")
+_CONJUNCTION = "và"
+
+
+def _spells_initials(abbreviation: str, words: list[str]) -> bool:
+    """True when the capitals of ``abbreviation`` are the initials of the last ``words``
+    ("Ban Chỉ đạo (BCĐ)", "khoa học và công nghệ (KH&CN)": "và" may be left out)."""
+    letters = [_fold(c) for c in abbreviation if c.isupper()]
+    if len(letters) < 2:
+        return False
+    for skip_conjunction in (False, True):
+        tail = [w for w in words if not (skip_conjunction and w.lower() == _CONJUNCTION)][-len(letters):]
+        if len(tail) == len(letters) and [_fold(w[0]) for w in tail] == letters:
+            return True
+    return False
+
+
+def _drop_bracketed_initials(line: str, ctx: _Context) -> str:
+    """"Ban quản lý dự án (BQLDA)": a bracketed abbreviation whose capitals are the initials
+    of the words right before it is not read. One right after its dictionary expansion
+    ("cải cách hành chính (CCHC)") goes once expanded: see :func:`_drop_echoed_brackets`."""
+
+    def replace(m: re.Match[str]) -> str:
+        words = _WORD_RE.findall(m.string[: m.start()])
+        return "" if _spells_initials(m["abbr"].rstrip("."), words) else m.group(0)
+
+    return _BRACKETED_ABBREVIATION_RE.sub(replace, _SHORT_NAME_NOTE_RE.sub("", line))
+
+
+_PLACE_PREFIXES = {
+    "TP": "thành phố",
+    "Tp": "thành phố",
+    "TX": "thị xã",
+    "Tx": "thị xã",
+    "TT": "thị trấn",
+    "Tt": "thị trấn",
+    "KP": "khu phố",
+    "P": "phường",
+    "Q": "quận",
+    "H": "huyện",
+}
+# "P. Giám đốc", "Q. Chủ tịch": before a title the same letters mean deputy / acting.
+_TITLE_PREFIXES = {"P": "phó", "Q": "quyền"}
+_TITLES_RE = re.compile(r"(?:Giám đốc|Chủ tịch|Trưởng|Hiệu trưởng|Chánh|Bí thư|Tổng)\b")
+_PLACE_PREFIX_RE = re.compile(
+    r"(?<![\w.])(?P<prefix>" + "|".join(sorted(_PLACE_PREFIXES, key=len, reverse=True)) + r")\.\s*(?=\w)"
+)
+
+
+def _read_place_prefixes(line: str, ctx: _Context) -> str:
+    """TP. Bạc Liêu, P.7, Q.1, TX. Giá Rai, TT. Hộ Phòng, H. Hồng Dân: the dot is no sentence end."""
+
+    def replace(m: re.Match[str]) -> str:
+        following = m.string[m.end() :]
+        if not (following[0].isdigit() or following[0].isupper()):
+            return m.group(0)
+        prefix = m["prefix"]
+        if prefix in _TITLE_PREFIXES and _TITLES_RE.match(following):
+            return _TITLE_PREFIXES[prefix] + " "
+        return _PLACE_PREFIXES[prefix] + " "
+
+    line = _PLACE_PREFIX_RE.sub(replace, line)
+    return _INITIAL_DOT_RE.sub("", line)
+
+
+# "ông Nguyễn Văn H. cho biết": an initial's dot before a lower-case word ends no sentence.
+_INITIAL_DOT_RE = re.compile(r"(?<=\b[A-ZĐ])\.(?=\s+[a-zđà-ỹ])")
+
+
 def _expand_phrase_abbreviations(line: str, ctx: _Context) -> str:
     """Abbreviations containing spaces or dots: PAR INDEX, TP.HCM, v.v."""
     if ctx.phrase_pattern is None:
@@ -288,7 +426,7 @@ def _expand_phrase_abbreviations(line: str, ctx: _Context) -> str:
 
 
 _DOCUMENT_NUMBER_RE = re.compile(
-    r"(?<![\w/.,])(?P<number>\d{1,6})(?:/(?P<year>\d{4}))?[/-]"
+    r"(?<![\w/.,])(?P<number>\d{1,6})(?P<letter>[a-zđA-ZĐ])?(?:/(?P<year>\d{4}))?[/-]"
     r"(?P<code>[A-ZĐ][\w&]*(?:[-/][A-ZĐ][\w&]*)*)(?![\w&/-])"
 )
 _WORD_RE = re.compile(r"\w+")
@@ -316,6 +454,8 @@ def _read_document_numbers(line: str, ctx: _Context) -> str:
         parts = _CODE_SEPARATOR_RE.split(m["code"])
         doc_type, issuer = _read_code(parts, ctx)
         number = _integer_string_words(m["number"])
+        if m["letter"]:
+            number += " " + _LETTER_NAMES.get(m["letter"].lower(), m["letter"])
         if m["year"]:
             number += " năm " + number_to_words(int(m["year"]))
         before = m.string[: m.start()]
@@ -348,9 +488,21 @@ def _expand_token_abbreviations(line: str, ctx: _Context) -> str:
             doc_type, issuer = _read_code(parts, ctx)
             if doc_type:
                 return f"{doc_type} của {issuer}" if issuer else doc_type
-        return " ".join(ctx.code_parts.get(p, p) for p in parts)
+        joiner = ", " if all(p in ctx.abbreviations for p in parts) else " "  # HĐND-UBND: two bodies
+        return joiner.join(ctx.code_parts.get(p, p) for p in parts)
 
+    line = _PLAN_AFTER_PERCENT_RE.sub(" kế hoạch", line)
+    if _SCHOOL_CONTEXT_RE.search(line):
+        line = _SCHOOL_LEVEL_RE.sub(lambda m: _SCHOOL_LEVELS[m.group(0)], line)
     return _TOKEN_RE.sub(replace, line)
+
+
+# Short forms that are only unambiguous beside their own kind: "đạt 102% KH" is the plan,
+# "MN, TH và THCS" are school levels.
+_PLAN_AFTER_PERCENT_RE = re.compile(r"(?<=%)\s*KH(?![\w&/-])")
+_SCHOOL_LEVELS = {"MN": "mầm non", "TH": "tiểu học"}
+_SCHOOL_CONTEXT_RE = re.compile(r"\b(?:THCS|THPT|(?i:trường|cấp học|bậc học|học sinh))\b")
+_SCHOOL_LEVEL_RE = re.compile(r"(?<![\w&/-])(?:MN|TH)(?![\w&/-])")
 
 
 def _date_words(day: int, month: int, year: int | None) -> str:
@@ -392,10 +544,163 @@ def _date_replacer(with_year: bool) -> Callable[[re.Match[str]], str]:
 
 
 def _read_dates(line: str, ctx: _Context) -> str:
-    """20/1/2022, 06/01-2022, 20 - 03 - 2023, 2022-01-21, ngày 15/3."""
+    """20/1/2022, 06/01-2022, 20 - 03 - 2023, 2022-01-21, ngày 15/3; ranges and bare d/m
+    (see :func:`_read_date_ranges`, :func:`_read_day_months`)."""
+    line = _MONTH_RANGE_RE.sub(_month_range_words, line)
+    line = _read_date_ranges(line)
     line = _ISO_DATE_RE.sub(_date_replacer(with_year=True), line)
     line = _DATE_RE.sub(_date_replacer(with_year=True), line)
-    return _DAY_MONTH_RE.sub(_date_replacer(with_year=False), line)
+    line = _DAY_MONTH_RE.sub(_date_replacer(with_year=False), line)
+    return _read_day_months(line)
+
+
+_MONTH_RANGE_RE = re.compile(
+    r"\b(?P<thang>(?i:tháng)\s+)(?P<a>\d{1,2})\s*[-–—]\s*(?P<b>\d{1,2})(?:\s*/\s*(?P<y>\d{4}))?(?![\d/]|[.,]\d)"
+)
+
+
+def _month_range_words(m: re.Match[str]) -> str:
+    """tháng 1-3/2025 -> tháng một đến tháng ba năm hai nghìn không trăm hai mươi lăm."""
+    first, last = int(m["a"]), int(m["b"])
+    if not 1 <= first < last <= 12:
+        return m.group(0)
+    year = f" năm {number_to_words(int(m['y']))}" if m["y"] else ""
+    return _pad(f"{m['thang']}{_month_words(first)} đến tháng {_month_words(last)}{year}")
+
+
+_DM = r"(?P<d{n}>\d{{1,2}})\s*/\s*(?P<m{n}>\d{{1,2}})(?:\s*/\s*(?P<y{n}>\d{{4}}))?"
+_DATE_RANGE_RE = re.compile(
+    r"(?P<lead>\b(?:(?i:từ)\s+)?(?i:ngày)\s+)?(?<![\w/.,])(?:" + _DM.format(n=1) + r"|(?P<d0>\d{1,2}))\s*[-–—]\s*" + _DM.format(n=2)
+    + r"(?![\w/]|[.,]\d)"
+)
+# Words after which a bare d/m is a date ("từ 15/5", "Hạn chót 30/4", "Sáng 20/5").
+_DATE_CONTEXT_WORDS = frozenset(
+    "ngày mùng từ đến tới hết hạn chót sáng trưa chiều tối đêm trước sau vào hôm nay lúc đầu cuối "
+    "kể khoảng dịp lễ nhật".split()
+)
+_DEADLINE_WORDS = frozenset("hạn chót hết".split())
+_DATE_AFTER_RE = re.compile(r"\s+(?:tới|này|vừa qua|sắp tới|hằng năm|hàng năm|năm nay|năm tới)(?!\w)")
+# Names that are dates but read without "ngày": "đường 3/2", "Quốc khánh 2/9", "lễ 30/4".
+_DATE_NAME_WORDS = frozenset("đường phố cầu quảng trường lễ dịp khánh niệm".split())
+# Words after which a/b counts ("đạt 8/10", "chiếm 1/3") or is a number of a place ("lớp 12/3").
+_RATIO_WORDS = frozenset("đạt chiếm được có gồm tỷ tỉ lệ trong còn là bằng số lớp phòng tổ nhà lô kiốt hẻm".split())
+_FRACTION_NOUNS_RE = re.compile(r"\s*(?:tổng số|số|dân số|diện tích|khối lượng|lượng|phần)\b")
+_CLAUSE_START_RE = re.compile(r"(?:^|[.!?;:(\[,–—-])\s*$")
+_AFTER_A_DATE_RE = re.compile(
+    r"\bngày\s+[^\W\d]+(?:\s+[^\W\d]+){0,3}\s+tháng\s+[^\W\d]+(?:\s+[^\W\d]+)?"
+    r"(?:\s+năm(?:\s+[^\W\d]+){1,8})?\s*(?:,|và|hoặc|đến|tới)\s*$"
+)
+_DAY_MONTH_BARE_RE = re.compile(
+    r"(?<![\w/.,])(?P<d>\d{1,2})\s*/\s*(?P<m>\d{1,2})(?![\w/]|[.,]\d)"
+)
+
+
+def _day_month_reading(before: str, after: str, day: int, month: int) -> str | None:
+    """How a bare d/m is read: "date", "name" (a date without "ngày"), or None (a ratio)."""
+    if not _valid_date(day, month) or _FRACTION_NOUNS_RE.match(after) or (day, month) == (24, 7):
+        return None  # 24/7 is round the clock
+    words = [w.lower() for w in _WORD_RE.findall(before)]
+    last = words[-1] if words else ""
+    if last in _DATE_NAME_WORDS:
+        return "name"
+    if last in _DATE_CONTEXT_WORDS or _WEEKDAY_CONTEXT_RE.search(" ".join(words[-3:])):
+        return "date"
+    if _DEADLINE_WORDS.intersection(words[-3:]) or _DATE_AFTER_RE.match(after):
+        return "date"  # "Hạn nộp là 30/4", "họp 20/5 tới"
+    if _AFTER_A_DATE_RE.search(before):
+        return "date"  # "ngày 30/4 và 1/5": the second of two dates
+    if last in _RATIO_WORDS:
+        return None
+    at_start = bool(_CLAUSE_START_RE.search(before))
+    at_end = not after.strip() or after.lstrip()[0] in ".!?;,)–—-"
+    if at_end or (at_start and not after.strip()[:1].islower()):
+        return "date"
+    return None
+
+
+def _day_month_words(day: int, month: int, year: str | None, before: str, reading: str = "date") -> str:
+    prefix = "" if reading == "name" or _said_ngay(before) else "ngày "
+    return prefix + _date_words(day, month, int(year) if year else None)
+
+
+def _said_ngay(before: str) -> bool:
+    """True when "ngày" was just said: within the last words, or before a list of days
+    ("các ngày 15, 16 và 17/6")."""
+    words = [w.lower() for w in _WORD_RE.findall(before)]
+    if "ngày" in words[-_NGAY_LOOKBACK_WORDS:]:
+        return True
+    for word in reversed(words):
+        if word == "ngày":
+            return True
+        if not (word.isdigit() or word in _DAY_LIST_WORDS):
+            return False
+    return False
+
+
+_DAY_LIST_WORDS = frozenset("và hoặc đến mùng".split())
+
+
+_PART_OF_DAY_DATE_RE = re.compile(
+    r"\b(?P<when>(?i:sáng|trưa|chiều|tối|đêm|hôm|nay))\s+(?P<d>\d{1,2})[-.](?P<m>\d{1,2})(?![\w/.-]|[.,]\d)"
+)
+
+
+def _part_of_day_date(m: re.Match[str]) -> str:
+    day, month = int(m["d"]), int(m["m"])
+    if not _valid_date(day, month):
+        return m.group(0)
+    return _pad(f"{m['when']} ngày {_date_words(day, month, None)}")
+
+
+def _read_date_ranges(line: str) -> str:
+    """15/5 - 20/5, 15/5/2024-20/5/2024, 15-20/5: "từ ngày ... đến ngày ..."."""
+
+    def replace(m: re.Match[str]) -> str:
+        lead = m["lead"] or ""
+        before = m.string[: m.start()] + lead
+        day2, month2 = int(m["d2"]), int(m["m2"])
+        if not _valid_date(day2, month2):
+            return m.group(0)
+        if m["d0"]:
+            day1, month1, year1 = int(m["d0"]), month2, None
+            if not 1 <= day1 < day2:
+                return m.group(0)
+        else:
+            day1, month1, year1 = int(m["d1"]), int(m["m1"]), m["y1"]
+            reading = _day_month_reading(before, "", day1, month1)
+            if reading is None:
+                return m.group(0)
+            if reading == "name":  # "dịp lễ 30/4 - 1/5": two holidays, not a period
+                return _pad(f"{lead}{_date_words(day1, month1, None)} và {_date_words(day2, month2, None)}")
+        said_from = bool(re.search(r"\b(?i:từ)(?:\s+(?i:ngày))?\s*$", before))
+        start = lead if said_from else "từ " + lead  # "ngày 1-2/6" -> "từ ngày một đến ngày hai ..."
+        if m["d0"]:
+            first = ("" if _said_ngay(before) else "ngày ") + number_to_words(day1)
+        else:
+            first = _day_month_words(day1, month1, year1, before)
+        second = "ngày " + _date_words(day2, month2, int(m["y2"]) if m["y2"] else None)
+        return _pad(f"{start}{first} đến {second}")
+
+    return _DATE_RANGE_RE.sub(replace, line)
+
+
+def _read_day_months(line: str) -> str:
+    """A bare d/m where it is a date: after từ, đến, hạn, sáng ..., or at a clause boundary;
+    after a part of the day also the press's "Sáng 20-5" and "Chiều 15.5"."""
+    line = _PART_OF_DAY_DATE_RE.sub(_part_of_day_date, line)
+    position = 0
+    while m := _DAY_MONTH_BARE_RE.search(line, position):
+        # one at a time, so the reading of "15/5" is what the next one sees ("15/5 hoặc 20/5")
+        day, month = int(m["d"]), int(m["m"])
+        before, after = line[: m.start()], line[m.end() :]
+        reading = _day_month_reading(before, after, day, month)
+        if reading is None:
+            position = m.end()
+            continue
+        words = _pad(_day_month_words(day, month, None, before, reading))
+        line = before + words + after
+        position = len(before) + len(words)
+    return line
 
 
 def _read_month_years(line: str, ctx: _Context) -> str:
@@ -447,7 +752,9 @@ def _read_year_ranges(line: str, ctx: _Context) -> str:
     return _YEAR_RANGE_RE.sub(replace, line)
 
 
-_TIME = r"(?P<h{n}>\d{{1,2}})(?:[hH](?P<hm{n}>\d{{2}})?|:(?P<cm{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?)"
+_TIME = (
+    r"(?P<h{n}>\d{{1,2}})(?:[hH](?P<hm{n}>\d{{2}})?|g(?P<gm{n}>\d{{2}})|:(?P<cm{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?)"
+)
 _TIME_RE = re.compile(
     r"(?<![\w:.,])" + _TIME.format(n=1) + r"(?:\s*[-–—]\s*" + _TIME.format(n=2) + r")?"
     r"(?![\w:]|[.,]\d)(?:\s*(?P<ampm>SA|CH|AM|PM)\b)?"
@@ -457,7 +764,7 @@ _AM_PM_WORDS = {"SA": "sáng", "AM": "sáng", "CH": "chiều", "PM": "chiều"}
 
 def _time_words(m: re.Match[str], n: int) -> str | None:
     hour = int(m[f"h{n}"])
-    minute = m[f"hm{n}"] or m[f"cm{n}"]
+    minute = m[f"hm{n}"] or m[f"gm{n}"] or m[f"cm{n}"]
     second = m[f"s{n}"]
     if hour > 24 or (minute and int(minute) > 59) or (second and int(second) > 59):
         return None
@@ -477,45 +784,127 @@ def _read_times(line: str, ctx: _Context) -> str:
         second = _time_words(m, 2) if m["h2"] else None
         if first is None or (m["h2"] and second is None):
             return m.group(0)
-        words = f"từ {first} đến {second}" if second else first
+        said_from = bool(re.search(r"\b(?i:từ)\s*$", m.string[: m.start()]))
+        words = f"{'' if said_from else 'từ '}{first} đến {second}" if second else first
         if m["ampm"]:
             words += " " + _AM_PM_WORDS[m["ampm"]]
         return _pad(words)
 
-    return _TIME_RE.sub(replace, line)
+    line = _TIME_RE.sub(replace, line)
+    line = _ZERO_MINUTES_RE.sub("giờ", line)  # "14 giờ 00" is on the hour
+    # the minute mark: "7 giờ 30'", "6h30’"
+    return _MINUTE_MARK_RE.sub(lambda m: f"{m[1]} phút" if m[1][-1].isdigit() else m[1], line)
+
+
+_ZERO_MINUTES_RE = re.compile(r"\bgiờ\s+00(?:\s*(?:phút|['’′]))?(?![\w/.,])")
+_MINUTE_MARK_RE = re.compile(r"(\bgiờ\s+\d{1,2}|\bphút)\s*['’′](?!\w)")
 
 
 _INTERNATIONAL_PHONE_RE = re.compile(r"(?<![\w+])\+84[ .-]?\(?0?\)?\d{1,3}(?:[ .-]?\d{2,4}){2,3}(?!\d)")
-_LOCAL_PHONE_RE = re.compile(r"(?<![\w.,/])\(?0\d{2,3}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\d])")
+_LOCAL_PHONE_RE = re.compile(r"(?<![\w.,/])(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .-]?\d{1,5}){1,4}(?![\d])")
 _HOTLINE_RE = re.compile(r"(?<![\w.,/])1[89]00[ .]?\d{2,4}(?:[ .]?\d{2,4})?(?![\d])")
+_PHONE_CONTEXT = r"số điện thoại|điện thoại|sđt|đt|hotline|đường dây nóng|tổng đài|fax|số máy|gọi|liên hệ số|số"
 _CONTEXT_PHONE_RE = re.compile(
-    r"(?P<context>\b(?i:số điện thoại|điện thoại|sđt|đt|hotline|đường dây nóng|tổng đài|fax|số máy|gọi)\s*:?\s*)"
-    r"(?P<digits>\d{3,6})(?![\d.,])"
+    rf"(?P<context>\b(?i:{_PHONE_CONTEXT})\s*:?\s*)"
+    r"(?P<digits>\d{3,6}(?:\s*(?:,|hoặc|và)\s*\d{3,6})*)(?![\d.,/])"
 )
+_SHORT_NUMBER_RE = re.compile(r"\d+")
+# An ungrouped number is read in the groups it is usually written in, so a listener can note it.
+_GROUPS_BY_LENGTH = {8: (4, 4), 9: (3, 3, 3), 10: (4, 3, 3), 11: (4, 3, 4)}
+_PHONE_GROUP_PAUSE = ", "
+
+
+def _grouped_digit_words(groups: list[str]) -> str:
+    """Digit by digit, a short pause (a comma) between the groups as written."""
+    if len(groups) == 1 and len(groups[0]) in _GROUPS_BY_LENGTH:
+        digits, groups = groups[0], []
+        for size in _GROUPS_BY_LENGTH[len(digits)]:
+            groups.append(digits[:size])
+            digits = digits[size:]
+    return _PHONE_GROUP_PAUSE.join(_digits_words(g) for g in groups if g)
 
 
 def _read_phone_numbers(line: str, ctx: _Context) -> str:
-    """0912345678, 0912 345 678, (0231) 3876 543, +84 912 345 678, 1900 1234,
-    and short numbers after "gọi" / "điện thoại" / "đường dây nóng": digit by digit."""
+    """0912345678, 0912 345 678, 02913.822.123, (0231) 3876 543, +84 912 345 678, 1900 1234,
+    and short numbers after "gọi" / "tổng đài" / "đường dây nóng": digit by digit, in groups."""
 
     def international(m: re.Match[str]) -> str:
-        return _pad("cộng " + _digits_words(m.group(0)))
+        national = re.sub(r"^\+84[ .-]?(?:\(0\)|0)?", "", m.group(0))
+        return _pad("cộng tám bốn" + _PHONE_GROUP_PAUSE + _grouped_digit_words(re.findall(r"\d+", national)))
 
     def local(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return _pad(_digits_words(digits)) if len(digits) in (10, 11) else m.group(0)
+        groups = re.findall(r"\d+", m.group(0))
+        return _pad(_grouped_digit_words(groups)) if sum(map(len, groups)) in (10, 11) else m.group(0)
 
     def hotline(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return _pad(_digits_words(digits)) if len(digits) in (8, 10) else m.group(0)
+        groups = re.findall(r"\d+", m.group(0))
+        return _pad(_grouped_digit_words(groups)) if sum(map(len, groups)) in (8, 10) else m.group(0)
 
     def contextual(m: re.Match[str]) -> str:
-        return m["context"] + _pad(_digits_words(m["digits"]))
+        if m["context"].strip().lower() == "số" and not _PHONE_NEAR_RE.search(m.string[: m.start()]):
+            return m.group(0)  # "số 113" alone is a count or a house number
+        digits = _SHORT_NUMBER_RE.sub(lambda d: _pad(_digits_words(d.group(0))), m["digits"])
+        return m["context"] + digits
+
+    def nearby(m: re.Match[str]) -> str:
+        before = m.string[: m.start()]
+        if not _PHONE_NEAR_RE.search(before) or _NOT_A_PHONE_BEFORE_RE.search(before):
+            return m.group(0)
+        next_word = _NEXT_LOWER_WORD_RE.match(m.string, m.end())
+        if next_word and next_word.group(1) not in _WORDS_AFTER_A_PHONE:
+            return m.group(0)  # "1022 cuộc gọi": a count
+        return _pad(_digits_words(m.group(0)))
 
     line = _INTERNATIONAL_PHONE_RE.sub(international, line)
     line = _LOCAL_PHONE_RE.sub(local, line)
     line = _HOTLINE_RE.sub(hotline, line)
-    return _CONTEXT_PHONE_RE.sub(contextual, line)
+    line = _CONTEXT_PHONE_RE.sub(contextual, line)
+    return _NEARBY_SHORT_NUMBER_RE.sub(nearby, line)
+
+
+# "tổng đài dịch vụ công 1022": a short number a few words after a phone word, not a count.
+_PHONE_NEAR_RE = re.compile(r"\b(?i:tổng đài|đường dây nóng|hotline|điện thoại|gọi|liên hệ)\b[^.;!?\d]{0,40}$")
+_NOT_A_PHONE_BEFORE_RE = re.compile(r"\b(?i:năm|tháng|ngày|lúc|có|đạt|được|tiếp nhận|gần|hơn|khoảng|trên)\s*$")
+_NEARBY_SHORT_NUMBER_RE = re.compile(r"(?<![\w.,/])\d{3,6}(?![\w/%]|[.,]\d)")
+_NEXT_LOWER_WORD_RE = re.compile(r"\s+([a-zđà-ỹ]\w*)")
+_WORDS_AFTER_A_PHONE = frozenset("để hoặc hay và của miễn khi nếu ngay trong từ vào này sẽ bấm nhấn".split())
+
+
+_WEEKDAY_DIGIT = r"(?:(?i:thứ)\s*|T)(?P<{name}>[2-7])"
+_WEEKDAY_RANGE_RE = re.compile(
+    r"(?<![\w])(?P<tu>(?i:từ)\s+)?" + _WEEKDAY_DIGIT.format(name="a")
+    + r"\s*[-–—]\s*(?:(?:(?i:thứ)\s*|T)?(?P<b>[2-7])|(?P<cn>CN|(?i:chủ nhật)))(?![\w/])"
+)
+_ORDINAL_NOUN_BEFORE_RE = re.compile(r"\b(?i:lần|hạng|phiên|kỳ|đợt|khóa|khoá|người|giải)\s*$")
+_SHORT_WEEKDAY_RE = re.compile(r"(?<![\w/])T(?P<n>[2-7])(?![\w/])")
+_SUNDAY_RE = re.compile(r"(?<![\w/&-])CN(?![\w/&-])")
+_WEEKDAY_CONTEXT_RE = re.compile(
+    r"\b(?i:thứ\s*(?:[2-7]|hai|ba|tư|năm|sáu|bảy)|chủ nhật|cuối tuần|hằng tuần|hàng tuần)\b"
+    r"|(?<![\w/])T[2-7](?![\w/])"
+)
+_BEFORE_DAY_RE = re.compile(r"\b(?i:ngày|sáng|trưa|chiều|tối|đêm|các|vào|mỗi|từ|đến)\s*$")
+
+
+def _read_weekdays(line: str, ctx: _Context) -> str:
+    """Thứ 2 - thứ 6, T2-T6 -> từ thứ hai đến thứ sáu; T7, CN -> thứ bảy, chủ nhật.
+    "CN" and "T2" are weekdays only beside another weekday or after ngày, sáng, chiều ..."""
+
+    def weekday_range(m: re.Match[str]) -> str:
+        if _ORDINAL_NOUN_BEFORE_RE.search(m.string[: m.start()]):
+            return m.group(0)  # "lần thứ 2-3": ordinals, not weekdays
+        end = "chủ nhật" if m["cn"] else f"thứ {_ordinal_words(int(m['b']))}"
+        return _pad(f"từ thứ {_ordinal_words(int(m['a']))} đến {end}")
+
+    line = _WEEKDAY_RANGE_RE.sub(weekday_range, line)
+    in_context = bool(_WEEKDAY_CONTEXT_RE.search(line))
+
+    def short(m: re.Match[str], words: str) -> str:
+        if in_context or _BEFORE_DAY_RE.search(m.string[: m.start()]):
+            return _pad(words)
+        return m.group(0)
+
+    line = _SHORT_WEEKDAY_RE.sub(lambda m: short(m, f"thứ {_ordinal_words(int(m['n']))}"), line)
+    return _SUNDAY_RE.sub(lambda m: short(m, "chủ nhật"), line)
 
 
 _ORDINAL_RE = re.compile(r"\b(?P<thu>(?i:thứ)\s+)0*(?P<n>\d{1,3})(?![\w/]|[.,]\d)")
@@ -595,6 +984,7 @@ _UNITS = {
     "kW": "ki lô oát",
     "MW": "mê ga oát",
     "°C": "độ C",
+    "oC": "độ C",  # as typed without the degree sign
     "°": "độ",
     "đ": "đồng",
     "VNĐ": "đồng",
@@ -611,17 +1001,33 @@ _PER_UNIT_RE = re.compile(rf"(?<=\w)\s?/\s?(?P<per>{_UNIT_ALTERNATION})(?![\w²�
 _MONEY_AFTER_WORD_RE = re.compile(r"\b(?P<scale>tỷ|triệu|nghìn|ngàn|trăm)\s?(?:đ|VNĐ|VND)(?!\w)")
 
 
+_MONEY_WORDS = ("đồng", "đô la Mỹ")
+
+
+def _per_word(unit_words: str) -> str:
+    """A price is "per" with "một" (đồng một mét vuông); a rate or density with "trên" (km trên giờ)."""
+    return "một" if unit_words.endswith(_MONEY_WORDS) else "trên"
+
+
+_METRES_AND_CENTIMETRES_RE = re.compile(r"(?<![\w.,])(?P<m>\d{1,3})m(?P<cm>\d{2})(?!\w)")
+
+
 def _read_units(line: str, ctx: _Context) -> str:
-    """Units after a number: 50.000đ, 5 km, 100 m2, 60 km/h, người/km2, 2 tỷ đ."""
+    """Units after a number: 50.000đ, 5 km, 100 m2, 60 km/h, người/km2, 2 tỷ đ, 1m50."""
+    line = _METRES_AND_CENTIMETRES_RE.sub(lambda m: f"{m['m']} mét {m['cm']}", line)
 
     def replace(m: re.Match[str]) -> str:
         words = _UNITS[m["unit"]]
         if m["per"]:
-            words += " trên " + _PER_UNITS[m["per"]]
+            words += f" {_per_word(words)} {_PER_UNITS[m['per']]}"
         return _pad(words)
 
+    def per_unit(m: re.Match[str]) -> str:
+        before = _WORD_RE.findall(m.string[: m.start()])
+        return _pad(f"{_per_word(before[-1] if before else '')} {_UNITS[m['per']]}")
+
     line = _UNIT_RE.sub(replace, line)
-    line = _PER_UNIT_RE.sub(lambda m: _pad("trên " + _UNITS[m["per"]]), line)
+    line = _PER_UNIT_RE.sub(per_unit, line)
     return _MONEY_AFTER_WORD_RE.sub(lambda m: f"{m['scale']} đồng", line)
 
 
@@ -651,11 +1057,34 @@ def _read_number_ranges(line: str, ctx: _Context) -> str:
 
 _NUMBER_SLASH_RE = re.compile(r"(?<=\d)\s*/\s*(?=\d)")
 _WORD_SLASH_RE = re.compile(r"(?<=\w)\s*/\s*(?=\w)")
+_FRACTION_RE = re.compile(r"(?<![\w/.,])(?P<a>\d{1,3})\s*/\s*(?P<b>\d{1,3})(?=" + _FRACTION_NOUNS_RE.pattern + ")")
+# "1,5 triệu đồng/hộ", "2 lần/tuần": the slash after a quantity is "một" (per).
+_PER_WORDS = (
+    "hộ|người|khẩu|suất|lượt|con|cháu|em|học sinh|lớp|trường|ngày|tuần|tháng|năm|quý|buổi|"
+    "giờ|phút|lần|kỳ|đợt|tiết|ca|chuyến|tấn|cây|ha|sào|mẫu|công|bao|túi|hộp|chai|liều|kg|lít|"
+    "bình|viên|gói|lọ|thùng|chiếc|cái|xe|thửa|suất ăn"
+)
+_PER_SLASH_RE = re.compile(rf"(?<=[\w%])\s*/\s*(?=(?:{_PER_WORDS})(?!\w))")
+_MEASURE_BEFORE_RE = re.compile(
+    "(?:" + "|".join(sorted({re.escape(w) for w in _UNITS.values() if w not in _MONEY_WORDS}, key=len, reverse=True))
+    + r")\s*$"
+)
+_TIME_UNIT_RE = re.compile(r"(?:giờ|phút|giây)(?!\w)")
+_QUANTITY_BEFORE_RE = re.compile(r"(?:\d|%|\bđồng|\bnghìn|\btriệu|\btỷ|\bmột)[^/.,;:]{0,30}$")
 
 
 def _read_slashes(line: str, ctx: _Context) -> str:
-    """Leftover slashes: 15/20 -> mười lăm trên hai mươi; xã/phường -> xã, phường."""
+    """Leftover slashes: 1/2 số hộ -> một phần hai số hộ; 15/20 -> mười lăm trên hai mươi;
+    đồng/hộ -> đồng một hộ (after a quantity); xã/phường -> xã, phường."""
+    line = _FRACTION_RE.sub(lambda m: _pad(f"{m['a']} phần {_month_words(int(m['b']))}"), line)
     line = _NUMBER_SLASH_RE.sub(" trên ", line)
+    while True:  # one at a time: "đồng/người/tháng" reads "đồng một người một tháng"
+        per = next((m for m in _PER_SLASH_RE.finditer(line) if _QUANTITY_BEFORE_RE.search(line[: m.start()])), None)
+        if per is None:
+            break
+        is_speed = _MEASURE_BEFORE_RE.search(line[: per.start()]) and _TIME_UNIT_RE.match(line, per.end())
+        word = "trên" if is_speed else "một"  # 40 km/giờ is a rate, 10 kg/người a share
+        line = f"{line[: per.start()]} {word} {line[per.end() :]}"
     return _WORD_SLASH_RE.sub(", ", line)
 
 
@@ -677,6 +1106,24 @@ def _read_numbers(line: str, ctx: _Context) -> str:
         return _pad(_decimal_words(m["plain"], m["frac"]))
 
     return _NUMBER_RE.sub(replace, line)
+
+
+_BRACKET_RE = re.compile(r"\s*\((?P<inner>[^()]{2,160})\)")
+
+
+def _drop_echoed_brackets(line: str, ctx: _Context) -> str:
+    """A bracket that only repeats, word for word, what was just said is said once:
+    "cải cách hành chính (CCHC)" once the abbreviation is expanded, "Uỷ ban nhân dân (UBND)",
+    "2.500.000 đ (Hai triệu năm trăm nghìn đồng)" once the amount is read."""
+
+    def replace(m: re.Match[str]) -> str:
+        inner = [_fold(w) for w in _WORD_RE.findall(m["inner"])]
+        if inner[-1:] == ["chan"]:  # "(Mười lăm triệu đồng chẵn)": an exact amount
+            inner.pop()
+        before = [_fold(w) for w in _WORD_RE.findall(m.string[: m.start()])]
+        return "" if inner and before[-len(inner):] == inner else m.group(0)
+
+    return _BRACKET_RE.sub(replace, line)
 
 
 _DOMAIN_DOT_RE = re.compile(r"(?<=\w)\.(?=[a-z])")
@@ -720,7 +1167,9 @@ def _tidy(line: str, ctx: _Context) -> str:
 
 PIPELINE: tuple[Rule, ...] = (
     _drop_file_names,
+    _drop_bracketed_initials,
     _expand_phrase_abbreviations,
+    _read_place_prefixes,
     _read_document_numbers,
     _expand_token_abbreviations,
     _read_dates,
@@ -729,12 +1178,14 @@ PIPELINE: tuple[Rule, ...] = (
     _read_times,
     _read_phone_numbers,
     _read_roman_numerals,
+    _read_weekdays,
     _read_ordinals,
     _read_months,
     _read_units,
     _read_number_ranges,
     _read_slashes,
     _read_numbers,
+    _drop_echoed_brackets,
     _replace_symbols,
     _tidy,
 )

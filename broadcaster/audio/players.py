@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from broadcaster.audio.assemble import audio_duration_s
 
@@ -183,13 +184,26 @@ def _tail(text: str, lines: int = 3) -> str:
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+# A rendered bulletin's own ``<station>_<stamp>_`` prefix, so a dropped name does not carry it twice.
+_RENDERED_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+?_(\d{8}T\d{6}Z|\d{8}-\d{6})(-\d+)?_")
+
+
+def dropped_name(station_code: str, source_name: str, handed_over: datetime, tz_name: str, n: int = 0) -> str:
+    """``<station>_<YYYYmmdd-HHMMSS station time>[-n]_<label>``: when it was handed over, as people read it."""
+    station = _SAFE_RE.sub("-", station_code).strip("-") or "station"
+    label = _RENDERED_PREFIX_RE.sub("", source_name, count=1) or source_name
+    stamp = handed_over.astimezone(ZoneInfo(tz_name)).strftime("%Y%m%d-%H%M%S")
+    return f"{station}_{stamp}{f'-{n}' if n else ''}_{label}"
+
+
 class FilePlayer:
-    """Copy the bulletin atomically into ``drop_dir`` as ``<station>_<UTC timestamp>_<name>``."""
+    """Copy the bulletin atomically into ``drop_dir`` as ``<station>_<station-time stamp>_<label>``."""
 
     kind = "file"
 
-    def __init__(self, drop_dir: str | os.PathLike) -> None:
+    def __init__(self, drop_dir: str | os.PathLike, timezone: str = "Asia/Ho_Chi_Minh") -> None:
         self.drop_dir = Path(drop_dir)
+        self.timezone = timezone
 
     def play(self, path: Path, *, station_code: str, stop_event: threading.Event | None = None,
              on_start: Callable[[int], None] | None = None) -> PlayResult:
@@ -205,12 +219,10 @@ class FilePlayer:
                 f"Cannot create drop folder {self.drop_dir}: {exc.strerror}"
             ) from None
         duration = audio_duration_s(path)
-        station = _SAFE_RE.sub("-", station_code).strip("-") or "station"
-        stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        target = self.drop_dir / f"{station}_{stamp}_{path.name}"
+        target = self.drop_dir / dropped_name(station_code, path.name, started, self.timezone)
         n = 1
         while target.exists():
-            target = self.drop_dir / f"{station}_{stamp}-{n}_{path.name}"
+            target = self.drop_dir / dropped_name(station_code, path.name, started, self.timezone, n)
             n += 1
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=self.drop_dir)
         tmp = Path(tmp_name)

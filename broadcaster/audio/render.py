@@ -14,15 +14,25 @@ first, then the other languages in alphabetical order:
   the TTS chain (cache first, then ``config.audio.tts`` in order), the
   sentences joined by :data:`SENTENCE_PAUSE_MS` of silence.
 
-Loudness (EBU R128): pieces, the ident and the jingles are each brought to
-the target loudness before assembly - one measurement, then gain, and a
-4x-oversampled peak limiter when the gain would break the true-peak ceiling
-(espeak's voice has a peak-to-loudness ratio near 19 dB) - so an operator's
-quiet phone recording does not follow a loud jingle. The assembled bulletin
-is finished the same way (ffmpeg's two-pass loudnorm only if that misses),
-exported atomically with a JSON manifest beside it, and the written file is
-measured again (MP3 encoding moves loudness and true peak by up to a dB) and
-corrected with plain gain if needed.
+Loudness (EBU R128): every sentence, recording and jingle is mastered on its
+own (:mod:`broadcaster.audio.mastering`, in-process: gain, a 4x-oversampled
+peak limiter when needed and the loudness it took made up) so an operator's
+quiet phone recording does not follow a loud jingle. A spoken sentence is
+cached *after* mastering, keyed by text, voice, backend and the mastering
+settings, with its measurement: a warm render reads finished clips.
+
+The bulletin is then laid out without being joined (:func:`lay_out`), its
+loudness computed from the clips' own measurements, and the final gain chosen
+*before* encoding from that figure and the encoder's known shift
+(:data:`ENCODER_LOUDNESS_SHIFT_LU`), so it is encoded once: one ffmpeg pass
+for MP3, none for WAV. The written file is decoded and measured (the check);
+only when it misses the target by more than :data:`_EXPORT_TOLERANCE_LU` or
+breaks the true-peak ceiling is it corrected and encoded again. A short
+announcement that must air at once can skip the check (``check=False``): the
+manifest then gives the predicted loudness and says so.
+
+Cold sentences are synthesised in parallel, one worker per CPU (each espeak-ng
+run is a process of its own), in the order the bulletin needs them.
 
 Database use: :meth:`Renderer.prepare` reads everything into plain data
 (:class:`BulletinJob`) inside the caller's session; :meth:`Renderer.render`
@@ -42,32 +52,52 @@ syllables (see :data:`SYLLABLES_PER_SECOND`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import subprocess
+import os
 import threading
 import unicodedata
 import wave
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydub import AudioSegment
 
-from broadcaster.audio.assemble import BulletinPart, assemble_bulletin, audio_duration_s, export_bulletin
+from broadcaster.audio.assemble import (
+    BulletinLayout,
+    BulletinPart,
+    ClipSequence,
+    audio_duration_s,
+    encode_bulletin,
+    lay_out,
+    publish_encoded,
+)
 from broadcaster.audio.cache import AudioCache
 from broadcaster.audio.jingles import load_jingle
-from broadcaster.audio.loudness import Loudness, LoudnessError, measure_loudness, normalize_loudness
+from broadcaster.audio.loudness import Loudness, LoudnessError
+from broadcaster.audio.mastering import MasteredClip, apply_gain, limit_peaks, master_clip
+from broadcaster.audio.meter import loudness_of_energies
 from broadcaster.audio.normalize import normalize_text
-from broadcaster.audio.tts import LOCAL_BACKENDS, SynthesisChain, SynthesisError, build_chain, load_recording
+from broadcaster.audio.tts import (
+    LOCAL_BACKENDS,
+    MasteredSpeech,
+    SynthesisChain,
+    SynthesisError,
+    build_chain,
+    load_recording,
+)
 from broadcaster.errors import BroadcasterError
 from broadcaster.timeutil import DEFAULT_TIMEZONE, local, utcnow
 
 log = logging.getLogger("broadcaster.audio.render")
 
 __all__ = [
+    "ENCODER_LOUDNESS_SHIFT_LU",
     "RECORDED",
     "SENTENCE_PAUSE_MS",
     "SYLLABLES_PER_SECOND",
@@ -103,12 +133,18 @@ SYLLABLES_PER_SECOND = {"gtts": 3.6, "espeak_per_speed_unit": 3.61 / 150}
 # again (the tolerance normalize_loudness works to); the true peak stays this far under the ceiling.
 _EXPORT_TOLERANCE_LU = 0.5
 _EXPORT_PEAK_MARGIN_DB = 0.3
-# Parts are limited this far under the bulletin's true-peak ceiling (MP3 encoding adds up to ~1.3 dB).
-_PART_CEILING_BELOW_DB = 1.5
-# Plain gain finishes the bulletin only if the true peak stays this far under the ceiling (MP3 headroom).
-_FINISH_PEAK_MARGIN_DB = 0.3
-# MP3 encoding raises the true peak: the in-memory ceiling for an MP3 bulletin is this much lower.
+# Clips are mastered this far under the bulletin's true-peak ceiling: room for MP3 (below) and for the
+# final gain (about +0.5 dB, the encoder's shift), so that gain needs no limiter pass.
+_PART_CEILING_BELOW_DB = 2.0
+# MP3 encoding (LAME at 64 kbit/s, 22.05 kHz) moves the true peak by up to about a dB either way: the
+# bulletin's ceiling before encoding is this much lower.
 _MP3_PEAK_HEADROOM_DB = 1.0
+# Loudness of the encoded file minus loudness of what was fed to the encoder, measured on espeak and
+# gTTS speech with the project's jingles at 64 kbit/s (LAME's low-pass removes a little energy); the
+# final gain makes up for it before encoding. The check after encoding catches any other content.
+ENCODER_LOUDNESS_SHIFT_LU = {"mp3": -0.4, "wav": 0.0}
+# Bump when mastering changes its output: cached mastered clips then miss and are made again.
+_MASTERING_VERSION = 1
 
 _PIECE_KIND_TEXT = "text"
 _PIECE_KIND_RECORDING = "recording"
@@ -122,9 +158,9 @@ class RenderError(BroadcasterError):
 class RenderResult:
     path: Path
     manifest_path: Path
-    duration_s: float  # ffprobe's duration of the written file
-    loudness: Loudness  # measured on the written file
-    timeline: list[dict]  # one entry per reading, see assemble_bulletin
+    duration_s: float  # duration of the written file (its decoded frames when checked)
+    loudness: Loudness  # measured on the written file (predicted when rendered with check=False)
+    timeline: list[dict]  # one entry per reading, see assemble_bulletin / lay_out
     item_seconds: dict[int, float]  # airtime of each item, all its readings and the pauses between them
     backends: dict[int, str]  # e.g. "gtts", "espeak", "recorded", "gtts+recorded"
     fallbacks: list[dict] = field(default_factory=list)
@@ -147,7 +183,7 @@ class ItemEstimate:
 class _Piece:
     lang: str
     kind: str  # "text" | "recording"
-    audio: AudioSegment
+    audio: ClipSequence  # mastered sentences with the pauses between them, or one mastered recording
     backend: str  # "gtts" | "espeak" | "recorded" | "gtts+espeak" ...
     sentences: list[dict] = field(default_factory=list)  # text pieces: per sentence, who spoke it
 
@@ -158,9 +194,39 @@ class _Piece:
             "lang": self.lang,
             "kind": self.kind,
             "backend": self.backend,
-            "duration_s": round(len(self.audio) / 1000.0, 3),
+            "duration_s": round(self.audio.frames / self.audio.sample_rate, 3),
             "sentences": self.sentences,
         }
+
+
+@dataclass(frozen=True)
+class _Mastering:
+    """How every clip is mastered (see :mod:`broadcaster.audio.mastering`); ``settings`` key the cache."""
+
+    target_lufs: float
+    ceiling_dbtp: float
+    sample_rate: int
+
+    @property
+    def settings(self) -> dict:
+        return {"target_lufs": self.target_lufs, "ceiling_dbtp": self.ceiling_dbtp,
+                "sample_rate": self.sample_rate, "version": _MASTERING_VERSION}
+
+    def master(self, seg: AudioSegment) -> MasteredClip:
+        if seg.channels != 1:
+            seg = seg.set_channels(1)
+        seg = seg.set_frame_rate(self.sample_rate).set_sample_width(2)
+        pcm = np.frombuffer(seg.raw_data, dtype="<i2")
+        return master_clip(pcm, self.sample_rate, self.target_lufs, self.ceiling_dbtp)
+
+
+@dataclass
+class _Spoken:
+    """One sentence's outcome from a synthesis worker: the speech or the error, and its warnings."""
+
+    speech: MasteredSpeech | None
+    error: SynthesisError | None
+    warnings: list[str]
 
 
 class _WarningCatcher(logging.Handler):
@@ -179,35 +245,6 @@ class _WarningCatcher(logging.Handler):
                 self.messages.append(str(record.msg))
 
 
-@contextmanager
-def _catch_backend_warnings() -> Iterator[_WarningCatcher]:
-    catcher = _WarningCatcher()
-    logger = logging.getLogger("broadcaster.audio")
-    logger.addHandler(catcher)
-    try:
-        yield catcher
-    finally:
-        logger.removeHandler(catcher)
-
-
-def _gain_and_limit(seg: AudioSegment, gain_db: float, ceiling_dbtp: float) -> AudioSegment:
-    """``gain_db`` then a look-ahead peak limiter at 4x oversampling, so the true peak stays near the ceiling."""
-    rate = seg.frame_rate
-    limit = 10 ** ((ceiling_dbtp - 0.3) / 20)
-    af = (f"aformat=sample_fmts=dbl,volume={gain_db:.2f}dB,aresample={rate * 4},"
-          f"alimiter=limit={limit:.4f}:attack=1:release=50:level=false:latency=true,aresample={rate}")
-    cmd = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1",
-           "-i", "pipe:0", "-af", af, "-ar", str(rate), "-ac", "1", "-f", "s16le", "pipe:1"]
-    try:
-        done = subprocess.run(cmd, input=seg.raw_data, capture_output=True, check=False)
-    except OSError as exc:
-        raise RenderError(f"Không chạy được ffmpeg / could not run ffmpeg: {exc}") from exc
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:])
-        raise RenderError(f"ffmpeg lỗi khi giới hạn đỉnh / ffmpeg failed while limiting peaks: {tail}")
-    return AudioSegment(data=done.stdout, sample_width=2, frame_rate=rate, channels=1)
-
-
 def _join_backends(names: list[str]) -> str:
     seen: list[str] = []
     for name in names:
@@ -218,10 +255,6 @@ def _join_backends(names: list[str]) -> str:
 
 def _lang_order(lang: str) -> tuple[int, str]:
     return (0 if lang.split("-")[0].lower() == "vi" else 1, lang)
-
-
-def _silence(ms: int, frame_rate: int) -> AudioSegment:
-    return AudioSegment.silent(duration=ms, frame_rate=frame_rate)
 
 
 def _wav_seconds(path: Path) -> float | None:
@@ -265,6 +298,7 @@ class Renderer:
         self.pause_ms = int(audio.pause_ms)
         self.item_gap_ms = int(audio.item_gap_ms)
         self.ident = str(audio.ident)
+        self.repeat_intro = str(audio.repeat_intro)
         self.abbreviations = dict(audio.abbreviations)
         self.sentence_pause_ms = SENTENCE_PAUSE_MS
         if chain is None:
@@ -282,7 +316,10 @@ class Renderer:
             except ValueError as exc:
                 raise RenderError(f"[audio] tts: {exc}") from exc
         self.chain = chain
-        self._jingles: dict[str, AudioSegment] = {}
+        self.mastering = _Mastering(self.target_lufs, self.max_true_peak_dbtp - _PART_CEILING_BELOW_DB,
+                                    self.sample_rate)
+        self.workers = max(1, os.cpu_count() or 1)
+        self._jingles: dict[str, MasteredClip] = {}
         self._lock = threading.Lock()
 
     # -- text -------------------------------------------------------------
@@ -295,37 +332,73 @@ class Renderer:
             return None
         return self.ident.replace("{station}", station_name)
 
+    def repeat_intro_audio(self, item: ItemSnapshot, *, fallbacks=None, pieces_log: list[dict] | None = None,
+                           ahead=None) -> ClipSequence | None:
+        """"Xin nhắc lại" (``[audio] repeat_intro``), said before each repeat of an item read more than
+        once, mastered like every sentence; None for an item read once or when the setting is empty."""
+        if item.repeat < 2 or not self.repeat_intro.strip():
+            return None
+        piece = self.speak_text(self.repeat_intro, "vi", fallbacks=fallbacks,
+                                where=f"tin/item {item.id} [repeat_intro]", ahead=ahead)
+        if pieces_log is not None:
+            pieces_log.append(piece.describe(item.id, "repeat_intro"))
+        return piece.audio
+
+    def airtime_s(self, repeat: int, reading_s: float, intro_s: float) -> float:
+        """Every reading, the pauses between them and the repeat intro before each repeat."""
+        pause_s = self.pause_ms / 1000.0
+        before_repeat = pause_s + (intro_s + pause_s if intro_s else 0.0)
+        return repeat * reading_s + (repeat - 1) * before_repeat
+
     # -- speech -----------------------------------------------------------
-    def speak_text(self, text: str, lang: str, *, catcher: _WarningCatcher | None = None,
-                   fallbacks: list[dict] | None = None, where: str = "") -> _Piece:
-        """Normalise ``text`` and speak every sentence through the chain."""
+    def speak_sentence(self, sentence: str, lang: str) -> _Spoken:
+        """Speak and master one sentence (cache first); safe in any thread, never raises for TTS."""
+        catcher = _WarningCatcher()  # this thread's backend warnings: the reasons of a fallback
+        logger = logging.getLogger("broadcaster.audio")
+        logger.addHandler(catcher)
+        try:
+            return _Spoken(self.chain.speak_mastered(sentence, lang, self.mastering), None, catcher.messages)
+        except SynthesisError as exc:
+            return _Spoken(None, exc, catcher.messages)
+        finally:
+            logger.removeHandler(catcher)
+
+    def speak_ahead(self, pool: ThreadPoolExecutor, texts: list[tuple[str, str]]) -> dict[tuple[str, str], Future]:
+        """Start speaking every sentence of ``texts`` ((text, lang) pairs) on ``pool``, in order."""
+        futures: dict[tuple[str, str], Future] = {}
+        for text, lang in texts:
+            for sentence in self.normalize(text):
+                if (sentence, lang) not in futures:
+                    futures[(sentence, lang)] = pool.submit(self.speak_sentence, sentence, lang)
+        return futures
+
+    def speak_text(self, text: str, lang: str, *, fallbacks: list[dict] | None = None, where: str = "",
+                   ahead: dict[tuple[str, str], Future] | None = None) -> _Piece:
+        """Normalise ``text`` and speak every sentence through the chain (``ahead``: already started)."""
         sentences = self.normalize(text)
         if not sentences:
             raise RenderError(f"{where}: không có gì để đọc / nothing to speak")
         preferred = self.chain.names[0]
-        audio: AudioSegment | None = None
+        pause = int(round(self.sentence_pause_ms * self.sample_rate / 1000))
+        clips: list[MasteredClip | int] = []
         spoken: list[dict] = []
         for sentence in sentences:
-            mark = len(catcher.messages) if catcher is not None else 0
-            try:
-                speech = self.chain.speak(sentence, lang)
-            except SynthesisError as exc:
-                raise RenderError(f"{where}: {exc}") from exc
-            seg = speech.audio
-            if seg.channels != 1:
-                seg = seg.set_channels(1)
-            seg = seg.set_frame_rate(self.sample_rate).set_sample_width(2)
-            audio = seg if audio is None else audio + _silence(self.sentence_pause_ms, self.sample_rate) + seg
+            future = (ahead or {}).get((sentence, lang))
+            outcome = future.result() if future is not None else self.speak_sentence(sentence, lang)
+            if outcome.error is not None:
+                raise RenderError(f"{where}: {outcome.error}") from outcome.error
+            speech = outcome.speech
+            if clips:
+                clips.append(pause)
+            clips.append(speech.clip)
             entry = {"text": sentence, "backend": speech.backend, "voice": speech.voice, "cached": speech.cached}
             spoken.append(entry)
             if speech.backend != preferred and fallbacks is not None:
-                reasons = catcher.messages[mark:] if catcher is not None else []
                 fallbacks.append(
                     {"where": where, "lang": lang, "text": sentence, "wanted": preferred,
-                     "backend": speech.backend, "reasons": reasons}
+                     "backend": speech.backend, "reasons": list(outcome.warnings)}
                 )
-        assert audio is not None
-        return _Piece(lang=lang, kind=_PIECE_KIND_TEXT, audio=audio,
+        return _Piece(lang=lang, kind=_PIECE_KIND_TEXT, audio=ClipSequence(clips, self.sample_rate),
                       backend=_join_backends([s["backend"] for s in spoken]), sentences=spoken)
 
     def recording_path(self, audio_path: str) -> Path:
@@ -338,82 +411,45 @@ class Renderer:
             seg = load_recording(path)
         except SynthesisError as exc:
             raise RenderError(f"{where}: {exc}") from exc
-        if seg.channels != 1:
-            seg = seg.set_channels(1)
-        return _Piece(lang=lang, kind=_PIECE_KIND_RECORDING, audio=seg, backend=RECORDED,
-                      sentences=[{"file": str(path), "backend": RECORDED}])
+        return _Piece(lang=lang, kind=_PIECE_KIND_RECORDING, audio=ClipSequence([self.match(seg)], self.sample_rate),
+                      backend=RECORDED, sentences=[{"file": str(path), "backend": RECORDED}])
 
-    def level(self, seg: AudioSegment, ceiling_dbtp: float | None = None) -> AudioSegment:
-        """Bring a finished bulletin to the target loudness under the true-peak ceiling (EBU R128)."""
-        ceiling = self.max_true_peak_dbtp if ceiling_dbtp is None else ceiling_dbtp
+    def match(self, seg: AudioSegment) -> MasteredClip:
+        """Master one clip (a recording, a jingle) to the target loudness, true peak under the clip ceiling."""
         try:
-            return normalize_loudness(seg, self.target_lufs, ceiling, sample_rate=self.sample_rate)
-        except LoudnessError as exc:
-            raise RenderError(str(exc)) from exc
+            return self.mastering.master(seg)
+        except ValueError as exc:
+            raise RenderError(f"không xử lý được âm thanh / could not process the audio: {exc}") from exc
 
-    def finish(self, seg: AudioSegment, fmt: str = "wav") -> AudioSegment:
-        """Bring the assembled bulletin to the target loudness under the true-peak ceiling.
-
-        MP3 encoding raises the true peak by up to ~1.3 dB (low-pass ringing,
-        quantisation), so for MP3 the in-memory ceiling is
-        :data:`_MP3_PEAK_HEADROOM_DB` lower. The parts are already near the
-        target and peak-limited (:meth:`match`), so plain gain - or gain and
-        one fast limiter pass - nearly always does; the result is measured,
-        and only if it misses does the two-pass loudnorm (:meth:`level`,
-        ~35 s for 10 minutes of audio) run.
-        """
-        ceiling = self.max_true_peak_dbtp - (_MP3_PEAK_HEADROOM_DB if fmt == "mp3" else 0.0)
-        try:
-            got = measure_loudness(seg)
-            if got.is_silent:
-                raise RenderError("bản tin chỉ có im lặng / the bulletin is silent")
-            gain = self.target_lufs - got.integrated_lufs
-            if got.true_peak_dbtp + gain <= ceiling - _FINISH_PEAK_MARGIN_DB:
-                return seg.apply_gain(gain) if abs(gain) >= 0.05 else seg
-            out = _gain_and_limit(seg, gain, ceiling)
-            check = measure_loudness(out)
-        except LoudnessError as exc:
-            raise RenderError(str(exc)) from exc
-        if abs(check.integrated_lufs - self.target_lufs) <= _EXPORT_TOLERANCE_LU and check.true_peak_dbtp <= ceiling:
-            return out
-        log.info("limiter pass gave %.2f LUFS, %.2f dBTP; running loudnorm", check.integrated_lufs,
-                 check.true_peak_dbtp)
-        return self.level(seg, ceiling)
-
-    def match(self, seg: AudioSegment) -> AudioSegment:
-        """Bring one part (a piece, the ident, a jingle) to the target loudness, peaks limited.
-
-        One ebur128 measurement, then plain gain when the true peak stays
-        under the part ceiling (:data:`_PART_CEILING_BELOW_DB` under the
-        bulletin's, leaving room for MP3 encoding); otherwise gain and a
-        look-ahead limiter at 4× the sample rate in one ffmpeg pass. espeak's
-        voice has a peak-to-loudness ratio near 19 dB, so -16 LUFS under a
-        -1 dBTP ceiling needs a few dB of peak limiting somewhere; doing it per
-        part is cheap and lets the whole bulletin finish with plain gain
-        instead of a two-pass loudnorm at 192 kHz (≈ 35 s for 10 minutes).
-        """
-        seg = seg.set_channels(1) if seg.channels != 1 else seg
-        seg = seg.set_frame_rate(self.sample_rate).set_sample_width(2)
-        try:
-            got = measure_loudness(seg)
-        except LoudnessError as exc:
-            raise RenderError(str(exc)) from exc
-        if got.is_silent:
-            return seg
-        gain = self.target_lufs - got.integrated_lufs
-        ceiling = self.max_true_peak_dbtp - _PART_CEILING_BELOW_DB
-        if got.true_peak_dbtp + gain <= ceiling:
-            return seg.apply_gain(gain) if abs(gain) >= 0.05 else seg
-        return _gain_and_limit(seg, gain, ceiling)
-
-    def jingle(self, name: str) -> AudioSegment:
+    def jingle(self, name: str) -> ClipSequence:
+        """A jingle mastered like speech: kept in memory, and in the render cache for the next process."""
         with self._lock:
             if name not in self._jingles:
-                self._jingles[name] = self.match(load_jingle(name))
-            return self._jingles[name]
+                self._jingles[name] = self._mastered_jingle(name)
+            return ClipSequence([self._jingles[name]], self.sample_rate)
+
+    def _mastered_jingle(self, name: str) -> MasteredClip:
+        seg = load_jingle(name)
+        cache = self.chain.cache
+        if cache is None:
+            return self.match(seg)
+        fingerprint = hashlib.sha256(seg.raw_data).hexdigest()
+        key = AudioCache.key(fingerprint, "jingle", name, {"frame_rate": seg.frame_rate, "channels": seg.channels,
+                                                            "mastering": self.mastering.settings})
+        try:
+            clip = cache.get_clip(key)
+        except OSError:
+            clip = None
+        if clip is None:
+            clip = self.match(seg)
+            try:
+                cache.put_clip(key, clip)
+            except OSError as exc:
+                log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
+        return clip
 
     # -- items ------------------------------------------------------------
-    def item_pieces(self, item: ItemSnapshot, *, catcher=None, fallbacks=None) -> list[_Piece]:
+    def item_pieces(self, item: ItemSnapshot, *, fallbacks=None, ahead=None) -> list[_Piece]:
         """The pieces of one reading of ``item``: Vietnamese first, recordings where there are any."""
         where = f"tin/item {item.id} «{item.title}»"
         pieces: list[_Piece] = []
@@ -424,7 +460,8 @@ class Renderer:
                 pieces.append(self.load_recording(audio_path, lang, label))
             elif text and text.strip():
                 try:
-                    pieces.append(self.speak_text(text, lang, catcher=catcher, fallbacks=fallbacks, where=label))
+                    pieces.append(self.speak_text(text, lang, fallbacks=fallbacks, where=label,
+                                                  ahead=ahead))
                 except RenderError as exc:
                     if _lang_order(lang)[0] == 0:
                         raise  # Vietnamese must be heard
@@ -447,13 +484,15 @@ class Renderer:
             )
         return pieces
 
-    def join_pieces(self, pieces: list[_Piece]) -> AudioSegment:
-        audio: AudioSegment | None = None
+    def join_pieces(self, pieces: list[_Piece]) -> ClipSequence:
+        """One reading of an item: its pieces with ``pause_ms`` between them."""
+        pause = int(round(self.pause_ms * self.sample_rate / 1000))
+        items: list[MasteredClip | int] = []
         for piece in pieces:
-            leveled = self.match(piece.audio)
-            audio = leveled if audio is None else audio + _silence(self.pause_ms, self.sample_rate) + leveled
-        assert audio is not None
-        return audio
+            if items:
+                items.append(pause)
+            items.extend(piece.audio.items)
+        return ClipSequence(items, self.sample_rate)
 
     # -- estimation ------------------------------------------------------
     def cached_sentence_seconds(self, sentence: str, lang: str) -> float | None:
@@ -463,10 +502,11 @@ class Renderer:
             return None
         text = unicodedata.normalize("NFC", sentence).strip()
         for synth in self.chain.synthesizers:
-            key = AudioCache.key(text, synth.name, lang, synth.cache_key_settings())
-            seconds = _wav_seconds(cache.path_for(key))
-            if seconds is not None and seconds > 0:
-                return seconds
+            for key in (self.chain.mastered_key(text, synth, lang, self.mastering),
+                        AudioCache.key(text, synth.name, lang, synth.cache_key_settings())):
+                seconds = _wav_seconds(cache.path_for(key))
+                if seconds is not None and seconds > 0:
+                    return seconds
         return None
 
     def syllables_per_second(self) -> float:
@@ -508,7 +548,11 @@ class Renderer:
                 exact = exact and known
         reading = sum(parts) + max(0, len(parts) - 1) * self.pause_ms / 1000.0
         repeat = item.repeat
-        seconds = repeat * reading + (repeat - 1) * self.pause_ms / 1000.0
+        intro_s = 0.0
+        if repeat > 1 and self.repeat_intro.strip():
+            intro_s, known = self.estimate_text_seconds(self.repeat_intro)
+            exact = exact and known
+        seconds = self.airtime_s(repeat, reading, intro_s)
         return ItemEstimate(seconds=round(seconds, 3), reading_s=round(reading, 3), repeat=repeat, exact=exact)
 
     def estimate_item(self, session, item) -> ItemEstimate:
@@ -542,11 +586,15 @@ class Renderer:
         return self.render(self.prepare(session, items, station), output=output, progress=progress, title=title)
 
     def render(self, job: BulletinJob, *, output: Path | None = None,
-               progress: Callable[[int, int, str], Any] | None = None, title: str | None = None) -> RenderResult:
+               progress: Callable[[int, int, str], Any] | None = None, title: str | None = None,
+               check: bool = True) -> RenderResult:
         """Render a prepared bulletin into one file (and its manifest); see the module docstring.
 
         ``progress(done, total, label)`` is called as the work advances
         (``total`` = items + 2: jingles and ident, then loudness and export).
+        ``check=False`` skips decoding and measuring the written file (an emergency
+        announcement: the only ffmpeg run is then the MP3 encoder); the result's
+        loudness is the prediction and the manifest says ``"loudness_checked": false``.
         """
         total = len(job.items) + 2
         step = 0
@@ -580,40 +628,53 @@ class Renderer:
         manifest_items: list[dict] = []
         topics: list[str] = []
 
-        with _catch_backend_warnings() as catcher:
-            parts.append(BulletinPart("intro", self.jingle("intro"), title="intro", backend="jingle"))
-            ident = self.ident_text(job.station_name)
-            if ident:
-                piece = self.speak_text(ident, "vi", catcher=catcher, fallbacks=fallbacks, where="ident")
-                pieces_log.append(piece.describe(None, "ident"))
-                parts.append(BulletinPart("ident", self.match(piece.audio), title=ident, backend=piece.backend))
-            advance("nhạc hiệu, giới thiệu đài / jingles, ident")
+        ident = self.ident_text(job.station_name)
+        texts = ([(ident, "vi")] if ident else []) + [
+            (text, lang) for item in job.items for lang, text, audio_path in item.texts
+            if not audio_path and text and text.strip()]
+        if self.repeat_intro.strip() and any(item.repeat > 1 for item in job.items):
+            texts.append((self.repeat_intro, "vi"))
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="speak") as pool:
+            ahead = self.speak_ahead(pool, texts)
+            try:
+                parts.append(BulletinPart("intro", self.jingle("intro"), title="intro", backend="jingle"))
+                if ident:
+                    piece = self.speak_text(ident, "vi", fallbacks=fallbacks, where="ident",
+                                            ahead=ahead)
+                    pieces_log.append(piece.describe(None, "ident"))
+                    parts.append(BulletinPart("ident", piece.audio, title=ident, backend=piece.backend))
+                advance("nhạc hiệu, giới thiệu đài / jingles, ident")
 
-            for item in job.items:
-                pieces = self.item_pieces(item, catcher=catcher, fallbacks=fallbacks)
-                audio = self.join_pieces(pieces)
-                if item.topic_code and item.topic_code not in topics:
-                    topics.append(item.topic_code)
-                backend = _join_backends([p.backend for p in pieces])
-                backends[item.id] = backend
-                reading = len(audio) / 1000.0
-                airtime = item.repeat * reading + (item.repeat - 1) * self.pause_ms / 1000.0
-                item_seconds[item.id] = round(airtime, 3)
-                pieces_log.extend(piece.describe(item.id, "item") for piece in pieces)
-                parts.append(BulletinPart("item", audio, item_id=item.id, title=item.title, topic=item.topic_code,
-                                          backend=backend, repeat=item.repeat))
-                manifest_items.append(
-                    {"id": item.id, "title": item.title, "topic": item.topic_code, "topic_title": item.topic_title,
-                     "priority": item.priority, "repeat": item.repeat, "languages": [p.lang for p in pieces],
-                     "backend": backend, "reading_s": round(reading, 3), "airtime_s": item_seconds[item.id]}
-                )
-                advance(f"tin/item {item.id}")
+                for item in job.items:
+                    pieces = self.item_pieces(item, fallbacks=fallbacks, ahead=ahead)
+                    audio = self.join_pieces(pieces)
+                    if item.topic_code and item.topic_code not in topics:
+                        topics.append(item.topic_code)
+                    backend = _join_backends([p.backend for p in pieces])
+                    backends[item.id] = backend
+                    reading = audio.frames / self.sample_rate
+                    pieces_log.extend(piece.describe(item.id, "item") for piece in pieces)
+                    intro = self.repeat_intro_audio(item, fallbacks=fallbacks, pieces_log=pieces_log, ahead=ahead)
+                    intro_s = intro.frames / self.sample_rate if intro is not None else 0.0
+                    item_seconds[item.id] = round(self.airtime_s(item.repeat, reading, intro_s), 3)
+                    parts.append(BulletinPart("item", audio, item_id=item.id, title=item.title,
+                                              topic=item.topic_code, backend=backend, repeat=item.repeat,
+                                              repeat_intro=intro))
+                    manifest_items.append(
+                        {"id": item.id, "title": item.title, "topic": item.topic_code,
+                         "topic_title": item.topic_title, "priority": item.priority, "repeat": item.repeat,
+                         "languages": [p.lang for p in pieces], "backend": backend,
+                         "reading_s": round(reading, 3), "airtime_s": item_seconds[item.id]}
+                    )
+                    advance(f"tin/item {item.id}")
 
-            parts.append(BulletinPart("outro", self.jingle("outro"), title="outro", backend="jingle"))
+                parts.append(BulletinPart("outro", self.jingle("outro"), title="outro", backend="jingle"))
+            finally:
+                for future in ahead.values():
+                    future.cancel()
 
-        assembled, timeline = assemble_bulletin(parts, pause_ms=self.pause_ms, item_gap_ms=self.item_gap_ms,
-                                                sample_rate=self.sample_rate)
-        assembled = self.finish(assembled, fmt)
+        layout = lay_out(parts, pause_ms=self.pause_ms, item_gap_ms=self.item_gap_ms, sample_rate=self.sample_rate)
+        timeline = layout.timeline
 
         if fallbacks:  # the chain already warned once when the backend failed; this is the bulletin's account
             used = ", ".join(sorted({f["backend"] for f in fallbacks if f.get("backend")})) or "-"
@@ -651,7 +712,12 @@ class Renderer:
             "max_true_peak_dbtp": self.max_true_peak_dbtp,
             "timeline": timeline,
         }
-        exported = self._export(assembled, output, fmt, tags, manifest)
+        try:
+            exported = self._export(layout, output, fmt, tags, manifest, check)
+        except LoudnessError as exc:
+            raise RenderError(str(exc)) from exc
+        except OSError as exc:  # the output folder, or a cached clip pruned while this render ran
+            raise RenderError(f"không ghi được bản tin / could not write the bulletin {output}: {exc}") from exc
         advance("âm lượng, xuất tệp / loudness, export")
         return RenderResult(
             path=exported.path,
@@ -665,45 +731,75 @@ class Renderer:
             manifest=exported.manifest,
         )
 
-    def _export(self, audio: AudioSegment, output: Path, fmt: str, tags: dict, manifest: dict):
-        """Export, then check the *file*: MP3 encoding (low-pass, quantisation) moves the loudness by a
-        few tenths of a LU and the true peak up by as much; correct with plain gain and export again
-        (at most twice). The true-peak ceiling always wins over the loudness target; if a correction
-        made things worse, the best version is written again (LAME is deterministic)."""
-        tried: list[tuple[float, AudioSegment, Any]] = []
+    def _limiting(self, layout: BulletinLayout, gain_db: float,
+                  ceiling_dbtp: float) -> Callable[[MasteredClip], np.ndarray] | None:
+        """None when plain gain keeps every clip's true peak under ``ceiling_dbtp`` (the usual case: the
+        encoder applies the gain); otherwise what to do to each clip: gain, and the limiter where needed."""
+        if layout.true_peak_dbtp + gain_db <= ceiling_dbtp:
+            return None
+        scale = 10 ** (gain_db / 20)
+
+        def finish(clip: MasteredClip) -> np.ndarray:
+            if clip.true_peak_dbtp + gain_db <= ceiling_dbtp:
+                return apply_gain(clip.pcm, gain_db)
+            x = limit_peaks(clip.pcm.astype(np.float64) * (scale / 32768.0), ceiling_dbtp, self.sample_rate)
+            return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
+
+        return finish
+
+    def _export(self, layout: BulletinLayout, output: Path, fmt: str, tags: dict, manifest: dict, check: bool):
+        """Choose the final gain from the clips' measurements and the encoder's known shift, encode once,
+        check the written file; only if it misses, correct the gain and encode again (at most twice).
+        The true-peak ceiling always wins over the loudness target; the best attempt is published."""
+        energies = layout.energies()
+        predicted = loudness_of_energies(energies, self.sample_rate)
+        if predicted <= -69.95:
+            raise RenderError("bản tin chỉ có im lặng / the bulletin is silent")
+        shift = ENCODER_LOUDNESS_SHIFT_LU.get(fmt, 0.0)
+        ceiling = self.max_true_peak_dbtp - (_MP3_PEAK_HEADROOM_DB if fmt == "mp3" else _EXPORT_PEAK_MARGIN_DB)
+        gain = self.target_lufs - predicted - shift
 
         def badness(loud: Loudness) -> float:
             over = max(0.0, loud.true_peak_dbtp - self.max_true_peak_dbtp)
             return 100.0 * over + abs(self.target_lufs - loud.integrated_lufs)
 
-        for attempt in range(3):
-            exported = export_bulletin(audio, output, fmt=fmt, bitrate=self.bitrate, tags=tags, manifest=manifest)
-            got = exported.loudness
-            tried.append((badness(got), audio, exported))
-            if got.is_silent or attempt == 2:
-                break
-            error = self.target_lufs - got.integrated_lufs
-            headroom = self.max_true_peak_dbtp - got.true_peak_dbtp
-            if headroom < 0:
-                gain = headroom - _EXPORT_PEAK_MARGIN_DB
-            elif error < -_EXPORT_TOLERANCE_LU:
-                gain = error
-            elif error > _EXPORT_TOLERANCE_LU:
-                # encoding raises the true peak by more than the gain: keep a margin
-                gain = min(error, headroom - _EXPORT_PEAK_MARGIN_DB)
-                if gain < 0.05:
-                    break  # too quiet, but the ceiling leaves no room: keep what we have
-            else:
-                break
-            if abs(gain) < 0.05:
-                break
-            log.info("after encoding: %.2f LUFS, true peak %.2f dBTP; gain %+.2f dB and export again",
-                     got.integrated_lufs, got.true_peak_dbtp, gain)
-            audio = audio.apply_gain(gain)
-        best = min(tried, key=lambda t: t[0])
-        if best is not tried[-1]:
-            exported = export_bulletin(best[1], output, fmt=fmt, bitrate=self.bitrate, tags=tags, manifest=manifest)
-        return exported
+        tried: list[tuple[float, Any, Loudness, float]] = []  # (badness, encoded, loudness, gain)
+        try:
+            for attempt in range(3):
+                limiting = self._limiting(layout, gain, ceiling)
+                encoded = encode_bulletin(layout, output, gain_db=0.0 if limiting else gain, transform=limiting,
+                                          fmt=fmt, bitrate=self.bitrate, tags=tags, check=check)
+                if not check:
+                    peak = min(layout.true_peak_dbtp + gain, ceiling)
+                    got = Loudness(predicted + gain + shift, peak, float("nan"))
+                    tried.append((0.0, encoded, got, gain))
+                    break
+                got = encoded.checked
+                tried.append((badness(got), encoded, got, gain))
+                error = self.target_lufs - got.integrated_lufs
+                headroom = self.max_true_peak_dbtp - got.true_peak_dbtp
+                if attempt == 2 or (abs(error) <= _EXPORT_TOLERANCE_LU and headroom >= 0):
+                    break
+                if headroom < 0:
+                    ceiling += headroom - _EXPORT_PEAK_MARGIN_DB  # the encoder raised the peak more than assumed
+                    correction = min(error, 0.0)
+                else:
+                    correction = error
+                log.info("after encoding: %.2f LUFS, true peak %.2f dBTP; gain %+.2f dB and encode again",
+                         got.integrated_lufs, got.true_peak_dbtp, correction)
+                gain += correction
+            best = min(tried, key=lambda t: t[0])
+            for attempt in tried:
+                if attempt[1] is not best[1]:
+                    attempt[1].tmp.unlink(missing_ok=True)
+            full_manifest = dict(manifest, loudness_checked=check, final_gain_db=round(best[3], 2),
+                                 predicted_lufs=round(predicted + best[3] + shift, 2))
+            return publish_encoded(best[1], output, fmt=fmt, bitrate=self.bitrate, sample_rate=self.sample_rate,
+                                   tags=tags, manifest=full_manifest, loudness=best[2])
+        except BaseException:
+            for attempt in tried:
+                attempt[1].tmp.unlink(missing_ok=True)
+            raise
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,14 @@ returned; on failure the next backend is tried. Consequences:
   audio counts as failed. When every backend fails, :class:`SynthesisError`
   is raised.
 
+:meth:`SynthesisChain.speak_mastered` follows the same policy one step later: it looks for
+the sentence *after* loudness matching first (keyed with the mastering settings too), and
+stores what it masters, so a warm render reads finished clips and measures nothing.
+
 Offline is the normal case on a commune PC, not an error. A connection that
 could not be made at all (no route, no DNS) fails at once, without retries;
 timeouts, 429 and 5xx are retried with backoff. Then the chain's
-:class:`BackendBreaker` remembers that the network backend just failed — in a
+:class:`BackendBreaker` remembers that the remote backend just failed — in a
 small file in the cache folder, so every process (the daemon, each CLI
 command) knows it — and skips it for ``retry_seconds``: one WARNING line when
 it opens, none while it stays open, no stack trace. The better voice comes
@@ -51,12 +55,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import requests
 from pydub import AudioSegment
 
 from broadcaster.audio.cache import AudioCache
+
+if TYPE_CHECKING:
+    from broadcaster.audio.mastering import MasteredClip
 
 log = logging.getLogger("broadcaster.audio")
 
@@ -66,6 +72,8 @@ __all__ = [
     "BackendBreaker",
     "EspeakSynthesizer",
     "GttsSynthesizer",
+    "MasteredSpeech",
+    "Mastering",
     "Speech",
     "SynthesisChain",
     "SynthesisError",
@@ -89,7 +97,7 @@ class SynthesisError(Exception):
 
 
 class BackendBreaker:
-    """Which network backends failed lately, shared by every process through ``path`` (JSON, atomic writes)."""
+    """Which remote backends failed lately, shared by every process through ``path`` (JSON, atomic writes)."""
 
     def __init__(self, path: Path | None, retry_seconds: float = 120.0, *, clock: Callable[[], float] = time.time):
         self.path = path
@@ -147,6 +155,24 @@ class Speech:
     backend: str  # "gtts" | "espeak" | "recorded"
     voice: str
     cached: bool
+
+
+@dataclass(frozen=True)
+class MasteredSpeech:
+    """One sentence after loudness matching (see :meth:`SynthesisChain.speak_mastered`)."""
+
+    clip: MasteredClip
+    backend: str
+    voice: str
+    cached: bool  # the mastered clip came from the cache
+
+
+class Mastering(Protocol):
+    """Turns raw speech into a finished clip; ``settings`` (JSON) go into the cache key."""
+
+    settings: dict
+
+    def master(self, audio: AudioSegment) -> MasteredClip: ...
 
 
 @runtime_checkable
@@ -216,7 +242,7 @@ class GttsSynthesizer:
     """
 
     name = "gtts"
-    network = True
+    remote = True  # worth caching raw: the mastered cache misses when mastering settings change
 
     def __init__(
         self,
@@ -354,6 +380,7 @@ class GttsSynthesizer:
 
 def _never_connected(exc: Exception) -> bool:
     """No connection could be made at all (no DNS, no route): retrying at once would not help."""
+    import requests
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 
     cause = exc.__cause__ or exc.__context__
@@ -372,6 +399,8 @@ def _classify_gtts_error(exc: Exception) -> tuple[bool, str, float | None]:
     request itself failed - the original requests exception is then only
     reachable as ``__context__`` (gTTS raises inside its ``except`` block).
     """
+    import requests  # here, not at the top: only a failing gTTS call needs it
+
     rsp = getattr(exc, "rsp", None)
     if rsp is None:
         cause = exc.__cause__ or exc.__context__
@@ -404,6 +433,7 @@ class EspeakSynthesizer:
     """``espeak-ng`` run as a subprocess; works offline."""
 
     name = "espeak"
+    remote = False  # local and deterministic: speak_mastered keeps only the mastered clip
 
     def __init__(
         self,
@@ -512,64 +542,109 @@ class SynthesisChain:
         return [s.name for s in self.synthesizers]
 
     def speak(self, text: str, lang: str = "vi") -> Speech:
+        return self._speak(text, lang, None)
+
+    def mastered_key(self, text: str, synth: Synthesizer, lang: str, mastering: Mastering) -> str:
+        settings = {**synth.cache_key_settings(), "mastering": mastering.settings}
+        return AudioCache.key(_nfc(text).strip(), synth.name, lang, settings)
+
+    def speak_mastered(self, text: str, lang: str, mastering: Mastering) -> MasteredSpeech:
+        """:meth:`speak`, then ``mastering``; each backend's mastered clip is looked for first.
+
+        Safe to call from several threads at once (the render synthesises sentences in parallel).
+        """
+        return self._speak(text, lang, mastering)
+
+    def _speak(self, text: str, lang: str, mastering: Mastering | None) -> Any:
         text = _nfc(text).strip()
         if not _has_speech(text):
             raise SynthesisError("Không có nội dung để đọc / Nothing to speak")
         failures: list[str] = []
         for synth in self.synthesizers:
-            settings = synth.cache_key_settings()
-            voice_for = getattr(synth, "voice_for", None)
-            voice = voice_for(lang) if callable(voice_for) else str(settings.get("voice", synth.name))
-            key = AudioCache.key(text, synth.name, lang, settings) if self.cache is not None else None
-
-            if self.cache is not None and key is not None:
-                try:
-                    hit = self.cache.get(key)
-                except OSError as exc:
-                    log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
-                    hit = None
-                if hit is not None and not _is_silent(hit):
-                    return Speech(audio=hit, backend=synth.name, voice=voice, cached=True)
-
-            network = bool(getattr(synth, "network", False))
-            if network and self.breaker.is_open(synth.name):
-                failures.append(f"{synth.name}: tạm bỏ qua sau lỗi gần đây / skipped after a recent failure")
+            voice = _voice(synth, lang)
+            mastered_key = self.mastered_key(text, synth, lang, mastering) if mastering is not None else None
+            if mastered_key is not None and self.cache is not None:
+                clip = self._cached_clip(mastered_key)
+                if clip is not None:
+                    return MasteredSpeech(clip=clip, backend=synth.name, voice=voice, cached=True)
+            keep_raw = mastering is None or getattr(synth, "remote", True)
+            raw = self._raw_speech(synth, text, lang, failures, store=keep_raw)
+            if raw is None:
                 continue
-            try:
-                audio = synth.synthesize(text, lang)
-                if _is_silent(audio):
-                    raise SynthesisError("kết quả rỗng hoặc im lặng / produced empty or silent audio")
-            except Exception as exc:  # any backend failure falls through to the next one
-                reason = str(exc) or type(exc).__name__
-                failures.append(f"{synth.name}: {reason}")
-                last = synth is self.synthesizers[-1]
-                if network and not last:
-                    self.breaker.trip(synth.name, reason)
-                    continue
-                log.warning(
-                    "Bộ tổng hợp giọng %r thất bại%s / Speech backend %r failed%s: %s",
-                    synth.name,
-                    "" if last else ", thử bộ tiếp theo",
-                    synth.name,
-                    "" if last else ", trying the next one",
-                    reason,
-                )
-                continue
-
-            if network:
-                self.breaker.reset(synth.name)
-            if self.cache is not None and key is not None:
+            audio, cached = raw
+            if mastering is None:
+                return Speech(audio=audio, backend=synth.name, voice=voice, cached=cached)
+            clip = mastering.master(audio)
+            if self.cache is not None and mastered_key is not None:
                 try:
-                    self.cache.put(key, audio)
+                    self.cache.put_clip(mastered_key, clip)
                 except OSError as exc:
                     log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
-            return Speech(audio=audio, backend=synth.name, voice=voice, cached=False)
+            return MasteredSpeech(clip=clip, backend=synth.name, voice=voice, cached=cached)
 
         summary = "; ".join(failures)
         raise SynthesisError(
             f"Không tạo được giọng đọc bằng bất kỳ bộ nào ({summary}) / "
             f"All speech backends failed ({summary})"
         )
+
+    def _raw_speech(self, synth: Synthesizer, text: str, lang: str, failures: list[str],
+                    store: bool = True) -> tuple[AudioSegment, bool] | None:
+        """(audio, from the cache?) of one backend, or None when it failed (reason in ``failures``);
+        ``store``: put what it synthesised in the cache."""
+        key = AudioCache.key(text, synth.name, lang, synth.cache_key_settings()) if self.cache is not None else None
+        if self.cache is not None and key is not None:
+            try:
+                hit = self.cache.get(key)
+            except OSError as exc:
+                log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
+                hit = None
+            if hit is not None and not _is_silent(hit):
+                return hit, True
+        remote = bool(getattr(synth, "remote", False))
+        if remote and self.breaker.is_open(synth.name):
+            failures.append(f"{synth.name}: tạm bỏ qua sau lỗi gần đây / skipped after a recent failure")
+            return None
+        try:
+            audio = synth.synthesize(text, lang)
+            if _is_silent(audio):
+                raise SynthesisError("kết quả rỗng hoặc im lặng / produced empty or silent audio")
+        except Exception as exc:  # any backend failure falls through to the next one
+            reason = str(exc) or type(exc).__name__
+            failures.append(f"{synth.name}: {reason}")
+            last = synth is self.synthesizers[-1]
+            if remote and not last:
+                self.breaker.trip(synth.name, reason)
+                return None
+            log.warning(
+                "Bộ tổng hợp giọng %r thất bại%s / Speech backend %r failed%s: %s",
+                synth.name,
+                "" if last else ", thử bộ tiếp theo",
+                synth.name,
+                "" if last else ", trying the next one",
+                reason,
+            )
+            return None
+        if remote:
+            self.breaker.reset(synth.name)
+        if store and self.cache is not None and key is not None:
+            try:
+                self.cache.put(key, audio)
+            except OSError as exc:
+                log.warning("Không ghi được bộ nhớ đệm / Cannot write audio cache: %s", exc)
+        return audio, False
+
+    def _cached_clip(self, key: str) -> MasteredClip | None:
+        try:
+            return self.cache.get_clip(key) if self.cache is not None else None
+        except OSError as exc:
+            log.warning("Không đọc được bộ nhớ đệm / Cannot read audio cache: %s", exc)
+            return None
+
+
+def _voice(synth: Synthesizer, lang: str) -> str:
+    voice_for = getattr(synth, "voice_for", None)
+    return voice_for(lang) if callable(voice_for) else str(synth.cache_key_settings().get("voice", synth.name))
 
 
 # ---------------------------------------------------------------------------

@@ -59,4 +59,70 @@ def db_status() -> None:
     click.echo(f"revision: {db.current_revision(app.engine)} (head {db.head_revision()})")
 
 
+@db_group.command("backup")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(file: Path | None) -> None:
+    """Sao lưu cơ sở dữ liệu, kể cả khi chương trình chạy nền đang chạy / back up the database, even while
+    the daemon runs.
+
+    Mặc định ghi vào / default file: DATA_DIR/backups/broadcaster_NGÀY_GIỜ.db (giờ địa phương / local time).
+    """
+    from .. import backup
+
+    result = backup.backup(get_app(), file)
+    click.echo(f"Đã sao lưu / backed up: {result.path} ({result.size / 1_000_000:.1f} MB, "
+               f"phiên bản/revision {result.revision})")
+
+
+@db_group.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Không hỏi lại / do not ask for confirmation.")
+def db_restore(file: Path, yes: bool) -> None:
+    """Khôi phục cơ sở dữ liệu từ bản sao lưu (dừng chương trình chạy nền trước) / restore the database from a
+    backup (stop the daemon first).
+
+    Dữ liệu hiện tại được sao lưu trước khi bị thay / what is replaced is backed up first.
+    """
+    from .. import backup
+
+    app = get_app()
+    backup.check_backup_file(file)
+    if not yes:
+        click.confirm(f"Thay toàn bộ dữ liệu bằng {file}? / replace all data with {file}?", abort=True)
+    result = backup.restore(app, file)
+    click.echo(f"Đã khôi phục / restored: {result.source} (phiên bản/revision {result.revision})")
+    if result.safety_copy:
+        click.echo(f"Dữ liệu cũ được giữ ở / the replaced data is kept in: {result.safety_copy}")
+    if result.needs_upgrade:
+        click.echo("Bản sao lưu cũ hơn chương trình: hãy chạy / the backup is older than the program: run "
+                   "'broadcaster db upgrade'")
+
+
+PRUNE_LABELS = {"bulletins": "bản tin đã dựng / rendered bulletins", "dropped": "tệp đã chuyển cho đài / "
+                "files dropped for stations", "outbox": "hộp thư SMS / SMS outbox", "logs": "nhật ký chương "
+                "trình chạy nền / daemon log"}
+
+
+def echo_prune(app, dry_run: bool) -> None:  # noqa: ANN001
+    from .. import retention
+
+    summary = retention.prune(app, dry_run=dry_run)
+    click.echo("Sẽ xóa / would remove:" if dry_run else "Đã dọn / pruned:")
+    for part in summary.parts:
+        count = f"{part.files} tệp/files" + (f", {part.lines} dòng/lines" if part.lines else "")
+        click.echo(f"  {PRUNE_LABELS[part.what]} (giữ/keep {part.keep_days} ngày/days): {count}, "
+                   f"{part.bytes / 1_000_000:.1f} MB")
+    click.echo("Nhật ký phát trong cơ sở dữ liệu được giữ nguyên / the delivery log is never pruned.")
+
+
+@db_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="Chỉ xem sẽ xóa gì / only show what would be removed.")
+def db_prune(dry_run: bool) -> None:
+    """Dọn tệp cũ theo mục [retention] (như 'cache prune') / remove old files as [retention] says.
+
+    Nhật ký phát (delivery log) không bao giờ bị xóa / the delivery log itself is never pruned.
+    """
+    echo_prune(get_app(), dry_run)
+
+
 COMMANDS = [init_command, db_group]

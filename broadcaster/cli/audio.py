@@ -43,19 +43,63 @@ def _station(session, code: str | None, *, required: bool):
 # ---------------------------------------------------------------------------- normalize
 
 
+_MAX_DIFF_WIDTH = 80
+
+
+def _read_as_written(written: str, spoken: list[str]) -> bool:
+    """True when the line is spoken exactly as written (but for the full stop the voice drops)."""
+    return spoken == [written.rstrip(" .;…")]
+
+
+def _side_by_side(rows: list[tuple[str, list[str]]], width: int) -> list[str]:
+    """Two wrapped columns, the written line on the left and its spoken sentences on the right;
+    the gutter of a line's first row is "→" where the reading differs from the writing, "=" where not."""
+    import textwrap
+
+    column = (width - 3) // 2
+    out = [f"{'Văn bản / written':<{column}} │ Đọc là / spoken", "─" * column + "─┼─" + "─" * column]
+    for written, spoken in rows:
+        left = textwrap.wrap(written, column) or [""]
+        right = [part for sentence in spoken for part in (textwrap.wrap(sentence, column) or [""])] or ["-"]
+        mark = "=" if _read_as_written(written, spoken) else "→"
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else ""
+            b = right[i] if i < len(right) else ""
+            out.append(f"{a:<{column}} {mark if i == 0 else '│'} {b}".rstrip())
+    return out
+
+
 @click.command("normalize")
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Đọc văn bản từ tệp UTF-8 ('-' = stdin) / read the text from a UTF-8 file.")
-def normalize_command(text: str | None, file: Path | None) -> None:
+@click.option("--diff", "diff", is_flag=True,
+              help="Văn bản gốc bên cạnh câu sẽ đọc, dòng nào đổi / the written text beside what is spoken.")
+@click.option("--item", "item_id", type=int, default=None,
+              help="Nội dung tiếng Việt của tin số ID / the Vietnamese text of content item ID.")
+def normalize_command(text: str | None, file: Path | None, diff: bool, item_id: int | None) -> None:
     """In đúng câu chữ sẽ được đọc, mỗi câu một dòng / print exactly what will be spoken, one sentence a line.
 
     Ví dụ / example: broadcaster normalize "UBND xã thông báo lịch tiếp dân ngày 20/1/2022."
     """
+    import shutil
+    import unicodedata
+
     from ..audio.normalize import normalize_text
 
-    if (text is None) == (file is None):
-        raise InputError("cần TEXT hoặc --file (một trong hai) / give TEXT or --file (one of them)")
+    if [text is not None, file is not None, item_id is not None].count(True) != 1:
+        raise InputError("cần TEXT, --file hoặc --item (một trong ba) / give TEXT, --file or --item (one of them)")
+    if item_id is not None:
+        from .. import content
+
+        with get_app().read_session() as session:
+            item = content.get_item(session, item_id)
+            text = content.spoken_text(session, item, "vi")
+            title = item.title
+        if not text:
+            raise InputError(f"tin số {item_id} không có nội dung tiếng Việt để đọc (chỉ có ghi âm?) / item "
+                             f"{item_id} has no Vietnamese text to speak (recordings only?)", field="--item")
+        click.echo(f"#{item_id} {title}", err=True)
     if file is not None:
         if str(file) == "-":
             text = sys.stdin.read()
@@ -67,8 +111,18 @@ def normalize_command(text: str | None, file: Path | None) -> None:
             except UnicodeDecodeError:
                 raise InputError(f"tệp không phải UTF-8 / not a UTF-8 file: {file}", field="--file") from None
     abbreviations = dict(get_app().config.audio.abbreviations)
-    for sentence in normalize_text(text or "", abbreviations):
-        click.echo(sentence)
+    if not diff:
+        for sentence in normalize_text(text or "", abbreviations):
+            click.echo(sentence)
+        return
+    # The normaliser works line by line, so each written line maps to its own spoken sentences.
+    lines = [" ".join(line.split()) for line in unicodedata.normalize("NFC", text or "").splitlines()]
+    rows = [(line, normalize_text(line, abbreviations)) for line in lines if line]
+    width = min(_MAX_DIFF_WIDTH, max(40, shutil.get_terminal_size((_MAX_DIFF_WIDTH, 24)).columns))
+    for row in _side_by_side(rows, width):
+        click.echo(row)
+    changed = sum(1 for line, spoken in rows if not _read_as_written(line, spoken))
+    click.echo(f"{changed}/{len(rows)} dòng đọc khác chữ viết / lines read differently")
 
 
 # ---------------------------------------------------------------------------- render
@@ -169,27 +223,59 @@ def render_command(item_ids: tuple[int, ...], station_code: str | None, output: 
 
 
 @click.command("play")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--station", "station_code", default=None,
               help="Mã đài (mặc định đài duy nhất) / station code (default: the only station).")
-def play_command(file: Path, station_code: str | None) -> None:
-    """Phát một tệp qua đài (không ghi vào nhật ký phát) / play a file through a station's player.
+@click.option("--here", is_flag=True, help="Phát ra loa của máy này để nghe thử, không qua đài / play on this "
+              "PC's sound card to listen first, not through the station.")
+@click.option("--next", "next_station", default=None, metavar="STATION",
+              help="Nghe thử ở máy này bản tin sắp phát của đài (đã dựng trước) / listen here to the station's "
+                   "next bulletin, rendered ahead.")
+@click.option("--command", "device_command", default=None,
+              help="Với --here/--next: lệnh phát, {file} là tệp (mặc định ffplay, paplay, aplay) / with "
+                   "--here/--next: play command, {file} is the file.")
+def play_command(file: Path | None, station_code: str | None, here: bool, next_station: str | None,
+                 device_command: str | None) -> None:
+    """Phát một tệp qua đài, hoặc nghe thử tại máy này (không ghi vào nhật ký phát) / play a file through a
+    station's player, or listen on this PC (not logged).
 
     Phát tay một tệp không tính là một lần phát theo kế hoạch.
     A manual play of a file is not a plan delivery and is not logged as one.
     """
     import threading
 
+    from .. import stations
     from ..audio.players import PlayerError, make_player
-    from ..timeutil import local
+    from ..timeutil import local, utcnow
 
+    app = get_app()
+    if next_station is not None:
+        if file is not None:
+            raise InputError("dùng FILE hoặc --next, không cả hai / give FILE or --next, not both", field="--next")
+        with app.read_session() as session:
+            bulletin = stations.next_rendered_bulletin(session, next_station, utcnow())
+            tz_name = stations.get_station(session, next_station).timezone
+        if bulletin is None:
+            raise NotFoundError(f"đài {next_station} chưa có bản tin dựng trước (daemon dựng trước "
+                                f"{app.config.render.ahead_minutes} phút) / no bulletin rendered ahead for "
+                                f"{next_station} yet")
+        file, here = Path(bulletin.audio_path), True
+        click.echo(f"Bản tin lúc / bulletin for {local(bulletin.slot_time, tz_name):%Y-%m-%d %H:%M}", err=True)
+    if file is None:
+        raise InputError("cần FILE hoặc --next STATION / give FILE or --next STATION")
     if not file.is_file():
         raise NotFoundError(f"không tìm thấy tệp / file not found: {file}")
-    app = get_app()
-    with app.session() as session:
-        station = _station(session, station_code, required=True)
-        code, name, tz_name = station.code, station.name, station.timezone
-        kind, options = station.player, dict(station.player_options)
+    if device_command and not here:
+        raise InputError("--command chỉ dùng với --here hoặc --next / --command goes with --here or --next",
+                         field="--command")
+    if here:
+        code, name, tz_name = "here", "máy này / this PC", app.config.broadcaster.timezone
+        kind, options = "device", ({"command": device_command} if device_command else {})
+    else:
+        with app.session() as session:
+            station = _station(session, station_code, required=True)
+            code, name, tz_name = station.code, station.name, station.timezone
+            kind, options = station.player, dict(station.player_options)
     try:
         player = make_player(kind, options)
     except ValueError as exc:
@@ -260,10 +346,22 @@ def cache_stats(as_json: bool) -> None:
               help="Xóa tệp không dùng quá N ngày / remove renders unused for N days.")
 @click.option("--max-mb", type=click.FloatRange(min=0), default=None,
               help="Giữ tối đa N MB, xóa tệp ít dùng nhất trước / keep at most N MB, least recently used go first.")
-def cache_prune(max_age_days: float | None, max_mb: float | None) -> None:
-    """Dọn bộ nhớ đệm / prune the cache (cần ít nhất một điều kiện / needs a limit)."""
+@click.option("--dry-run", is_flag=True, help="Chỉ xem sẽ xóa gì / only show what would be removed.")
+def cache_prune(max_age_days: float | None, max_mb: float | None, dry_run: bool) -> None:
+    """Dọn ổ đĩa theo mục [retention] / free disk space as [retention] says.
+
+    Không có tùy chọn: xóa bản tin đã dựng, tệp đã chuyển cho đài, dòng hộp thư SMS và nhật ký
+    chương trình chạy nền quá hạn (nhật ký phát trong cơ sở dữ liệu không bao giờ bị xóa).
+    With --max-age-days / --max-mb: prune the speech cache instead.
+    """
     if max_age_days is None and max_mb is None:
-        raise InputError("cần --max-age-days hoặc --max-mb / give --max-age-days or --max-mb")
+        from .admin import echo_prune
+
+        echo_prune(get_app(), dry_run)
+        return
+    if dry_run:
+        raise InputError("--dry-run chỉ dùng khi không có --max-age-days/--max-mb / --dry-run is for the "
+                         "[retention] pruning only")
     cache = _cache()
     result = cache.prune(max_age_days=max_age_days,
                          max_bytes=int(max_mb * 1_000_000) if max_mb is not None else None)

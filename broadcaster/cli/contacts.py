@@ -13,7 +13,7 @@ import click
 from .. import contacts
 from ..errors import InputError
 from ..phones import is_mobile, mask_phone
-from .common import BroadcasterGroup, echo_json, echo_table, fmt_dt, get_app, json_option
+from .common import BroadcasterGroup, echo_changes, echo_json, echo_table, fmt_dt, get_app, json_option
 
 
 @click.group("contacts", cls=BroadcasterGroup)
@@ -134,6 +134,45 @@ def contacts_import_optouts(file: Path, reason: str | None) -> None:
         counts = contacts.import_optouts(session, parsed.rows, reason or f"danh sách / list {file.name}")
     click.echo(f"{counts.opted_out} từ chối mới / newly opted out, {counts.created} số mới (đã từ chối) / "
                f"new numbers (opted out), {counts.already} đã từ chối từ trước / already opted out")
+
+
+@contacts_group.command("edit")
+@click.argument("phone")
+@click.option("--phone", "new_phone", default=None, help="Số mới (sửa số gõ nhầm) / the corrected number.")
+@click.option("--name", default=None, help="Họ tên / name.")
+@click.option("--village", default=None, help="Thôn, bản / village.")
+@click.option("--add-group", "add_groups", multiple=True,
+              help="Thêm vào nhóm (lặp lại được; nhóm mới được tạo) / add to a group (repeatable; created if new).")
+@click.option("--remove-group", "remove_groups", multiple=True,
+              help="Bỏ khỏi nhóm (lặp lại được) / remove from a group (repeatable).")
+def contacts_edit(phone: str, new_phone: str | None, name: str | None, village: str | None,
+                  add_groups: tuple[str, ...], remove_groups: tuple[str, ...]) -> None:
+    """Sửa một số trong danh bạ và nhóm của số đó / correct one contact and its groups."""
+    with get_app().session() as session:
+        edit = contacts.edit_contact(session, phone, new_phone=new_phone, name=name, village=village,
+                                     add_groups=list(add_groups), remove_groups=list(remove_groups))
+        masked = mask_phone(edit.contact.phone)
+    if not edit.changed:
+        click.echo(f"Không có gì thay đổi / nothing changed: {masked}")
+        return
+    click.echo(f"Đã sửa / contact edited: {masked}")
+    echo_changes(edit.changes, {"phone": "số/phone", "name": "họ tên/name", "village": "thôn/village"})
+    if edit.groups_created:
+        click.echo(f"  nhóm mới / new groups: {', '.join(edit.groups_created)}")
+    if edit.groups_added:
+        click.echo(f"  thêm vào nhóm / added to: {', '.join(edit.groups_added)}")
+    if edit.groups_removed:
+        click.echo(f"  bỏ khỏi nhóm / removed from: {', '.join(edit.groups_removed)}")
+
+
+@contacts_group.command("remove")
+@click.argument("phone")
+def contacts_remove(phone: str) -> None:
+    """Xóa một số khỏi danh bạ (số đã từ chối thì giữ) / remove a contact (opted-out numbers are kept)."""
+    with get_app().session() as session:
+        contact = contacts.remove_contact(session, phone)
+        masked = mask_phone(contact.phone)
+    click.echo(f"Đã xóa khỏi danh bạ / contact removed: {masked}")
 
 
 @contacts_group.command("groups")

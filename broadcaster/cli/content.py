@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from .. import content
+from .. import content, plans
 from ..errors import InputError
 from ..models import ItemStatus
-from .common import BroadcasterGroup, echo_json, echo_table, fmt_dt, get_app, json_option
+from ..timeutil import local, utcnow
+from .common import (
+    BroadcasterGroup,
+    echo_changes,
+    echo_json,
+    echo_table,
+    echo_wrapped,
+    fmt_dt,
+    get_app,
+    json_option,
+)
 
 STATUS_LABELS = {"draft": "nháp/draft", "approved": "đã duyệt/approved", "retired": "đã ngừng/retired"}
 
@@ -86,26 +97,43 @@ def content_add(title: str, topic: str, plan_code: str | None, text: str | None,
         item = content.add_item(session, spec, recordings_dir=app.config.recordings_dir, staged=staged,
                                 emergency_repeat=app.config.audio.emergency_repeat, base_dir=Path.cwd(), cli=True)
         item_id, status, item_channels = item.id, item.status, item.channels
+        warnings = _period_warnings(app, session, [item.topic_id])
     click.echo(item_id)
     note = f"Đã thêm tin / item added: {item_id} ({STATUS_LABELS[status]}; {', '.join(item_channels)})"
     if status == ItemStatus.DRAFT:
         note += f" — duyệt bằng / approve with: broadcaster content approve {item_id}"
     click.echo(note, err=True)
+    for warning in warnings:
+        click.echo(warning, err=True)
+
+
+def _period_warnings(app, session, topic_ids: list[int | None]) -> list[str]:  # noqa: ANN001
+    """A line per plan whose period does not include today (station date)."""
+    today = local(utcnow(), app.config.broadcaster.timezone).date()
+    found = plans.plans_of_topics(session, [t for t in set(topic_ids) if t is not None])
+    return [w for w in (plans.period_warning(plan, today) for plan in found) if w]
 
 
 @content_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def content_import(file: Path) -> None:
-    """Nhập tin từ tệp TOML hoặc CSV (tất cả hoặc không) / import items, all-or-nothing."""
+    """Nhập tin từ tệp TOML hoặc CSV (tất cả hoặc không) / import items, all-or-nothing.
+
+    Định dạng tệp / file format: docs/content-format.md (mẫu / example:
+    examples/content/ninh-thuan-2023.toml). Một tin sai thì không nhập gì / one bad item, nothing imported.
+    """
     app = get_app()
     parsed = content.read_content_file(file, app.config.broadcaster.timezone)
     with content.StagedFiles() as staged, app.session() as session:
         items = content.import_items(session, parsed, recordings_dir=app.config.recordings_dir, staged=staged,
                                      emergency_repeat=app.config.audio.emergency_repeat)
         rows = [(item.id, item.status) for item in items]
+        warnings = _period_warnings(app, session, [item.topic_id for item in items])
     drafts = sum(1 for _, status in rows if status == ItemStatus.DRAFT)
     click.echo(f"Đã nhập / imported: {len(rows)} tin/items (số/ids {rows[0][0]}–{rows[-1][0]}), "
                f"{drafts} nháp/draft")
+    for warning in warnings:
+        click.echo(warning, err=True)
 
 
 def _item_data(session, item, labels, tz: str, *, full: bool = False) -> dict:
@@ -169,7 +197,7 @@ def content_list(status: str | None, topic: str | None, channel: str | None, as_
                  ", ".join(d["channels"]),
                  ", ".join(f"{lang}{' (ghi âm/rec)' if lang in d['recordings'] else ''}" for lang in d["languages"]),
                  _valid_text(d)] for d in data),
-               title="Tin bài / content items")
+               title="Tin bài / content items", optional=[6, 4, 5, 7])
 
 
 @content_group.command("show")
@@ -185,22 +213,80 @@ def content_show(item_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"#{data['id']} {data['title']}")
-    click.echo(f"Chủ đề / topic: {data['plan']}:{data['topic']} — {data['topic_title']}")
-    click.echo(f"Trạng thái / status: {STATUS_LABELS.get(data['status'], data['status'])}")
-    click.echo(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
-    click.echo(f"Kênh / channels: {', '.join(data['channels'])}")
+    echo_wrapped(f"#{data['id']} {data['title']}")
+    topic = f"{data['plan']}:{data['topic']} — {data['topic_title']}" if data["topic"] else \
+        "(không có, tin khẩn ngoài kế hoạch / none: an emergency item outside the plans)"
+    echo_wrapped(f"Chủ đề / topic: {topic}")
+    echo_wrapped(f"Trạng thái / status: {STATUS_LABELS.get(data['status'], data['status'])}")
+    echo_wrapped(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
+    echo_wrapped(f"Kênh / channels: {', '.join(data['channels'])}")
     if _valid_text(data):
-        click.echo(f"Hiệu lực / valid ({tz}): {_valid_text(data)}")
+        echo_wrapped(f"Hiệu lực / valid ({tz}): {_valid_text(data)}")
     for lang, text in data["texts"].items():
         if text["text"]:
-            click.echo(f"[{lang}] {text['text']}")
+            echo_wrapped(f"[{lang}] {text['text']}")
         if text["audio_path"]:
             length = f"{text['audio_seconds']} s" if text["audio_seconds"] is not None else \
                 "KHÔNG ĐỌC ĐƯỢC / UNREADABLE"
-            click.echo(f"[{lang}] ghi âm / recording: {text['audio_path']} ({length})")
+            echo_wrapped(f"[{lang}] ghi âm / recording: {text['audio_path']} ({length})")
     if data["sms_body"]:
-        click.echo(f"SMS: {data['sms_body']}")
+        echo_wrapped(f"SMS: {data['sms_body']}")
+
+
+EDIT_LABELS = {"title": "tiêu đề/title", "topic": "chủ đề/topic", "text": "nội dung/text", "sms_text": "SMS",
+               "channels": "kênh/channels", "priority": "ưu tiên/priority", "repeat": "số lần đọc/repeat",
+               "valid_from": "hiệu lực từ/valid from", "valid_until": "hết hiệu lực/valid until"}
+
+
+@content_group.command("edit")
+@click.argument("item_id", type=int)
+@click.option("--title", default=None, help="Tiêu đề mới / new title.")
+@click.option("--topic", default=None, help="Chủ đề mới: MÃ hoặc MÃ_KH:MÃ / new topic: CODE or PLAN:CODE.")
+@click.option("--text", default=None, help="Nội dung tiếng Việt mới / new Vietnamese text.")
+@click.option("--text-file", default=None, metavar="FILE", help="Đọc nội dung mới từ tệp (UTF-8, '-' = stdin) / "
+              "read the new text from a file.")
+@click.option("--sms-text", default=None, help="Nội dung SMS ngắn mới ('' = bỏ) / new SMS text ('' removes it).")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(content.ITEM_CHANNELS),
+              help="Kênh (lặp lại được; thay cả danh sách) / channel (repeatable; replaces the list).")
+@click.option("--valid-from", default=None, help="Hiệu lực từ / valid from: DD/MM/YYYY [HH:MM] hoặc/or "
+              "YYYY-MM-DD [HH:MM], giờ địa phương/local ('' = bỏ / removes it).")
+@click.option("--valid-until", default=None, help="Hết hiệu lực / valid until, như/like --valid-from "
+              "(chỉ ngày = hết ngày đó / a date means the end of that day; '' = bỏ / removes it).")
+@click.option("--priority", type=click.Choice(["normal", "priority", "emergency"]), default=None,
+              help="Mức ưu tiên / priority.")
+@click.option("--repeat", type=int, default=None, help="Số lần đọc trong một bản tin / times read per bulletin.")
+@click.option("--approve", is_flag=True, help="Duyệt luôn sau khi sửa (nếu không, tin đã duyệt trở lại nháp) / "
+              "approve after the edit (otherwise an approved item goes back to draft).")
+def content_edit(item_id: int, title: str | None, topic: str | None, text: str | None, text_file: str | None,
+                 sms_text: str | None, channels: tuple[str, ...], valid_from: str | None, valid_until: str | None,
+                 priority: str | None, repeat: int | None, approve: bool) -> None:
+    """Sửa một tin (mọi kiểm tra như khi thêm) / correct an item (checked as when added).
+
+    Bản tin đã dựng trước sẽ được dựng lại / bulletins rendered ahead are rendered again.
+    """
+    if text is not None and text_file is not None:
+        raise InputError("dùng --text hoặc --text-file, không cả hai / use --text or --text-file, not both")
+    if text_file is not None:
+        text = _read_text_file(text_file)
+    app = get_app()
+    changes = dict(title=title, topic=topic, text=text, sms_text=sms_text, channels=list(channels) or None,
+                   priority=priority, repeat=repeat, valid_from=valid_from, valid_until=valid_until)
+    tz = app.config.broadcaster.timezone
+    with app.session() as session:
+        edit = content.edit_item(session, item_id, changes, tz_name=tz, approve=approve)
+        title_now = edit.item.title
+    if not edit.changed:
+        echo_wrapped(f"Không có gì thay đổi / nothing changed: {item_id} {title_now}")
+        return
+    echo_wrapped(f"Đã sửa tin / item edited: {item_id} {title_now}")
+    echo_changes([(key, fmt_dt(old, tz) if isinstance(old, datetime) else old,
+                   fmt_dt(new, tz) if isinstance(new, datetime) else new) for key, old, new in edit.changes],
+                 EDIT_LABELS)
+    if edit.status_before != edit.status_after:
+        echo_changes([("status", STATUS_LABELS[edit.status_before], STATUS_LABELS[edit.status_after])],
+                     {"status": "trạng thái/status"})
+        if edit.status_after == ItemStatus.DRAFT:
+            echo_wrapped(f"Duyệt lại bằng / approve again with: broadcaster content approve {item_id}")
 
 
 def _set_status(item_id: int, status: ItemStatus, done: str, already: str) -> None:

@@ -15,13 +15,19 @@ from .common import echo_json, get_app, json_option
 
 @click.command("daemon")
 def daemon_command() -> None:
-    """Chạy chương trình chạy nền (daemon): phát đúng giờ, gửi SMS, ghi nhật ký (Ctrl-C để dừng) / run the
-    daemon: airs slots on time, sends SMS, logs everything (Ctrl-C stops)."""
+    """Chạy chương trình chạy nền (daemon) trong cửa sổ này; Ctrl-C để dừng / run the daemon here.
+
+    Daemon là chương trình chạy nền: phát bản tin đúng giờ, gửi SMS, ghi nhật ký. Trên máy xã nó
+    thường chạy bằng systemd (docs/commune-pc.md) / the daemon airs bulletins on time, sends SMS and
+    logs every delivery; on a commune PC systemd usually runs it.
+    """
     import logging
     import sys
 
+    from ..logsetup import stderr_formatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(stderr_formatter())  # journald-friendly under systemd
     logger = logging.getLogger("broadcaster")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -83,7 +89,7 @@ def status_command(as_json: bool) -> None:
             click.echo("  (không có / none)")
             continue
         at = local(row["at"], tz).strftime("%Y-%m-%d %H:%M:%S") if row["at"] else ""
-        click.echo(f"  #{row['id']} {at} {row['channel']} {row['status']} tin/item {row['item']}"
+        click.echo(f"  #{row['id']} {at} {row['channel']} {row['status']} tin/item {row['item'] or '-'}"
                    f"{' ' + row['recipient'] if row['recipient'] else ''}")
     for row in data["problems"]:
         click.echo(f"  ! bản tin/bulletin #{row['bulletin']} {row['status']}: {row['reason']}")

@@ -13,8 +13,10 @@ from ..timeutil import local
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-workspace"),
               show_default=True, help="Thư mục làm việc của bản demo / the demo's workspace (recreated).")
+@click.option("--start-in", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Giây chờ trước buổi phát đầu / seconds before the first slot.")
 @click.pass_context
-def demo_command(ctx: click.Context, directory: Path) -> None:
+def demo_command(ctx: click.Context, directory: Path, start_in: float) -> None:
     """Chạy thử một ngày phát thanh của xã, không cần mạng / a commune's broadcast day, offline.
 
     Imports the Ninh Thuận 2023 plan, residents and content; schedules two
@@ -22,7 +24,7 @@ def demo_command(ctx: click.Context, directory: Path) -> None:
     until they have fired (offline TTS, file player, SMS outbox); prints the
     report against the plan's targets.
     """
-    result = demo.run_demo(directory, progress=click.echo)
+    result = demo.run_demo(directory, start_in_s=start_in, progress=click.echo)
     tz = result.app.config.broadcaster.timezone
     click.echo("")
     click.echo("Kết quả / outcome:")

@@ -1,4 +1,9 @@
-"""The ``broadcaster`` command: a root group that only wires the sub-commands."""
+"""The ``broadcaster`` command: a root group that only wires the sub-commands.
+
+Commands load lazily (click's lazy-group pattern): ``broadcaster status`` imports the
+status command's module and nothing else, and ``broadcaster --help`` imports none, so
+start-up does not pay for SQLAlchemy, pydub or matplotlib that the command never uses.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,42 @@ import logging
 import click
 
 from .. import __version__
-from .common import BroadcasterGroup
+from .common import LazyBroadcasterGroup
+
+# name -> ("module:attribute" under broadcaster.cli, the one-line help ``--help`` lists).
+# tests/core/test_cli_main.py checks every entry against the command it names.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("admin:init_command", "Tạo cấu hình và cơ sở dữ liệu / create the config and the database."),
+    "db": ("admin:db_group", "Cơ sở dữ liệu / database schema."),
+    "plan": ("plans:plan_group", "Kế hoạch tuyên truyền / communication plans."),
+    "content": ("content:content_group", "Tin bài / content items."),
+    "contacts": ("contacts:contacts_group", "Danh bạ người dân / residents' phone numbers."),
+    "station": ("stations:station_group", "Đài truyền thanh / stations."),
+    "schedule": ("schedule:schedule_group", "Lịch phát / broadcast schedules."),
+    "daemon": ("daemon:daemon_command",
+               "Chạy chương trình chạy nền (daemon) trong cửa sổ này; Ctrl-C để dừng / run the daemon here."),
+    "status": ("daemon:status_command", "Daemon có chạy không, các lần phát tới, lần phát gần nhất / "
+               "daemon, next slots, last deliveries."),
+    "announce": ("daemon:announce_command", "Phát thông báo khẩn ngay, mỗi đài đúng một lần / air an emergency "
+                 "announcement now, once per station."),
+    "normalize": ("audio:normalize_command", "In đúng câu chữ sẽ được đọc, mỗi câu một dòng / "
+                  "print exactly what will be spoken, one sentence a line."),
+    "render": ("audio:render_command", "Tạo tệp bản tin từ các tin / render content items into one bulletin file."),
+    "play": ("audio:play_command", "Phát một tệp qua đài, hoặc nghe thử tại máy này (không ghi vào nhật ký "
+             "phát) / play a file through a station's player, or listen on this PC (not logged)."),
+    "cache": ("audio:cache_group", "Bộ nhớ đệm giọng đọc / the speech render cache."),
+    "sms": ("sms:sms_group", "Tin nhắn SMS tới người dân / SMS to residents."),
+    "webhook": ("sms:webhook_group", "Nhận báo cáo trạng thái tin nhắn từ Twilio / receive Twilio status callbacks."),
+    "demo": ("demo:demo_command", "Chạy thử một ngày phát thanh của xã, không cần mạng / "
+             "a commune's broadcast day, offline."),
+    "log": ("reports:log_command", "Nhật ký phát và gửi tin, mới nhất trước / the delivery log, newest first."),
+    "report": ("reports:report_command",
+               "Báo cáo kết quả so với chỉ tiêu của kế hoạch / results against the plan's targets."),
+}
 
 
-@click.group(cls=BroadcasterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyBroadcasterGroup, lazy_commands=LAZY_COMMANDS, lazy_package=__package__,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -28,15 +65,6 @@ def cli(config_path: str | None, verbose: int) -> None:
     communication plans.
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..logsetup import stderr_handler
 
-
-def _register() -> None:
-    from . import admin, audio, contacts, content, daemon, demo, plans, reports, schedule, sms, stations
-
-    for module in (admin, plans, content, contacts, stations, schedule, daemon, audio, sms, demo, reports):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+    logging.basicConfig(level=level, handlers=[stderr_handler()])

@@ -8,7 +8,8 @@ import click
 
 from .. import plans
 from ..models import Metric, TargetPeriod
-from .common import BroadcasterGroup, echo_json, echo_table, get_app, json_option
+from ..timeutil import local, utcnow
+from .common import BroadcasterGroup, echo_json, echo_table, echo_wrapped, get_app, json_option
 
 
 @click.group("plan", cls=BroadcasterGroup)
@@ -22,11 +23,15 @@ def plan_group() -> None:
 def plan_import(file: Path, replace: bool) -> None:
     """Nhập kế hoạch từ tệp TOML (tất cả hoặc không) / import a plan file, all-or-nothing."""
     spec = plans.read_plan_file(file)
-    with get_app().session() as session:
+    app = get_app()
+    with app.session() as session:
         result = plans.import_plan(session, spec, source=str(file), replace=replace)
         code = result.plan.code
+        warning = plans.period_warning(result.plan, local(utcnow(), app.config.broadcaster.timezone).date())
     verb = "Đã thay / replaced" if result.replaced else "Đã nhập / imported"
     click.echo(f"{verb}: {code} — {result.topics} chủ đề/topics, {result.targets} chỉ tiêu/targets")
+    if warning:
+        click.echo(warning, err=True)
 
 
 @plan_group.command("list")
@@ -82,14 +87,14 @@ def plan_show(code: str, as_json: bool) -> None:
             "targets": target_rows,
         })
         return
-    click.echo(f"{plan.code}: {plan.title}")
+    echo_wrapped(f"{plan.code}: {plan.title}")
     if plan.issuer or plan.issued_on:
-        click.echo(f"Cơ quan ban hành / issuer: {plan.issuer} {plan.issued_on or ''}".rstrip())
-    click.echo(f"Thời gian / period: {plan.period_start} → {plan.period_end}")
+        echo_wrapped(f"Cơ quan ban hành / issuer: {plan.issuer} {plan.issued_on or ''}".rstrip())
+    echo_wrapped(f"Thời gian / period: {plan.period_start} → {plan.period_end}")
     if plan.audiences:
-        click.echo(f"Đối tượng / audiences: {'; '.join(plan.audiences)}")
+        echo_wrapped(f"Đối tượng / audiences: {'; '.join(plan.audiences)}")
     if plan.notes:
-        click.echo(f"Ghi chú / notes: {plan.notes}")
+        echo_wrapped(f"Ghi chú / notes: {plan.notes}")
     echo_table(["Mã/code", "Chủ đề/topic", "Chỉ tiêu/targets"],
                ([t.code, t.title, "; ".join(f"{_target_text(x)} ({x.channel})" for x in targets
                                             if x.topic_id == t.id)] for t in topics),
@@ -100,7 +105,26 @@ def plan_show(code: str, as_json: bool) -> None:
                    ([t.channel, _target_text(t), stations.get(t.station_id, "")] for t in whole),
                    title="Chỉ tiêu chung / whole-plan targets")
     if any(t.illustrative for t in targets):
-        click.echo("* Chỉ tiêu minh họa, văn bản gốc không nêu số / illustrative targets: the source gives no number.")
+        echo_wrapped("* Chỉ tiêu minh họa, văn bản gốc không nêu số / illustrative targets: the source gives no "
+                     "number.")
+
+
+@plan_group.command("remove")
+@click.argument("code")
+@click.option("--force", is_flag=True, help="Xóa cả tin bài của kế hoạch; tin đã phát được giữ (đã ngừng) để "
+              "nhật ký vẫn đọc được / also remove its content; items already aired are kept, retired, so the "
+              "log stays readable.")
+def plan_remove(code: str, force: bool) -> None:
+    """Xóa một kế hoạch (vd. nhập nhầm) / remove a plan (e.g. a wrong import)."""
+    with get_app().session() as session:
+        removed = plans.remove_plan(session, code, force=force)
+    click.echo(f"Đã xóa kế hoạch / plan removed: {removed.code} — {removed.topics} chủ đề/topics, "
+               f"{removed.targets} chỉ tiêu/targets")
+    if removed.items_deleted or removed.items_kept:
+        click.echo(f"  tin bài / content: {removed.items_deleted} đã xóa/removed, {removed.items_kept} giữ lại "
+                   "(đã ngừng, vì đã phát) / kept (retired, already aired or sent)")
+    if removed.deliveries:
+        click.echo(f"  nhật ký / delivery log: giữ nguyên {removed.deliveries} dòng / {removed.deliveries} rows kept")
 
 
 COMMANDS = [plan_group]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -14,17 +16,17 @@ from ..models import Channel
 from ..phones import mask_phone
 from ..reports import chart as charts
 from ..reports import document, formats
-from ..timeutil import parse_local_datetime
-from .common import echo_json, echo_table, fmt_dt, get_app
+from ..timeutil import local, parse_local_datetime
+from .common import echo_json, echo_table, fmt_dt, get_app, terminal_width
 
 LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "topic", "item_id", "item_title",
               "station", "recipient", "bulletin_id", "campaign_id", "started_at", "duration_s", "late_s",
-              "attempts", "error"]
+              "attempts", "error", "created_at_utc"]
 
 
 @click.command("log")
-@click.option("--since", help="Từ ngày/giờ (giờ địa phương) / from date or date-time, local: 2023-05-01, "
-                              "'2023-05-01 06:00'.")
+@click.option("--since", help="Từ ngày/giờ (giờ địa phương) / from date or date-time, local: 01/05/2023, "
+                              "'01/05/2023 06:00' hoặc/or 2023-05-01.")
 @click.option("--until", help="Đến hết ngày / until the end of this date, or until this date-time (local).")
 @click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER.value, Channel.SMS.value]),
               help="Kênh / channel.")
@@ -39,12 +41,17 @@ LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "to
 @click.option("--csv", "as_csv", is_flag=True, help="In ra CSV / print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="In ra JSON / print JSON.")
 @click.option("--show-numbers", is_flag=True, help="Hiện đủ số điện thoại / show full phone numbers.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Với --csv/--json: ghi ra tệp (CSV mở được bằng Excel) / with --csv/--json: write to a file "
+                   "(a CSV that Excel opens with Vietnamese intact).")
 def log_command(since: str | None, until: str | None, channel: str | None, statuses: tuple[str, ...],
                 topic: str | None, station: str | None, plan_code: str | None, item_id: int | None, limit: int,
-                as_csv: bool, as_json: bool, show_numbers: bool) -> None:
+                as_csv: bool, as_json: bool, show_numbers: bool, output: Path | None) -> None:
     """Nhật ký phát và gửi tin, mới nhất trước / the delivery log, newest first."""
     if as_csv and as_json:
         raise click.UsageError("chọn --csv hoặc --json / choose --csv or --json")
+    if output is not None and not (as_csv or as_json):
+        raise click.UsageError("-o cần --csv hoặc --json / -o needs --csv or --json")
     app = get_app()
     tz_name = app.config.broadcaster.timezone
     with app.read_session() as session:
@@ -56,7 +63,15 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
         item = dict(row.__dict__)
         if item["recipient"] and not show_numbers:
             item["recipient"] = mask_phone(item["recipient"])
+        if as_csv or as_json:  # people read station time with its offset; UTC stays as one extra column
+            item["created_at_utc"] = item["created_at"].isoformat(timespec="seconds")
+            item.update({key: local(value, tz_name).isoformat(timespec="seconds") for key, value in item.items()
+                         if isinstance(value, datetime) and key != "created_at_utc"})
         data.append(item)
+    if as_json and output is not None:
+        write_text_atomic(output, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        click.echo(f"Đã ghi / written: {output} ({len(data)} dòng/rows)")
+        return
     if as_json:
         echo_json(data)
         return
@@ -66,6 +81,10 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
         writer.writeheader()
         for item in data:
             writer.writerow({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in item.items()})
+        if output is not None:  # a BOM lets spreadsheet programs on Windows read the CSV as UTF-8
+            write_text_atomic(output, "\ufeff" + out.getvalue())
+            click.echo(f"Đã ghi / written: {output} ({len(data)} dòng/rows)")
+            return
         click.echo(out.getvalue(), nl=False)
         return
     echo_table(
@@ -76,6 +95,7 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
           f"{d['item_id']}: {d['item_title']}" if d["item_id"] else "", d["recipient"] or "",
           f"{d['duration_s']:.0f}" if d["duration_s"] is not None else "", d["error"] or ""] for d in data),
         title=f"Nhật ký / delivery log ({len(data)} dòng/rows, giờ/time zone {tz_name})",
+        optional=[8, 2, 5, 4], clip=[6],
     )
 
 
@@ -134,7 +154,8 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
         view = next(v for v in formats.views(report, lang) if v.key == table)
         click.echo(formats.render_csv_table(view), nl=False)
     else:
-        text = formats.render(report, fmt, lang)
+        text = formats.render_table(report, lang, width=terminal_width()) if fmt == "table" and \
+            output is None else formats.render(report, fmt, lang)
         if output is None:
             click.echo(text, nl=False)
         else:

@@ -21,7 +21,7 @@ def schedule_group() -> None:
 @schedule_group.command("add")
 @click.option("--station", "station_code", required=True, help="Mã đài / station code.")
 @click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER, Channel.SMS]), default=Channel.LOUDSPEAKER,
-              show_default=True)
+              show_default=True, help="Phát loa hay gửi SMS / loudspeaker or SMS.")
 @click.option("--cron", default=None, help='Lặp lại, giờ địa phương / repeating, station time: "0 6,17 * * *".')
 @click.option("--at", "at_text", default=None, help='Một lần / once: "2026-12-01 06:00" (giờ đài / station time).')
 @click.option("--length", default="15m", show_default=True, help="Độ dài / length: 15m, 90s, 1h.")
@@ -70,7 +70,7 @@ def schedule_list(as_json: bool) -> None:
                  d["cron"] or d["at"].strftime("%Y-%m-%d %H:%M"), f"{d['length_s'] // 60}m{d['length_s'] % 60:02d}s",
                  ",".join(d["topics"]), "tạm dừng/paused" if d["paused"] else
                  (d["next"].strftime("%Y-%m-%d %H:%M") if d["next"] else "-")] for d in data),
-               title="Lịch phát / schedules")
+               title="Lịch phát / schedules", optional=[1, 5, 3])
 
 
 @schedule_group.command("remove")

@@ -66,6 +66,7 @@ def sms_preview(text: str | None, item_id: int | None, group_name: str | None, k
         "text": enc.text, "encoding": enc.encoding, "diacritics_stripped": strip, "characters": enc.characters,
         "units": enc.units, "segments": enc.segments, "price_per_segment": price, "currency": currency,
         "cost_per_recipient": per_recipient,
+        "replaced": [{"char": ch, "with": to, "count": n} for ch, to, n in enc.replaced],
     }
     if recipients is not None:
         data.update(group=group_name, recipients=recipients, total_segments=enc.segments * recipients,
@@ -79,6 +80,11 @@ def sms_preview(text: str | None, item_id: int | None, group_name: str | None, k
     if enc.encoding != "GSM-7":
         odd = "".join(non_gsm_characters(enc.text)[:10])
         click.echo(f"  Ký tự ngoài GSM-7 / characters outside GSM-7: {odd}")
+    if enc.replaced:
+        click.echo("  Đã thay để giữ GSM-7 / replaced to keep GSM-7:")
+        for ch, to, n in enc.replaced:
+            shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"  # invisible ones
+            click.echo(f"    {shown} → {to if to.strip() else repr(to)}  (×{n})")
     click.echo(f"Số ký tự / characters: {enc.characters}")
     click.echo(f"Số tin / segments: {enc.segments} (tối đa/max {enc.unit_limit_single} một tin, "
                f"{enc.unit_limit_multi} mỗi phần khi ghép / per part when split)")
@@ -308,7 +314,7 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
           c["counts"]["uncertain"] + c["counts"]["sending"], c["counts"]["skipped"] + c["counts"]["cancelled"],
           money(c["cost"], currency)]
          for c in campaigns),
-        title="Chiến dịch SMS / SMS campaigns")
+        title="Chiến dịch SMS / SMS campaigns", optional=[9, 8, 3, 7], clip=[1])
     if campaign_id is not None:
         counts = campaigns[0]["counts"]
         click.echo(" · ".join(f"{k}: {v}" for k, v in counts.items() if v))

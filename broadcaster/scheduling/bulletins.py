@@ -69,6 +69,13 @@ class Bulletins:
                 self._renderers[emergency] = Renderer(self.config, local_only=emergency)
             return self._renderers[emergency]
 
+    def warm_up(self) -> None:
+        """Build the renderers and their jingles now, so the first emergency does not pay for them."""
+        for emergency in (True, False):
+            renderer = self.renderer(emergency=emergency)
+            for name in ("intro", "outro"):
+                renderer.jingle(name)
+
     # -------------------------------------------------------------- compose
     def compose(self, session: Session, schedule: Schedule, station: Station, slot_time: datetime,
                 exclude_bulletin_id: int | None = None) -> list[Choice]:
@@ -151,7 +158,8 @@ class Bulletins:
         try:
             output = default_output_path(self.config, stem, renderer.format, self.clock(), station.timezone)
             output.parent.mkdir(parents=True, exist_ok=True)
-            result = renderer.render(job, output=output, title=title)
+            # an emergency is encoded once and not measured again: the clips are mastered, seconds count
+            result = renderer.render(job, output=output, title=title, check=not emergency)
         except Exception as exc:  # disk full, no voice...: logged, retried; never a stuck row
             reason = _one_line(exc)
             deliveries.render_failed(self.engine, bulletin_id, f"dựng bản tin lỗi / render failed: {reason}")

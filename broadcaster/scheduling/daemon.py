@@ -61,6 +61,9 @@ RENDER_RETRY_S = 30.0
 # A loudspeaker slot whose player failed is tried again after this long, inside the catch-up window.
 PLAY_RETRY_S = 30.0
 PLAY_ATTEMPTS = 3
+# The [retention] settings are applied once a day, the first time a while after start.
+PRUNE_EVERY_S = 24 * 3600.0
+PRUNE_FIRST_AFTER_S = 600.0
 
 
 def lock_path(app: App) -> Path:
@@ -130,6 +133,10 @@ class _Renderer(threading.Thread):
 
     def run(self) -> None:
         stop = self.daemon.stop_event
+        try:
+            self.daemon.bulletins.warm_up()
+        except Exception as exc:  # a missing jingle shows at the first render, with its reason
+            log.error("Không chuẩn bị được bộ dựng / could not warm up the renderer: %s", exc)
         while not stop.is_set():
             try:
                 _rank, _slot_time, bulletin_id = self.queue.get(timeout=0.2)
@@ -186,6 +193,7 @@ class Daemon:
         self._log_handler: logging.Handler | None = None
         self._webhook = None
         self._last_heartbeat = self._last_reload = float("-inf")
+        self._next_prune = time.monotonic() + PRUNE_FIRST_AFTER_S
 
     # ---------------------------------------------------------------- lifecycle
     def run(self) -> None:
@@ -240,19 +248,26 @@ class Daemon:
         if self._webhook is not None:
             self._webhook.shutdown()
         if self._lock.held:
-            with session_scope(self.engine) as session:
-                state = session.get(DaemonState, 1)
-                if state is not None and state.pid == os.getpid():
-                    state.stopped_at = state.heartbeat_at = utcnow()
-                    session.add(state)
+            try:
+                with session_scope(self.engine) as session:
+                    state = session.get(DaemonState, 1)
+                    if state is not None and state.pid == os.getpid():
+                        state.stopped_at = state.heartbeat_at = utcnow()
+                        session.add(state)
+            except Exception as exc:  # a full disk must not keep the lock held or the process alive
+                log.error("Không ghi được trạng thái dừng / could not record the stop: %s", str(exc)[:200])
         self.release()
         log.info("Đã dừng / stopped")
         if self._log_handler is not None:
             logging.getLogger("broadcaster").removeHandler(self._log_handler)
-            self._log_handler.close()
+            try:
+                self._log_handler.close()
+            except OSError:  # the disk is full: what could be logged was
+                pass
             self._log_handler = None
 
     def _setup_logging(self) -> None:
+        logging.raiseExceptions = False  # a full disk must not turn every log line into a traceback
         self._log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(self._log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -343,9 +358,14 @@ class Daemon:
                            f"sms slots {self.sms_slots.qsize()}, sms wake {self.sms_wake.is_set()}")
 
     # ------------------------------------------------------------ control loop
-    def tick(self) -> None:
-        """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS."""
+    def tick(self, *, reload: bool = False) -> None:
+        """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS.
+
+        ``reload``: re-read schedules and claim render-ahead now, not only every ``daemon.reload_seconds``.
+        """
         now_mono = time.monotonic()
+        if reload:
+            self._last_reload = float("-inf")
         if now_mono - self._last_heartbeat >= self.config.daemon.heartbeat_seconds:
             self._guard(self.heartbeat)
             self._last_heartbeat = now_mono
@@ -357,6 +377,9 @@ class Daemon:
             self._guard(self.prepare_upcoming)
             self._guard(self.retry_due)
             self.sms_wake.set()
+        if now_mono >= self._next_prune:
+            self._next_prune = now_mono + PRUNE_EVERY_S
+            threading.Thread(target=self._guard, args=(self.prune,), name="retention", daemon=True).start()
 
     def _guard(self, func) -> None:  # noqa: ANN001
         try:
@@ -364,6 +387,13 @@ class Daemon:
         except Exception as exc:  # one bad tick must not stop the station
             log.error("Lỗi trong vòng lặp / error in the daemon loop (%s): %s", getattr(func, "__name__", func),
                       str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def prune(self) -> None:
+        """Old rendered bulletins, dropped files, outbox and log lines go (the delivery log never does)."""
+        from ..retention import prune
+
+        summary = prune(self.app)
+        log.info("Dọn dữ liệu cũ / retention applied: %s", summary)
 
     # ----------------------------------------------------------------- recovery
     def recover_and_catch_up(self, last_alive: datetime | None) -> None:
@@ -445,7 +475,7 @@ class Daemon:
     def sync_jobs(self, force: bool = False) -> None:
         from apscheduler.triggers.date import DateTrigger
 
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:
             rows = session.exec(select(Schedule, Station).join(Station).order_by(Schedule.id)).all()
             fingerprint = tuple((s.id, s.cron, s.at, s.paused, s.updated_at, st.timezone) for s, st in rows)
             if fingerprint == self._fingerprint and not force:
@@ -515,7 +545,7 @@ class Daemon:
         now = self.clock()
         due: list[int] = []
         stale: list[tuple[int, datetime]] = []
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:
             rows = session.exec(select(Schedule, Station).join(Station).where(
                 Schedule.paused == False, Schedule.channel == Channel.LOUDSPEAKER)).all()  # noqa: E712
             for schedule, station in rows:
@@ -556,6 +586,12 @@ class Daemon:
     def retry_due(self) -> None:
         """Failed players inside the catch-up window; due slots whose render failed; give up after the window."""
         now = self.clock()
+        with self.app.read_session() as session:  # most of the time there is nothing: no write lock then
+            stale_waiting = session.exec(select(Bulletin.id).where(
+                Bulletin.status == BulletinStatus.STALE, Bulletin.slot_time <= now,
+                Bulletin.channel == Channel.LOUDSPEAKER)).first()
+        if stale_waiting is None and not any(at <= now for at in self.play_retry_at.values()):
+            return
         waiting = self.renderer.waiting_to_air()
         to_air: list[int] = []
         to_render: list[int] = []
@@ -593,7 +629,7 @@ class Daemon:
 
     def take_announcements(self) -> None:
         """Claim announcements queued by ``broadcaster announce`` and hand them to the stations' players."""
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:  # every 0.2 s: never the write lock
             queued = session.exec(select(Bulletin.id, Bulletin.station_id).where(
                 Bulletin.kind == "announcement", Bulletin.status == BulletinStatus.QUEUED)
                 .order_by(Bulletin.id)).all()
@@ -605,7 +641,7 @@ class Daemon:
             self.sms_yield.set()  # the ordinary campaign being sent stops; the emergency goes first
 
     def _emergency_sms_waiting(self) -> bool:
-        with session_scope(self.engine) as session:
+        with self.app.read_session() as session:
             return session.exec(select(Campaign.id).join(ContentItem, Campaign.item_id == ContentItem.id).where(
                 Campaign.status == "open", ContentItem.priority == "emergency",
                 Campaign.id.in_(_campaigns_with_pending_rows()))).first() is not None

@@ -72,6 +72,8 @@ def air_bulletin(bulletins: Bulletins, bulletin_id: int, *, stop: threading.Even
         station = session.get(Station, bulletin.station_id)
         audio_path, station_code = Path(bulletin.audio_path), station.code
         player_kind, options = station.player, dict(station.player_options)
+        if player_kind == "file":
+            options.setdefault("timezone", station.timezone)  # dropped file names in station time
     try:
         player = make_player(player_kind, options)
     except ValueError as exc:
@@ -180,8 +182,12 @@ class StationPlayer(threading.Thread):
             relay.start()
             try:
                 self._handle(work, stop)
-            except Exception:  # one bad bulletin must not silence the station
-                log.exception("Lỗi khi phát tại đài %s / error while airing", self.station_id)
+            except Exception as exc:  # one bad bulletin must not silence the station
+                if type(exc).__name__ == "OperationalError" or isinstance(exc, OSError):  # a full disk, a lock
+                    log.error("Lỗi khi phát tại đài %s / error while airing: %s", self.station_id,
+                              str(getattr(exc, "orig", exc)).splitlines()[0])
+                else:
+                    log.exception("Lỗi khi phát tại đài %s / error while airing", self.station_id)
             finally:
                 stop.set()
                 with self._guard:
@@ -198,6 +204,9 @@ class StationPlayer(threading.Thread):
             self._send_to_renderer(bulletin_id, True)
         elif status == BulletinStatus.FAILED:
             self._on_failed(bulletin_id)
+        elif status == BulletinStatus.READY and not self.stop_event.is_set():
+            # preempted before it went on air: it airs after the emergency
+            self._put(Work(work.priority, next(_SEQ), bulletin_id=bulletin_id))
 
     def _claim_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         """The slot's bulletin to air now; None when it is being rendered (parked) or already handled."""

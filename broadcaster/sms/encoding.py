@@ -19,6 +19,16 @@ pair and costs two code units. A multipart message is split so that neither
 an escape pair nor a surrogate pair is cut across two segments; a segment may
 therefore carry one unit less than its nominal capacity, and the segment
 count is derived from that real split, not from a division.
+
+Text pasted from a word processor carries typographic punctuation (curly
+quotes, en and em dashes, the ellipsis, non-breaking and zero-width spaces,
+bullets) that is outside GSM-7: one curly quote in an otherwise plain
+message turns it into UCS-2 and multiplies the segments by about 2.3. As
+Twilio's Smart Encoding does, :func:`encode_sms` replaces such characters
+with their GSM-7 look-alikes (:data:`SMART_REPLACEMENTS`) when that makes
+the whole message GSM-7; when some other character (a Vietnamese letter
+with its diacritics, an emoji) keeps it in UCS-2 anyway, the text is left
+as written. GSM-7 characters such as é, £ or € are never touched.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
     "MAX_BODY_CHARS",
+    "SMART_REPLACEMENTS",
     "UCS2",
     "SmsEncoding",
     "SmsTooLong",
@@ -38,6 +49,7 @@ __all__ = [
     "is_gsm7",
     "non_gsm_characters",
     "segment_cost",
+    "smart_replace",
     "split_segments",
     "strip_diacritics",
 ]
@@ -75,6 +87,66 @@ GSM7_BASIC: frozenset[str] = frozenset(_GSM7_BASIC_TABLE) - {"\x1b"}
 GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
 
 
+def _table(chars: str, replacement: str) -> dict[str, str]:
+    return dict.fromkeys(chars, replacement)
+
+
+#: Typographic characters and their GSM-7 replacements, after the table of
+#: Twilio's Smart Encoding ("List of characters replaced by Smart Encoding",
+#: twilio.com/docs/messaging/services/smart-encoding-char-list), plus the
+#: invisible characters and bullets of office documents and the đồng sign.
+SMART_REPLACEMENTS: dict[str, str] = {
+    # double quotes: « » “ ” ʺ ˮ ‟ ❝ ❞ 〝 〞 ＂ „ ″ ‶
+    **_table("\u00ab\u00bb\u201c\u201d\u02ba\u02ee\u201f\u275d\u275e\u301d\u301e\uff02\u201e\u2033\u2036", '"'),
+    # single quotes and apostrophes: ‘ ’ ʻ ˈ ʼ ʽ ʹ ‛ ＇ ´ ˊ ` ˋ ❛ ❜ ‚ ′ ‵ ‹ ›
+    **_table("\u2018\u2019\u02bb\u02c8\u02bc\u02bd\u02b9\u201b\uff07\u00b4\u02ca\u0060\u02cb\u275b\u275c"
+             "\u201a\u2032\u2035\u2039\u203a", "'"),
+    # dashes, hyphens, minus and bullets: ‐ ‑ ‒ – — ― ⁃ − ﹣ － • ● ▪ ◦ ‣ ∙ ·
+    **_table("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe63\uff0d\u2022\u25cf\u25aa\u25e6\u2023\u2219"
+             "\u00b7", "-"),
+    # spaces: no-break, en/em and the other fixed-width spaces, ideographic space, tab
+    **_table("\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t", " "),
+    # invisible: zero-width space / joiners, word joiner, byte-order mark, soft hyphen
+    **_table("\u200b\u200c\u200d\u2060\ufeff\u00ad", ""),
+    "\u2026": "...",  # … horizontal ellipsis
+    "\u2028": "\n",  # line separator
+    "\u2029": "\n",  # paragraph separator
+    "\u2044": "/",  # ⁄ fraction slash
+    "\u2215": "/",  # ∕ division slash
+    "\uff0f": "/",  # ／ fullwidth solidus
+    "\uff0c": ",",  # ， fullwidth comma
+    "\uff1a": ":",  # ： fullwidth colon
+    "\uff1b": ";",  # ； fullwidth semicolon
+    "\uff01": "!",  # ！ fullwidth exclamation mark
+    "\uff1f": "?",  # ？ fullwidth question mark
+    "\uff08": "(",  # （ fullwidth parenthesis
+    "\uff09": ")",
+    "\u2217": "*",  # ∗ asterisk operator
+    "\u02c6": "^",  # ˆ modifier circumflex
+    "\u02dc": "~",  # ˜ small tilde
+    "\u20ab": "d",  # ₫ đồng sign, as written "không dấu"
+}
+assert not any(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in SMART_REPLACEMENTS)
+
+
+def smart_replace(text: str) -> tuple[str, tuple[tuple[str, str, int], ...]]:
+    """Replace the characters of :data:`SMART_REPLACEMENTS`.
+
+    Returns the new text and, in order of first appearance, one
+    ``(character, replacement, count)`` per character replaced.
+    """
+    counts: dict[str, int] = {}
+    out: list[str] = []
+    for ch in text:
+        replacement = SMART_REPLACEMENTS.get(ch)
+        if replacement is None:
+            out.append(ch)
+        else:
+            counts[ch] = counts.get(ch, 0) + 1
+            out.append(replacement)
+    return "".join(out), tuple((ch, SMART_REPLACEMENTS[ch], n) for ch, n in counts.items())
+
+
 class SmsTooLong(ValueError):
     """The body is longer than :data:`MAX_BODY_CHARS` characters."""
 
@@ -98,6 +170,8 @@ class SmsEncoding:
     segments: int  #: number of segments after a real split (0 for an empty body)
     unit_limit_single: int  #: 160 (GSM-7) or 70 (UCS-2)
     unit_limit_multi: int  #: 153 (GSM-7) or 67 (UCS-2)
+    #: typographic characters replaced so the message fits GSM-7: (character, replacement, count)
+    replaced: tuple[tuple[str, str, int], ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -229,14 +303,22 @@ def split_segments(enc: SmsEncoding) -> list[str]:
     return _split(enc.text, enc.encoding)
 
 
-def encode_sms(text: str, *, strip: bool = False) -> SmsEncoding:
+def encode_sms(text: str, *, strip: bool = False, smart: bool = True) -> SmsEncoding:
     """Work out the encoding, size and segment count of an SMS body.
 
     ``text`` is normalised to NFC; with ``strip=True`` Vietnamese diacritics
-    are removed first (see :func:`strip_diacritics`). Raises
+    are removed first (see :func:`strip_diacritics`). With ``smart=True``
+    (the default) typographic punctuation is then replaced by its GSM-7
+    look-alike when that makes the whole message GSM-7 (see the module
+    docstring); :attr:`SmsEncoding.replaced` lists what was replaced. Raises
     :class:`SmsTooLong` if the result is longer than :data:`MAX_BODY_CHARS`.
     """
     final = strip_diacritics(text) if strip else unicodedata.normalize("NFC", text)
+    replaced: tuple[tuple[str, str, int], ...] = ()
+    if smart and not is_gsm7(final):
+        candidate, changes = smart_replace(final)
+        if changes and is_gsm7(candidate):
+            final, replaced = candidate, changes
     if len(final) > MAX_BODY_CHARS:
         raise SmsTooLong(len(final))
     encoding = GSM7 if is_gsm7(final) else UCS2
@@ -250,6 +332,7 @@ def encode_sms(text: str, *, strip: bool = False) -> SmsEncoding:
         segments=len(_split(final, encoding)),
         unit_limit_single=single,
         unit_limit_multi=multi,
+        replaced=replaced,
     )
 
 

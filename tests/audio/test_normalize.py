@@ -19,6 +19,7 @@ SEEDS_DIR = Path("/work/shared/seeds")
 Y2021 = "hai nghìn không trăm hai mươi mốt"
 Y2022 = "hai nghìn không trăm hai mươi hai"
 Y2030 = "hai nghìn không trăm ba mươi"
+Y2024 = "hai nghìn không trăm hai mươi tư"
 
 
 def say(text: str, **kwargs) -> str:
@@ -279,7 +280,9 @@ def test_dates_and_times(text: str, spoken: str) -> None:
 # Phone numbers: digit by digit
 # --------------------------------------------------------------------------
 
-MOBILE = "không chín một hai ba bốn năm sáu bảy tám"
+# Digit by digit, in the groups they are written in (an ungrouped mobile number in the usual
+# 4-3-3), a comma between the groups so the voice pauses and a listener can note it down.
+MOBILE = "không chín một hai, ba bốn năm, sáu bảy tám"
 
 
 @pytest.mark.parametrize(
@@ -288,12 +291,20 @@ MOBILE = "không chín một hai ba bốn năm sáu bảy tám"
         ("gọi 0912345678", f"gọi {MOBILE}"),
         ("số 0912 345 678", f"số {MOBILE}"),
         ("số 0912.345.678", f"số {MOBILE}"),
-        ("số +84 912 345 678", "số cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
-        ("số +84912345678", "số cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
-        ("máy bàn (0231) 3876 543", "máy bàn không hai ba một ba tám bảy sáu năm bốn ba"),
-        ("tổng đài 1900 1234", "tổng đài một chín không không một hai ba bốn"),
+        ("số +84 912 345 678", "số cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"),
+        ("số +84912345678", "số cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"),
+        ("máy bàn (0231) 3876 543", "máy bàn không hai ba một, ba tám bảy sáu, năm bốn ba"),
+        ("điện thoại 02913.822.123", "điện thoại không hai chín một ba, tám hai hai, một hai ba"),
+        ("02913.822.123", "không hai chín một ba, tám hai hai, một hai ba"),
+        ("tổng đài 1900 1234", "tổng đài một chín không không, một hai ba bốn"),
         ("gọi 113", "gọi một một ba"),
         ("đường dây nóng: 1022", "đường dây nóng: một không hai hai"),
+        ("tổng đài 1022", "tổng đài một không hai hai"),
+        ("Tổng đài dịch vụ công 1022 để phản ánh", "Tổng đài dịch vụ công một không hai hai để phản ánh"),
+        ("gọi 113, 114 hoặc 115", "gọi một một ba, một một bốn hoặc một một năm"),
+        # counts near a phone word stay numbers
+        ("đường dây nóng tiếp nhận 120 cuộc gọi", "đường dây nóng tiếp nhận một trăm hai mươi cuộc gọi"),
+        ("số 12 đường Lê Lợi", "số mười hai đường Lê Lợi"),
     ],
 )
 def test_phone_numbers(text: str, spoken: str) -> None:
@@ -387,6 +398,7 @@ def test_empty_input_gives_no_sentences(text: str) -> None:
         ("- Gạch đầu dòng\n-Dính liền\n• Chấm tròn", ["Gạch đầu dòng", "Dính liền", "Chấm tròn"]),
         ("Nhiều     khoảng\t trắng  ", ["Nhiều khoảng trắng"]),
         ("1. Mục đích\n2) Yêu cầu\na) Nội dung", ["Mục đích", "Yêu cầu", "Nội dung"]),
+        ("I. MỤC ĐÍCH\nII. NỘI DUNG\n1.1. Tuyên truyền", ["MỤC ĐÍCH", "NỘI DUNG", "Tuyên truyền"]),
         ("Thu 1.250.000 đồng. Xong.", ["Thu một triệu hai trăm năm mươi nghìn đồng", "Xong"]),
         ("Đạt 2,5%. Tốt", ["Đạt hai phẩy năm phần trăm", "Tốt"]),
         ("Tại TP. Hồ Chí Minh. Hết", ["Tại thành phố Hồ Chí Minh", "Hết"]),
@@ -394,6 +406,7 @@ def test_empty_input_gives_no_sentences(text: str) -> None:
         ("lý luận chính trị,...Tuyên truyền qua", ["lý luận chính trị", "Tuyên truyền qua"]),
         ("đạt kết quả./.", ["đạt kết quả"]),
         ("a\u00a0b\u200bc", ["a bc"]),
+        ("Thông báo\u00ad\u2003khẩn\u2060", ["Thông báo khẩn"]),  # soft hyphen, em space, word joiner
         ("Tải tệp 911-KH-tuyen-truyen-CCHC-nam-2023.pdf", ["Tải tệp"]),
         (
             "Báo Lai Châu, Đài Phát thanh - Truyền hình tỉnh",
@@ -449,8 +462,8 @@ def test_decomposed_input_gives_the_same_output() -> None:
             [
                 "Căn cứ Kế hoạch số bốn trăm linh năm ngày ba mươi tháng mười hai năm "
                 f"{Y2021} của Ủy ban nhân dân tỉnh về việc ban hành Kế hoạch tuyên truyền cải cách hành chính "
-                f"tỉnh (cải cách hành chính) Thừa Thiên Huế năm {Y2022}, Sở Khoa học và Công nghệ (khoa học và "
-                "công nghệ) cũng đã ban hành Kế hoạch số hai mươi chín của Sở Khoa học và Công nghệ ngày sáu "
+                f"tỉnh (cải cách hành chính) Thừa Thiên Huế năm {Y2022}, Sở Khoa học và Công nghệ "
+                "cũng đã ban hành Kế hoạch số hai mươi chín của Sở Khoa học và Công nghệ ngày sáu "
                 f"tháng một năm {Y2022} tuyên truyền cải cách hành chính năm {Y2022} của Sở"
             ],
         ),
@@ -472,7 +485,7 @@ def test_decomposed_input_gives_the_same_output() -> None:
             "lao động (CC-VC-NLĐ) về ý nghĩa, mục tiêu, tầm quan trọng của công tác CCHC.",
             [
                 "Mục đích của kế hoạch là tăng cường nâng cao nhận thức, trách nhiệm của công chức, viên chức, "
-                "người lao động (công chức, viên chức, người lao động) về ý nghĩa, mục tiêu, tầm quan trọng của "
+                "người lao động về ý nghĩa, mục tiêu, tầm quan trọng của "
                 "công tác cải cách hành chính"
             ],
         ),
@@ -525,3 +538,172 @@ def test_no_digit_or_known_abbreviation_survives_in_the_seeds() -> None:
                     acronym,
                     sentence,
                 )
+
+
+# --------------------------------------------------------------------------
+# Readings real bulletins got wrong (issue 13): what the announcer says
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("cải cách hành chính (CCHC)", "cải cách hành chính"),
+        ("công tác cải cách hành chính (CCHC) năm nay", "công tác cải cách hành chính năm nay"),
+        ("Uỷ ban nhân dân (UBND) xã", "Uỷ ban nhân dân xã"),  # old tone placement compares equal
+        ("Sở Khoa học và Công nghệ (KH&CN)", "Sở Khoa học và Công nghệ"),
+        # not in the dictionary, but the capitals are the initials of the words before it
+        ("Ban quản lý dự án (BQLDA) huyện", "Ban quản lý dự án huyện"),
+        ("Trung tâm Phục vụ hành chính công (sau đây gọi tắt là TTPVHCC)", "Trung tâm Phục vụ hành chính công"),
+        ("Ủy ban nhân dân tỉnh (sau đây gọi tắt là UBND tỉnh) quyết định", "Ủy ban nhân dân tỉnh quyết định"),
+        ("Số tiền 50.000 đồng (Năm mươi nghìn đồng)", "Số tiền năm mươi nghìn đồng"),
+        ("Kinh phí: 15.000.000đ (Mười lăm triệu đồng chẵn)", "Kinh phí: mười lăm triệu đồng"),
+        # not right after its expansion: read, expanded
+        ("cải cách hành chính tỉnh (CCHC)", "cải cách hành chính tỉnh (cải cách hành chính)"),
+        ("thực hiện (TTHC)", "thực hiện (thủ tục hành chính)"),
+    ],
+)
+def test_bracketed_abbreviation_after_its_expansion_is_read_once(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("từ 15/5 đến 30/5", "từ ngày mười lăm tháng năm đến ngày ba mươi tháng năm"),
+        ("Hạn chót 30/4.", "Hạn chót ngày ba mươi tháng tư"),
+        ("Sáng 20/5 họp dân.", "Sáng ngày hai mươi tháng năm họp dân"),
+        ("Hội nghị vào chiều 25/5 tại hội trường", "Hội nghị vào chiều ngày hai mươi lăm tháng năm tại hội trường"),
+        ("nộp trước 30/6 năm nay", "nộp trước ngày ba mươi tháng sáu năm nay"),
+        ("kể từ 1/7", "kể từ ngày một tháng bảy"),
+        ("15/5, Ủy ban họp", "ngày mười lăm tháng năm, Ủy ban họp"),  # at the start of a clause
+        ("Thời gian: 15/5", "Thời gian: ngày mười lăm tháng năm"),
+        ("sáng thứ 7 (25/5) tại trạm", "sáng thứ bảy (ngày hai mươi lăm tháng năm) tại trạm"),
+        ("Từ ngày 01/6 đến hết ngày 30/6", "Từ ngày một tháng sáu đến hết ngày ba mươi tháng sáu"),
+        # ranges
+        ("đợt 1 từ 10-15/6", "đợt một từ ngày mười đến ngày mười lăm tháng sáu"),
+        ("Thời gian 15/5 - 20/5", "Thời gian từ ngày mười lăm tháng năm đến ngày hai mươi tháng năm"),
+        ("ngày 1-2/6/2024", f"từ ngày một đến ngày hai tháng sáu năm {Y2024}"),
+        ("trong tháng 1-3/2025", "trong tháng một đến tháng ba năm hai nghìn không trăm hai mươi lăm"),
+        # dates that are names: no "ngày"
+        ("đường 3/2", "đường ba tháng hai"),
+        ("dịp lễ 30/4 - 1/5", "dịp lễ ba mươi tháng tư và một tháng năm"),
+        ("Quốc khánh 2/9", "Quốc khánh hai tháng chín"),
+        # not dates: ratios and fractions
+        ("đạt 8/10 tiêu chí", "đạt tám trên mười tiêu chí"),
+        ("3/5 xã đạt chuẩn", "ba trên năm xã đạt chuẩn"),
+        ("Xã đạt 8/10.", "Xã đạt tám trên mười"),
+        ("15/20 xã", "mười lăm trên hai mươi xã"),
+        ("1/2 số hộ", "một phần hai số hộ"),
+        ("khoảng 2/3 số hộ", "khoảng hai phần ba số hộ"),
+        ("3/4 diện tích lúa", "ba phần tư diện tích lúa"),
+        ("hạn 32/5", "hạn ba mươi hai trên năm"),  # not a valid date
+        ("Sáng 20-5, Ủy ban họp", "Sáng ngày hai mươi tháng năm, Ủy ban họp"),  # the press's way
+        ("Chiều 15.5, xã họp", "Chiều ngày mười lăm tháng năm, xã họp"),
+        ("trực 24/7.", "trực hai mươi tư trên bảy"),
+        ("Hội nghị 20/5 tới sẽ bàn", "Hội nghị ngày hai mươi tháng năm tới sẽ bàn"),
+        ("Hạn nộp là 30/4.", "Hạn nộp là ngày ba mươi tháng tư"),
+        ("học sinh lớp 12/3.", "học sinh lớp mười hai trên ba"),
+    ],
+)
+def test_day_month_dates_ratios_and_fractions(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Nghị quyết số 30c/NQ-CP", "Nghị quyết số ba mươi xê của Chính phủ"),
+        ("theo 30c/NQ-CP", "theo nghị quyết số ba mươi xê của Chính phủ"),
+        ("Chỉ thị số 05-CT/TU", "Chỉ thị số năm của Tỉnh ủy"),
+        ("Thông báo số 45/TB-UBND", "Thông báo số bốn mươi lăm của Ủy ban nhân dân"),
+        ("Công điện số 02/CĐ-TTg", "Công điện số hai của Thủ tướng Chính phủ"),
+        ("Giấy mời số 10/GM-UBND", "Giấy mời số mười của Ủy ban nhân dân"),
+        ("Quyết định số 12/QĐ-SYT", "Quyết định số mười hai của Sở Y tế"),
+        ("Hướng dẫn số 12-HD/BTGTW", "Hướng dẫn số mười hai của Ban Tuyên giáo Trung ương"),
+        ("Thông tư số 01/2024/TT-BTC", "Thông tư số một năm hai nghìn không trăm hai mươi tư của Bộ Tài chính"),
+        ("Luật số 77/2015/QH13", "Luật số bảy mươi bảy năm hai nghìn không trăm mười lăm của Quốc hội khóa mười ba"),
+        # the office's internal department code after the issuer is not read
+        ("Công văn số 1234/UBND-KT", "Công văn số một nghìn hai trăm ba mươi tư của Ủy ban nhân dân"),
+    ],
+)
+def test_document_numbers_of_every_type(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("TP. Bạc Liêu, P.7", ["thành phố Bạc Liêu, phường bảy"]),
+        ("Q.1, TX. Giá Rai, TT. Hộ Phòng, H. Hồng Dân", ["quận một, thị xã Giá Rai, thị trấn Hộ Phòng, huyện Hồng Dân"]),
+        ("họp tại KP.3, P. Nhà Mát.", ["họp tại khu phố ba, phường Nhà Mát"]),
+        ("P. Giám đốc Sở", ["phó Giám đốc Sở"]),
+        ("ông Nguyễn Văn H. cho biết", ["ông Nguyễn Văn H cho biết"]),
+        ("Trụ sở tại P.7. Mời bà con đến", ["Trụ sở tại phường bảy", "Mời bà con đến"]),
+    ],
+)
+def test_place_prefixes_do_not_end_a_sentence(text: str, sentences: list[str]) -> None:
+    assert normalize_text(text) == sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Thứ 2, thứ 7, CN", "Thứ hai, thứ bảy, chủ nhật"),
+        ("làm việc từ thứ 2 - thứ 6", "làm việc từ thứ hai đến thứ sáu"),
+        ("làm việc thứ 2-6", "làm việc từ thứ hai đến thứ sáu"),
+        ("làm việc T2-T6, nghỉ T7, CN", "làm việc từ thứ hai đến thứ sáu, nghỉ thứ bảy, chủ nhật"),
+        ("mở cửa cả ngày CN", "mở cửa cả ngày chủ nhật"),
+        ("ngành CN chế biến", "ngành CN chế biến"),  # no weekday in sight: not Sunday
+    ],
+)
+def test_weekdays(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("1,5 triệu đồng/hộ", "một phẩy năm triệu đồng một hộ"),
+        ("500.000đ/người/tháng", "năm trăm nghìn đồng một người một tháng"),
+        ("họp 2 lần/tuần", "họp hai lần một tuần"),
+        ("mức thu 20.000đ/m2", "mức thu hai mươi nghìn đồng một mét vuông"),
+        ("giá 5.000 đồng/kg", "giá năm nghìn đồng một ki lô gam"),
+        ("hộ/năm", "hộ, năm"),  # no quantity before: a list
+        ("Văn phòng HĐND-UBND xã", "Văn phòng Hội đồng nhân dân, Ủy ban nhân dân xã"),
+    ],
+)
+def test_per_unit_slashes(text: str, spoken: str) -> None:
+    assert say(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Mỗi hộ được 10kg gạo/khẩu/tháng", "Mỗi hộ được mười ki lô gam gạo một khẩu một tháng"),
+        ("lãi suất 0,66%/tháng", "lãi suất không phẩy sáu mươi sáu phần trăm một tháng"),
+        ("Số tiền 2.500.000 đ (Hai triệu năm trăm nghìn đồng)", "Số tiền hai triệu năm trăm nghìn đồng"),
+        ("Điện thoại: 0290.3.822.456", "Điện thoại: không hai chín không, ba, tám hai hai, bốn năm sáu"),
+        ("Mực nước trên BĐ2", "Mực nước trên báo động hai"),
+        ("vào các ngày 15, 16 và 17/6", "vào các ngày mười lăm, mười sáu và mười bảy tháng sáu"),
+        ("ngày 30/4 và 1/5 hàng năm", "ngày ba mươi tháng tư và ngày một tháng năm hàng năm"),
+        ("từ 15/5 hoặc 20/5 tới", "từ ngày mười lăm tháng năm hoặc ngày hai mươi tháng năm tới"),
+        ("tháng 5, 3/5 xã đạt", "tháng năm, ba trên năm xã đạt"),
+        ("lúc 7g30 sáng", "lúc bảy giờ ba mươi phút sáng"),  # the southern way of writing 7h30
+        ("10g muối", "mười gam muối"),
+        ("từ 20h-22h", "từ hai mươi giờ đến hai mươi hai giờ"),
+        ("lúc 7 giờ 30'", "lúc bảy giờ ba mươi phút"),
+        ("Từ 6h30’ đến 7h", "Từ sáu giờ ba mươi phút đến bảy giờ"),
+        ("tốc độ 40km/giờ", "tốc độ bốn mươi ki lô mét trên giờ"),
+        ("lúc 14 giờ 00 ngày 20/5", "lúc mười bốn giờ ngày hai mươi tháng năm"),
+        ("thấp nhất 18-20oC", "thấp nhất mười tám đến hai mươi độ C"),
+        ("mực nước 1m50", "mực nước một mét năm mươi"),
+        ("cấp 10kg/người", "cấp mười ki lô gam một người"),
+        ("liều 20ml/bình", "liều hai mươi mi li lít một bình"),
+        ("đạt 102% KH", "đạt một trăm linh hai phần trăm kế hoạch"),
+        ("Xã có 3 trường: MN, TH và THCS", "Xã có ba trường: mầm non, tiểu học và trung học cơ sở"),
+        ("TH nào cũng vậy", "TH nào cũng vậy"),  # no school in sight
+    ],
+)
+def test_more_bulletin_readings(text: str, spoken: str) -> None:
+    assert say(text) == spoken

@@ -302,3 +302,16 @@ def test_icecast_stream_can_be_interrupted(icecast: IcecastServer, media):
         media["wav6"], station_code="XA-01", stop_event=stop
     )
     assert result.interrupted and result.duration_s < 2.5
+
+
+def test_dropped_name_is_station_time_and_not_doubled():
+    from datetime import UTC, datetime
+
+    from broadcaster.audio.players import dropped_name
+
+    handed = datetime(2026, 12, 1, 22, 30, 5, tzinfo=UTC)  # 05:30:05 on 2 December in Ho Chi Minh City
+    assert dropped_name("XA-01", "XA-01_20261201T223000Z_slot1.mp3", handed, "Asia/Ho_Chi_Minh") == \
+        "XA-01_20261202-053005_slot1.mp3"
+    assert dropped_name("XA-01", "XA-01_20261202-053000-2.mp3", handed, "Asia/Ho_Chi_Minh") == \
+        "XA-01_20261202-053005_XA-01_20261202-053000-2.mp3"  # a render's name without a label keeps it
+    assert dropped_name("XA-01", "ban-tin.mp3", handed, "Asia/Ho_Chi_Minh", 2) == "XA-01_20261202-053005-2_ban-tin.mp3"

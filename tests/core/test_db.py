@@ -46,6 +46,19 @@ def test_init_twice_changes_nothing(run, isolated_home):
     assert "nothing changed" in second
 
 
+def test_head_revision_constant_is_alembic_head():
+    assert db.HEAD_REVISION == db.head_revision()
+
+
+def test_commands_refuse_a_database_behind_the_code(run, app):
+    from sqlalchemy import text
+
+    with app.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    result = run("plan", "list", ok=False)
+    assert "0001" in result.output and "db upgrade" in result.output
+
+
 def test_commands_refuse_before_init(run):
     result = run("plan", "list", ok=False)
     assert "broadcaster init" in result.output

@@ -38,7 +38,8 @@ def test_filters(run, dataset):
     # Local dates: 1 April holds only the 03:00 slot, written 2023-03-31 20:00 UTC.
     april_first = log(run, "--since", "2023-04-01", "--until", "2023-04-01")
     assert len(april_first) == 1 and april_first[0]["duration_s"] == 240
-    assert april_first[0]["created_at"].startswith("2023-03-31T20:00")
+    assert april_first[0]["created_at"] == "2023-04-01T03:00:00+07:00"  # station time, with its offset
+    assert april_first[0]["created_at_utc"].startswith("2023-03-31T20:00:00+00:00")
     assert len(log(run, "--since", "2023-04-10 06:00", "--until", "2023-04-11 06:00")) == 3
     assert len(log(run, "--since", "2023-08-01")) == 2
 

@@ -104,8 +104,7 @@ class Live:
 def live(run, workspace: Path):
     config = workspace / "config" / "broadcaster" / "config.toml"
     text = config.read_text(encoding="utf-8").replace('tts = ["gtts", "espeak"]', 'tts = ["espeak"]')
-    text = text.replace("reload_seconds = 3", "reload_seconds = 0").replace("heartbeat_seconds = 5",
-                                                                            "heartbeat_seconds = 1")
+    text = text.replace("heartbeat_seconds = 5", "heartbeat_seconds = 1")
     config.write_text(text, encoding="utf-8")
     run("plan", "import", str(PLAN))
     world = Live(run, workspace)
@@ -187,7 +186,7 @@ def test_a_paused_slot_rendered_ahead_is_skipped(live):
 def test_an_announcement_airs_once_then_ends(live):
     daemon = live.start()
     live.run("announce", "--text", "Bão số 3 sắp đổ bộ.", "--repeat", "1", "--no-wait")
-    daemon.tick()
+    daemon.tick(reload=True)
     daemon.wait_idle()
     (announcement,) = live.bulletins()
     assert announcement.kind == "announcement" and announcement.status == "played"
@@ -207,13 +206,13 @@ def test_an_announcement_until_rides_along_but_never_in_another_topics_slot(live
     until = (live.clock.now + timedelta(hours=2)).astimezone(zone("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M")
     live.run("announce", "--text", "Mất điện từ 14h00.", "--repeat", "1", "--no-wait", "--topic",
              "911/KH-UBND:TTHC", "--until", until)
-    daemon.tick()
+    daemon.tick(reload=True)
     daemon.wait_idle()
     (announcement,) = live.bulletins()
     (emergency_item,) = live.items_of(announcement.id)
     other = live.schedule(live.clock.now + timedelta(minutes=5), topics=("911/KH-UBND:CDS",))
     same = live.schedule(live.clock.now + timedelta(minutes=6), topics=("911/KH-UBND:TTHC",))
-    daemon.tick()
+    daemon.tick(reload=True)
     daemon.wait_idle()
     by_schedule = {b.schedule_id: b for b in live.bulletins() if b.kind == "slot"}
     assert live.items_of(by_schedule[other].id) == [live.two]
@@ -238,7 +237,7 @@ def test_an_emergency_does_not_wait_for_a_slot_still_rendering(live, monkeypatch
     daemon = live.start()
     daemon.slot_due_at(schedule_id, live.clock.now)  # due now, its render hangs
     live.run("announce", "--text", "Thông báo khẩn: đê sông có nguy cơ vỡ.", "--repeat", "1", "--no-wait")
-    daemon.tick()
+    daemon.tick(reload=True)
     deadline = utcnow() + timedelta(seconds=20)
     while utcnow() < deadline and not any(b.kind == "announcement" and b.status == "played"
                                           for b in live.bulletins()):
@@ -274,7 +273,7 @@ def test_a_crash_while_rendering_an_announcement_airs_it_on_restart(live):
         patch.setattr(Bulletins, "render", lambda self, bulletin_id: threading.Event().wait(3) and False)
         daemon = live.start()
         live.run("announce", "--text", "Khẩn: lũ quét.", "--repeat", "1", "--no-wait")
-        daemon.tick()
+        daemon.tick(reload=True)
         threading.Event().wait(0.5)
         assert live.bulletins()[0].status == "rendering"
         live.crash()
@@ -320,7 +319,7 @@ def test_a_render_that_cannot_write_fails_fast_and_is_retried(live):
     assert bulletin.status == "stale" and "render failed" in bulletin.reason
     output_dir.unlink()
     live.clock.advance(seconds=31)
-    daemon.tick()
+    daemon.tick(reload=True)
     daemon.wait_idle()
     assert live.bulletins()[0].status == "ready"
 
@@ -344,7 +343,7 @@ def test_a_failed_player_is_retried_inside_the_catch_up_window(live):
         station.player, station.player_options = "file", {"drop_dir": str(live.root / "drop")}
         session.add(station)
     live.clock.advance(seconds=31)
-    daemon.tick()
+    daemon.tick(reload=True)
     daemon.wait_idle()
     (bulletin,) = live.bulletins()
     assert bulletin.status == "played" and bulletin.attempts == 2
@@ -367,3 +366,35 @@ def test_bulletin_status_vocabulary_is_owned_by_deliveries():
     assert BulletinStatus.READY == "ready"
     for module in (daemon_mod, bulletins_mod):
         assert not [name for name in vars(module) if name in ("READY", "RENDERING", "STALE")]
+
+
+def test_cron_schedules_become_apscheduler_jobs_at_their_cron_times(live):
+    from broadcaster.cron import parse
+
+    live.run("schedule", "add", "--station", "XA-01", "--cron", "30 5 * * 1-5", "--length", "10m")
+    daemon = Daemon(live.app, clock=live.clock, sms_poll_seconds=0.2)
+    daemon.start(lock_wait_s=0)
+    live.daemon = daemon
+    (job,) = [j for j in daemon.scheduler.get_jobs() if j.id.startswith("slot-")]
+    expected = parse("30 5 * * 1-5").next_after(utcnow(), zone("Asia/Ho_Chi_Minh"))
+    assert as_utc(job.next_run_time) == expected
+    assert job.func == daemon.slot_due  # a bound method that only enqueues
+
+
+def test_the_daemon_applies_retention_once_a_day(live):
+    import os
+    import time
+
+    old = live.app.config.output_dir / "XA-01_b99_old.mp3"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_bytes(b"ID3")
+    year_ago = time.time() - 400 * 86400
+    os.utime(old, (year_ago, year_ago))
+    daemon = live.start()
+    daemon._next_prune = 0.0  # due now (normally ten minutes after start, then daily)
+    daemon.tick(reload=True)
+    deadline = time.monotonic() + 10
+    while old.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not old.exists()
+    assert daemon._next_prune > time.monotonic() + 23 * 3600

@@ -162,7 +162,7 @@ def test_preview_needs_text_or_item(sms, run):
 
 
 @pytest.mark.parametrize(("setting", "env", "message"), [
-    ({"backend": "pigeon"}, {}, "pigeon"),
+    # An unknown backend is refused when the config is read: tests/core/test_config_values.py.
     ({}, {"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
 ])
 def test_configuration_errors_are_clear_and_write_nothing(sms, run, monkeypatch, setting, env, message):

@@ -48,6 +48,11 @@ def test_gsm_tables_are_exact():
 
 @pytest.mark.parametrize("ch", list("`çâđ“”–…\t"))
 def test_non_gsm_character_forces_ucs2(ch):
+    assert encode_sms("abc" + ch, smart=False).encoding == UCS2
+
+
+@pytest.mark.parametrize("ch", list("çâđ😀"))
+def test_character_without_a_gsm_look_alike_forces_ucs2(ch):
     assert encode_sms("abc" + ch).encoding == UCS2
 
 
@@ -203,10 +208,12 @@ def test_non_gsm_characters_lists_culprits():
     assert non_gsm_characters("plain {text} €") == []
 
 
-def test_stripped_text_with_typographic_quotes_stays_ucs2():
+def test_stripped_text_with_typographic_quotes_becomes_gsm7():
     enc = encode_sms("“Thông báo”", strip=True)
-    assert enc.text == "“Thong bao”"
-    assert enc.encoding == UCS2
+    assert enc.text == '"Thong bao"'
+    assert enc.encoding == GSM7
+    assert enc.replaced == (("“", '"', 1), ("”", '"', 1))
+    assert encode_sms("“Thông báo”", strip=True, smart=False).text == "“Thong bao”"
 
 
 # --- length limit and cost ------------------------------------------------------
@@ -249,3 +256,72 @@ def test_result_is_frozen():
     enc = encode_sms("abc")
     with pytest.raises(AttributeError):
         enc.segments = 5  # type: ignore[misc]
+
+
+# --- text pasted from office documents (smart encoding) ---------------------------
+
+WORD_PASTE = (
+    "Th\u00f4ng b\u00e1o:\u00a0\u201cH\u1ecdp d\u00e2n\u201d l\u00fac 7h30 \u2013 nh\u00e0 v\u0103n h\u00f3a th\u00f4n 3\u2026"
+    "\n\u2022 Mang theo CCCD \u2014 s\u1ed5 h\u1ed9 kh\u1ea9u\u200b; g\u1ecdi \u2018Ban t\u1ef1 qu\u1ea3n\u2019."
+)
+
+
+def test_word_paste_stripped_goes_out_in_gsm7_with_what_was_replaced():
+    enc = encode_sms(WORD_PASTE, strip=True)
+    assert enc.text == (
+        'Thong bao: "Hop dan" luc 7h30 - nha van hoa thon 3...'
+        "\n- Mang theo CCCD - so ho khau; goi 'Ban tu quan'."
+    )
+    assert enc.encoding == GSM7
+    assert dict((ch, (to, n)) for ch, to, n in enc.replaced) == {
+        "\u00a0": (" ", 1), "\u201c": ('"', 1), "\u201d": ('"', 1), "\u2013": ("-", 1), "\u2026": ("...", 1),
+        "\u2022": ("-", 1), "\u2014": ("-", 1), "\u200b": ("", 1), "\u2018": ("'", 1), "\u2019": ("'", 1),
+    }
+    assert enc.characters == len(enc.text) == 102 + 2 - 1 and enc.segments == 1  # … is 3, the ZWSP 0
+    as_typed = encode_sms(WORD_PASTE, strip=True, smart=False)
+    assert as_typed.encoding == UCS2 and as_typed.characters == 102 and as_typed.segments == 2  # 67 + 35
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "segments"),
+    [
+        ("a" * 158 + "“”", 160, 1),  # GSM-7 single: 160
+        ("a" * 159 + "“”", 161, 2),
+        ("a" * 304 + "“”", 306, 2),  # GSM-7 multipart: 153 a part
+        ("a" * 305 + "“”", 307, 3),
+        ("a" * 157 + "…", 160, 1),  # the ellipsis becomes three dots
+        ("a" * 158 + "…", 161, 2),
+        ("a" * 158 + "ˆ", 160, 1),  # replaced by ^, an extension character: two septets
+        ("a" * 159 + "ˆ", 161, 2),
+        ("a" * 152 + "ˆ" + "a" * 10, 164, 2),  # the escape pair is not cut: 152 + (2 + 10)
+    ],
+)
+def test_smart_encoded_segments_are_exact(text, units, segments):
+    enc = encode_sms(text)
+    assert (enc.encoding, enc.units, enc.segments) == (GSM7, units, segments)
+    parts = split_segments(enc)
+    assert len(parts) == segments and "".join(parts) == enc.text
+    if segments > 1:
+        assert all(sum(2 if c in GSM7_EXTENSION else 1 for c in part) <= 153 for part in parts)
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("ạ" * 68 + "“”", 1),  # UCS-2 single: 70
+        ("ạ" * 69 + "“”", 2),
+        ("ạ" * 132 + "“”", 2),  # UCS-2 multipart: 67 a part
+        ("ạ" * 133 + "“”", 3),
+    ],
+)
+def test_text_that_stays_ucs2_keeps_its_punctuation(text, segments):
+    enc = encode_sms(text)
+    assert enc.text == text and enc.replaced == ()
+    assert (enc.encoding, enc.segments) == (UCS2, segments)
+
+
+def test_gsm7_letters_are_kept_and_emoji_keep_the_text_as_written():
+    enc = encode_sms("Café £5 – “ngon”")
+    assert enc.text == 'Café £5 - "ngon"' and enc.encoding == GSM7
+    assert encode_sms("Chúc mừng 😀 “Tết”").text == "Chúc mừng 😀 “Tết”"
+    assert encode_sms("Gia 50.000₫ ­/ hộ", strip=True).text == "Gia 50.000d / ho"  # đồng sign, soft hyphen
