@@ -131,10 +131,11 @@ def dataset(run, workspace, app):
         stations["XA-01"].listeners = 1200
         topics = {t.code: t for t in session.exec(select(Topic)).all()}
         plan_id = topics["TTHC"].plan_id
-        items = {code: ContentItem(title=f"Tin {code}", topic_id=topics[code].id, channels=["sms"])
-                 for code in ("CDS", "TTHC")}
-        session.add_all(items.values())
-        session.flush()
+        items = {}
+        for code in ("TTHC", "CDS"):  # CDS last: other rooms' fixtures add content after ids["item"]
+            items[code] = ContentItem(title=f"Tin {code}", topic_id=topics[code].id, channels=["sms"])
+            session.add(items[code])
+            session.flush()
         ids = {"item": items["CDS"].id}
 
         def bulletin(name, when, station, status="played", late_s=None, seconds=None, kind="slot",
