@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-mp3 icecast2)
+# LibreOffice (calc, writer), poppler-utils and a Times-compatible font: the report tests print the
+# XLSX and DOCX report to PDF and check the pages.
+SYSTEM_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-mp3 icecast2 libreoffice-calc libreoffice-writer poppler-utils
+                 fonts-liberation)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

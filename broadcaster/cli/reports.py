@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
-from .. import report_formats, reports
-from ..deliveries import DeliveryStatus
+from .. import reports
 from ..fileutil import write_text_atomic
 from ..models import Channel
 from ..phones import mask_phone
+from ..reports import chart as charts
+from ..reports import document, formats
 from ..timeutil import local, parse_local_datetime
 from .common import echo_json, echo_table, fmt_dt, get_app, terminal_width
 
@@ -29,7 +30,7 @@ LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "to
 @click.option("--until", help="Đến hết ngày / until the end of this date, or until this date-time (local).")
 @click.option("--channel", type=click.Choice([Channel.LOUDSPEAKER.value, Channel.SMS.value]),
               help="Kênh / channel.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in DeliveryStatus]),
+@click.option("--status", "statuses", multiple=True, type=click.Choice(reports.KNOWN_STATUSES),
               help="Trạng thái (lặp lại được) / status (repeatable).")
 @click.option("--topic", help="Mã chủ đề (MÃ_KH:MÃ nếu trùng) / topic code (PLAN:CODE when ambiguous).")
 @click.option("--station", help="Mã đài / station code.")
@@ -103,10 +104,13 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
 @click.option("--period", help="Kỳ báo cáo / period: 2023, 2023-Q2, 2023-05 (mặc định cả kế hoạch / "
                                "default the whole plan).")
 @click.option("--station", help="Chỉ một đài / one station only.")
-@click.option("--format", "fmt", type=click.Choice(report_formats.FORMATS), default="table", show_default=True,
-              help="Định dạng / output format.")
+@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="table", show_default=True,
+              help="Định dạng / output format (xlsx, docx: văn bản theo thể thức / the official form).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx).")
+              help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx, docx). CSV: report.csv → "
+                   "report-targets.csv, report-topics.csv, report-channels.csv, report-log.csv.")
+@click.option("--table", "table", type=click.Choice(formats.TABLES),
+              help="CSV: chỉ một bảng / only this table.")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
               help="Vẽ biểu đồ tiến độ ra tệp PNG / draw a progress chart to a PNG file.")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
@@ -114,10 +118,16 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
 @click.option("--as-of", "as_of", help="Tính đến thời điểm (giờ địa phương) / as of this local date-time "
                                        "(mặc định bây giờ / default now).")
 def report_command(plan_code: str, period: str | None, station: str | None, fmt: str, output: Path | None,
-                   chart: Path | None, lang: str, as_of: str | None) -> None:
+                   table: str | None, chart: Path | None, lang: str, as_of: str | None) -> None:
     """Báo cáo kết quả so với chỉ tiêu của kế hoạch / results against the plan's targets."""
-    if fmt == "xlsx" and output is None:
-        raise click.UsageError("định dạng xlsx cần -o TỆP.xlsx / xlsx needs -o FILE.xlsx")
+    if fmt in ("xlsx", "docx") and output is None:
+        raise click.UsageError(f"định dạng {fmt} cần -o TỆP.{fmt} / {fmt} needs -o FILE.{fmt}")
+    if table is not None and fmt != "csv":
+        raise click.UsageError("--table chỉ dùng với --format csv / --table is for --format csv")
+    if fmt == "csv" and output is None and table is None:
+        raise click.UsageError("CSV: mỗi tệp một bảng, thêm -o TỆP.csv hoặc --table "
+                               f"{'|'.join(formats.TABLES)} / CSV is one table per file: give -o FILE.csv "
+                               "or --table NAME")
     if chart is not None and chart.suffix.lower() != ".png":
         raise click.UsageError("biểu đồ phải là tệp .png / --chart must name a .png file")
     app = get_app()
@@ -126,23 +136,36 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
     if as_of:
         text = as_of.strip()
         moment = parse_local_datetime(text + " 23:59:59" if len(text) <= 10 else text, tz_name)
+    tables = (table,) if table else formats.TABLES
+    with_log = fmt == "xlsx" or (fmt == "csv" and "log" in tables)
     with app.read_session() as session:
-        report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name)
+        report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name,
+                                      commune=app.config.broadcaster.commune, with_log=with_log)
+    written: list[Path] = []
     if fmt == "xlsx":
-        report_formats.write_xlsx(report, output, lang)
+        document.write_xlsx(report, output, lang)
+        written.append(output)
+    elif fmt == "docx":
+        document.write_docx(report, output)
+        written.append(output)
+    elif fmt == "csv" and output is not None:
+        written += formats.write_csv(report, output, tables, lang)
+    elif fmt == "csv":
+        view = next(v for v in formats.views(report, lang) if v.key == table)
+        click.echo(formats.render_csv_table(view), nl=False)
     else:
-        text = report_formats.render_table(report, lang, width=terminal_width()) if fmt == "table" and \
-            output is None else report_formats.render(report, fmt, lang)
+        text = formats.render_table(report, lang, width=terminal_width()) if fmt == "table" and \
+            output is None else formats.render(report, fmt, lang)
         if output is None:
             click.echo(text, nl=False)
         else:
-            # A BOM lets spreadsheet programs on Windows read a Vietnamese CSV as UTF-8.
-            write_text_atomic(output, ("\ufeff" if fmt == "csv" else "") + text)
+            write_text_atomic(output, text)
+            written.append(output)
     if chart is not None:
-        report_formats.write_chart(report, chart, lang)
-    for path in (output, chart):
-        if path is not None:  # on stderr when the report itself went to stdout
-            click.echo(f"Đã ghi / written: {path}", err=output is None)
+        charts.write_chart(report, chart, lang)
+        written.append(chart)
+    for path in written:  # on stderr when the report itself went to stdout
+        click.echo(f"Đã ghi / written: {path}", err=output is None)
 
 
 COMMANDS = [log_command, report_command]

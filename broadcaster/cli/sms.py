@@ -343,7 +343,12 @@ def sms_status(campaign_id: int | None, as_json: bool) -> None:
         title="Chiến dịch SMS / SMS campaigns", optional=[9, 8, 3, 7], clip=[1])
     if campaign_id is not None:
         counts = campaigns[0]["counts"]
-        click.echo(" · ".join(f"{k}: {v}" for k, v in counts.items() if v))
+        import textwrap
+
+        from ..tables import terminal_width
+
+        line = " · ".join(f"{k}: {v}" for k, v in counts.items() if v)
+        click.echo(textwrap.fill(line, terminal_width()) if line else "")
         if problems:
             echo_table(["#", "Số/number", "Trạng thái/status", "Lần/attempts", "Mã lỗi/code", "Lỗi/error"],
                        ([p["delivery"], p["recipient"], p["status"], p["attempts"], p["error_code"] or "",

@@ -33,7 +33,7 @@ def test_a_misspelt_content_key_is_named(run, workspace):
 def test_vietnamese_dates_everywhere(run, dataset, workspace):  # noqa: F811 - the fixture
     iso = json.loads(run("log", "--since", "2023-05-05 08:00", "--until", "2023-05-31", "--json").output)
     vn = json.loads(run("log", "--since", "05/05/2023 08:00", "--until", "31/5/2023", "--json").output)
-    assert [r["id"] for r in vn] == [r["id"] for r in iso] and len(vn) == 7
+    assert [r["id"] for r in vn] == [r["id"] for r in iso] and len(vn) == 9  # C1 (8 SMS) and A1
     report_iso = json.loads(run("report", "--plan", "911/KH-UBND", "--as-of", "2023-06-30", "--format",
                                 "json").output)
     report_vn = json.loads(run("report", "--plan", "911/KH-UBND", "--as-of", "30/06/2023", "--format",
@@ -96,11 +96,11 @@ def test_log_csv_to_a_file_opens_in_a_spreadsheet(run, dataset, workspace):  # n
     raw = out.read_bytes()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
-    assert len(rows) == 17 and all(r["created_at"].endswith("+07:00") for r in rows)
+    assert len(rows) == 24 and all(r["created_at"].endswith("+07:00") for r in rows)
     assert "-o needs --csv or --json" in run("log", "-o", out, ok=False).output
     as_json = workspace / "log.json"
     run("log", "--json", "-o", as_json)
-    assert len(json.loads(as_json.read_text(encoding="utf-8"))) == 17
+    assert len(json.loads(as_json.read_text(encoding="utf-8"))) == 24
 
 
 def test_scheduling_against_an_ended_plan_warns_in_one_line(run, workspace):

@@ -1,4 +1,4 @@
-"""``broadcaster log`` over the log in conftest.py (17 deliveries: 8 loudspeaker, 9 SMS)."""
+"""``broadcaster log`` over the log in conftest.py (24 deliveries: 12 loudspeaker, 12 SMS)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ def log(run, *args) -> list[dict]:
 
 def test_all_rows_newest_first_with_masked_numbers(run, dataset):
     rows = log(run)
-    assert len(rows) == 17
+    assert len(rows) == 24
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)
     sms = [r for r in rows if r["channel"] == "sms"]
-    assert len(sms) == 9 and all(r["recipient"] and phone(1) != r["recipient"] for r in sms)
-    assert not any(phone(n) in json.dumps(rows) for n in range(1, 9))
+    assert len(sms) == 12 and all(r["recipient"] and phone(1) != r["recipient"] for r in sms)
+    assert not any(phone(n) in json.dumps(rows) for n in range(1, 10))
     shown = log(run, "--show-numbers", "--channel", "sms")
-    assert {r["recipient"] for r in shown} == {phone(n) for n in range(1, 9)}
+    assert {r["recipient"] for r in shown} == {phone(n) for n in range(1, 10)}
     table = run("log").output
     assert "Nhật ký" in table and phone(1) not in table
 
@@ -30,10 +30,10 @@ def test_filters(run, dataset):
     assert len(log(run, "--channel", "sms", "--status", "delivered")) == 4
     assert len(log(run, "--status", "failed", "--status", "missed")) == 3
     assert {r["topic"] for r in log(run, "--topic", "CDS")} == {"CDS"}
-    assert len(log(run, "--topic", "CDS")) == 8
-    assert len(log(run, "--station", "XA-02")) == 2
-    assert len(log(run, "--plan", "911/KH-UBND")) == 17
-    assert len(log(run, "--item", str(dataset["item"]))) == 7
+    assert len(log(run, "--topic", "CDS")) == 10
+    assert len(log(run, "--station", "XA-02")) == 3
+    assert len(log(run, "--plan", "911/KH-UBND")) == 23  # announcement A1 carries no plan
+    assert len(log(run, "--item", str(dataset["item"]))) == 8
     assert len(log(run, "--limit", "3")) == 3
     # Local dates: 1 April holds only the 03:00 slot, written 2023-03-31 20:00 UTC.
     april_first = log(run, "--since", "2023-04-01", "--until", "2023-04-01")
@@ -46,8 +46,8 @@ def test_filters(run, dataset):
 
 def test_csv_and_errors(run, dataset):
     rows = list(csv.DictReader(io.StringIO(run("log", "--csv", "--channel", "loudspeaker").output)))
-    assert len(rows) == 8 and rows[0]["channel"] == "loudspeaker"
-    assert {r["status"] for r in rows} == {"played", "missed", "interrupted", "failed"}
+    assert len(rows) == 12 and rows[0]["channel"] == "loudspeaker"
+    assert {r["status"] for r in rows} == {"played", "missed", "interrupted", "failed", "playing"}
     assert "không mở được tệp" in {r["error"] for r in rows}
     assert "unknown station" in run("log", "--station", "NOPE", ok=False).output
     assert "bad date" in run("log", "--since", "31/02/2023", ok=False).output

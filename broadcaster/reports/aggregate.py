@@ -1,0 +1,212 @@
+"""The SQL a report runs, and the figures as filters over what it returns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from ..deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
+from ..models import Bulletin, Campaign, Channel, Delivery, Metric
+from ..timeutil import as_utc
+from .terms import ANNOUNCEMENT, CHANNEL_ROWS, KNOWN_STATUSES, LATE_AFTER_S, PEOPLE_SMS, SCHEDULED, SMS_ROW
+
+
+@dataclass
+class _Scope:
+    topic_ids: list[int]
+    start: datetime
+    end: datetime
+    station_id: int | None = None
+
+
+def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str]) -> list:
+    # Listing every channel (and status) lets SQLite seek ix_delivery_report
+    # (topic_id, channel, status, created_at) with equalities and a range.
+    # For one station there is no topic term, so that ix_delivery_station_time
+    # (station_id, created_at) is the index that serves: ``_aggregate`` drops
+    # topics of other plans.
+    where = [Delivery.channel.in_(sorted(channels)), Delivery.status.in_(sorted(statuses)),
+             Delivery.created_at >= scope.start, Delivery.created_at < scope.end]
+    if scope.station_id is None:
+        where.insert(0, Delivery.topic_id.in_(scope.topic_ids))
+    else:
+        where.insert(0, Delivery.station_id == scope.station_id)
+    return where
+
+
+def _statements(scope: _Scope) -> dict:
+    loudspeaker = (select(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.bulletin_id,
+                          func.count(), func.coalesce(func.sum(Delivery.duration_s), 0.0))
+                   .where(*_delivery_filter(scope, [Channel.LOUDSPEAKER.value], KNOWN_STATUSES))
+                   .group_by(Delivery.topic_id, Delivery.status, Delivery.station_id, Delivery.bulletin_id))
+    sms = (select(Delivery.topic_id, Delivery.status, func.count())
+           .where(*_delivery_filter(scope, [Channel.SMS.value], KNOWN_STATUSES))
+           .group_by(Delivery.topic_id, Delivery.status))
+    reach = (select(Delivery.topic_id, Delivery.recipient)
+             .where(*_delivery_filter(scope, [Channel.SMS.value], PEOPLE_SMS), Delivery.recipient.is_not(None))
+             .group_by(Delivery.topic_id, Delivery.recipient))
+    # An SMS send is a session when one of its messages was sent in the period: one probe per campaign
+    # through ix_delivery_campaign_id (the topic is checked on the row found; ``station_id + 0`` keeps
+    # SQLite from walking a station's whole period instead) rather than reading every message row.
+    probe = [Delivery.campaign_id == Campaign.id, Delivery.status.in_(sorted(ACHIEVED_SMS_SENT)),
+             Delivery.created_at >= scope.start, Delivery.created_at < scope.end]
+    if scope.station_id is not None:
+        probe.append(Delivery.station_id + 0 == scope.station_id)
+    sent = select(Delivery.topic_id).where(*probe).limit(1).correlate(Campaign).scalar_subquery()
+    sends = select(Campaign.id, sent.label("topic_id")).where(Campaign.created_at < scope.end)
+    aired = (select(*_BULLETIN_COLUMNS)
+             .where(Bulletin.channel == Channel.LOUDSPEAKER.value, Bulletin.slot_time >= scope.start,
+                    Bulletin.slot_time < scope.end,
+                    Bulletin.status.in_([DeliveryStatus.PLAYED.value, DeliveryStatus.INTERRUPTED.value])))
+    if scope.station_id is not None:
+        aired = aired.where(Bulletin.station_id == scope.station_id)
+    return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sends": sends, "aired": aired}
+
+
+_BULLETIN_COLUMNS = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.late_s, Bulletin.duration_s,
+                     Bulletin.started_at, Bulletin.ended_at)
+
+
+def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict[int, _Bulletin]:
+    found = {}
+    ordered = sorted(ids)
+    for first in range(0, len(ordered), chunk):
+        statement = select(*_BULLETIN_COLUMNS).where(Bulletin.id.in_(ordered[first:first + chunk]))
+        found.update(_bulletin(r) for r in session.exec(statement))
+    return found
+
+
+@dataclass
+class _Bulletin:
+    kind: str
+    late: bool
+    on_air_s: float
+
+
+@dataclass
+class _Agg:
+    """The period's deliveries, grouped finely enough that every table row is a filter over them."""
+
+    loudspeaker: list = field(default_factory=list)  # (topic_id, status, station_id, bulletin_id, n, seconds)
+    sms: list = field(default_factory=list)  # (topic_id, status, n)
+    sends: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {campaign_id} that sent
+    recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
+    bulletins: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (those that carried plan items)
+    aired: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (every loudspeaker bulletin aired)
+    # topic_id -> [(status, station_id, bulletin_id, n, seconds, channel-table row)]: what the tables filter
+    facts: dict = field(default_factory=lambda: defaultdict(list))
+
+    def index(self) -> _Agg:
+        self.facts = defaultdict(list)
+        for topic_id, status, station_id, bulletin_id, n, seconds in self.loudspeaker:
+            bulletin = self.bulletins.get(bulletin_id)
+            row = ANNOUNCEMENT if bulletin is not None and bulletin.kind == ANNOUNCEMENT else SCHEDULED
+            self.facts[topic_id].append((status, station_id, bulletin_id, n, seconds, row))
+        return self
+
+
+def _bulletin(row) -> tuple[int, _Bulletin]:
+    bulletin_id, kind, status, late_s, duration_s, started_at, ended_at = row
+    # A bulletin played to its end was on air for its length (a file-drop player returns at once, so
+    # its clock times span nothing); an interrupted one for as long as its clock times say.
+    span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
+            if started_at is not None and ended_at is not None else None)
+    if status == DeliveryStatus.PLAYED:
+        on_air = duration_s if duration_s is not None else (span or 0.0)
+    elif span is None:
+        on_air = 0.0
+    else:
+        on_air = span if duration_s is None else min(span, duration_s)
+    late = late_s is not None and late_s >= LATE_AFTER_S
+    return bulletin_id, _Bulletin(kind or "slot", late, on_air)
+
+
+ALL_PARTS = ("loudspeaker", "sms", "reach", "sends", "sessions", "aired")
+
+
+def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS) -> _Agg:
+    agg = _Agg()
+    if not scope.topic_ids:
+        return agg
+    statements = _statements(scope)
+    ours = set(scope.topic_ids)
+    parts = set(parts)
+    if "loudspeaker" in parts:
+        agg.loudspeaker = [tuple(r) for r in session.exec(statements["loudspeaker"]) if r[0] in ours]
+    if "sms" in parts:
+        agg.sms = [tuple(r) for r in session.exec(statements["sms"]) if r[0] in ours]
+    if "reach" in parts:
+        for topic_id, recipient in session.exec(statements["reach"]):
+            if topic_id in ours:
+                agg.recipients[topic_id].add(recipient)
+    if "sends" in parts:
+        for campaign_id, topic_id in session.exec(statements["sends"]):
+            if topic_id in ours:
+                agg.sends[topic_id].add(campaign_id)
+    if "sessions" in parts:
+        agg.bulletins = _bulletins_by_id(session, {r[3] for r in agg.loudspeaker if r[3] is not None})
+    if "aired" in parts:
+        agg.aired = dict(_bulletin(r) for r in session.exec(statements["aired"]))
+    return agg.index()
+
+
+# --------------------------------------------------------------------------- measuring
+
+@dataclass
+class _Selection:
+    """Which deliveries a figure counts: topics, channel-table rows, and optionally one station."""
+
+    topic_ids: set[int]
+    rows: frozenset = frozenset(CHANNEL_ROWS)
+    station_id: int | None = None
+
+    def loudspeaker(self, agg: _Agg) -> Iterable[tuple]:
+        """(status, station_id, bulletin_id, n, seconds, row) of the selected loudspeaker deliveries."""
+        for topic_id in self.topic_ids:
+            for fact in agg.facts.get(topic_id, ()):
+                if fact[5] in self.rows and self.station_id in (None, fact[1]):
+                    yield fact
+
+    def sms(self, agg: _Agg) -> Iterable[tuple]:
+        """SMS facts of the topics (``agg`` holds one station's only when a station is selected)."""
+        if SMS_ROW not in self.rows:
+            return
+        for row in agg.sms:
+            if row[0] in self.topic_ids:
+                yield row
+
+
+def _played(sel: _Selection, agg: _Agg) -> list[tuple]:
+    return [r for r in sel.loudspeaker(agg) if r[0] in ACHIEVED_LOUDSPEAKER]
+
+
+def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
+    statuses = set(statuses)
+    return sum(r[2] for r in sel.sms(agg) if r[1] in statuses)
+
+
+def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int]) -> int:
+    stations = {r[1] for r in _played(sel, agg) if r[1] is not None}
+    people = sum(listeners.get(s) or 0 for s in stations)
+    if SMS_ROW in sel.rows:
+        people += len(set().union(*(agg.recipients.get(t, set()) for t in sel.topic_ids)))
+    return people
+
+
+def _measure(sel: _Selection, agg: _Agg, metric: str, listeners: dict[int, int]) -> float:
+    if metric == Metric.BROADCASTS:
+        return sum(r[3] for r in _played(sel, agg))
+    if metric == Metric.AIRTIME_MINUTES:
+        return sum(r[4] or 0.0 for r in _played(sel, agg)) / 60
+    if metric == Metric.SMS_SENT:
+        return _sms_count(sel, agg, ACHIEVED_SMS_SENT)
+    if metric == Metric.SMS_DELIVERED:
+        return _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
+    return _people(sel, agg, listeners)
+
+
