@@ -118,6 +118,8 @@ BULLETIN_MOVES: dict[BulletinStatus, frozenset[BulletinStatus]] = {
     # a player error is retried inside the catch-up window; a crash mid-air is aired again likewise
     B.FAILED: frozenset({B.READY, B.STALE, B.MISSED}),
     B.INTERRUPTED: frozenset({B.READY, B.STALE}),
+    # a slot that had nothing to carry is composed again when it falls due (items may fit by then)
+    B.SKIPPED: frozenset({B.RENDERING}),
 }
 CAMPAIGN_MOVES: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     C.OPEN: frozenset({C.DONE, C.CANCELLED}),
@@ -226,6 +228,11 @@ def bulletin_items(session: Session, bulletin_id: int, *, include_dropped: bool 
     query = select(BulletinItem).where(BulletinItem.bulletin_id == bulletin_id).order_by(BulletinItem.position)
     rows = list(session.exec(query).all())
     return rows if include_dropped else [r for r in rows if not r.dropped and r.item_id is not None]
+
+
+def composed_empty(session: Session, bulletin: Bulletin) -> bool:
+    """A slot skipped because it had nothing to carry (not for a decision such as pause or withdrawal)."""
+    return bulletin.status == B.SKIPPED and not bulletin_items(session, bulletin.id, include_dropped=True)
 
 
 def drop_items(session: Session, bulletin: Bulletin, reasons: dict[int, str]) -> None:

@@ -61,6 +61,8 @@ RENDER_RETRY_S = 30.0
 # A loudspeaker slot whose player failed is tried again after this long, inside the catch-up window.
 PLAY_RETRY_S = 30.0
 PLAY_ATTEMPTS = 3
+# A difference between the wall clock and the monotonic clock larger than this is a clock jump.
+CLOCK_JUMP_S = 60.0
 # The [retention] settings are applied once a day, the first time a while after start.
 PRUNE_EVERY_S = 24 * 3600.0
 PRUNE_FIRST_AFTER_S = 600.0
@@ -194,6 +196,7 @@ class Daemon:
         self._webhook = None
         self._last_heartbeat = self._last_reload = float("-inf")
         self._next_prune = time.monotonic() + PRUNE_FIRST_AFTER_S
+        self._clock_seen: tuple[datetime, float] | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def run(self) -> None:
@@ -366,6 +369,7 @@ class Daemon:
         ``reload``: re-read schedules and claim render-ahead now, not only every ``daemon.reload_seconds``.
         """
         now_mono = time.monotonic()
+        self._guard(lambda: self._watch_the_clock(now_mono))
         if reload:
             self._last_reload = float("-inf")
         if now_mono - self._last_heartbeat >= self.config.daemon.heartbeat_seconds:
@@ -382,6 +386,23 @@ class Daemon:
         if now_mono >= self._next_prune:
             self._next_prune = now_mono + PRUNE_EVERY_S
             threading.Thread(target=self._guard, args=(self.prune,), name="retention", daemon=True).start()
+
+    def _watch_the_clock(self, now_mono: float) -> None:
+        """A jump of the system clock (more than a minute either way) is logged once; the slots a jump
+        forward skipped are handled by the catch-up rules instead of vanishing."""
+        wall = self.clock()
+        previous, self._clock_seen = self._clock_seen, (wall, now_mono)
+        if previous is None:
+            return
+        drift = (wall - previous[0]).total_seconds() - (now_mono - previous[1])
+        if abs(drift) <= CLOCK_JUMP_S:
+            return
+        log.warning("Đồng hồ máy nhảy %+.0f giây / the system clock jumped by %+.0f s", drift, drift)
+        if drift > 0:
+            latest: dict = {}
+            with session_scope(self.engine) as session:
+                self._slots_fallen_since(session, latest, previous[0], wall)
+            self._air_late(latest)
 
     def _guard(self, func) -> None:  # noqa: ANN001
         try:
@@ -427,15 +448,22 @@ class Daemon:
                 if slot_time > now or bulletin.schedule_id is None:
                     continue  # rendered ahead for a later slot: prepare_upcoming renders it again if stale
                 self._keep_latest(session, latest, bulletin.schedule_id, slot_time, bulletin_id, now)
-            rows = session.exec(select(Schedule, Station).join(Station).where(Schedule.paused == False)).all()  # noqa: E712
-            for schedule, station in rows:
-                start = max(as_utc(schedule.created_at), last_alive or as_utc(schedule.created_at))
-                for slot_time in schedules_mod.fire_times(schedule, station.timezone, start, now):
-                    existing = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
-                    if existing is not None and existing.status not in deliveries.BULLETIN_PLANNED:
-                        continue
-                    self._keep_latest(session, latest, schedule.id, slot_time,
-                                      existing.id if existing else None, now)
+            self._slots_fallen_since(session, latest, last_alive, now)
+        self._air_late(latest)
+
+    def _slots_fallen_since(self, session, latest: dict, since: datetime | None, now: datetime) -> None:  # noqa: ANN001
+        """Every slot due in (since, now] that has not aired: the latest per schedule to air late, others missed."""
+        rows = session.exec(select(Schedule, Station).join(Station).where(Schedule.paused == False)).all()  # noqa: E712
+        for schedule, station in rows:
+            start = max(as_utc(schedule.created_at), since or as_utc(schedule.created_at))
+            for slot_time in schedules_mod.fire_times(schedule, station.timezone, start, now):
+                existing = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
+                if existing is not None and existing.status not in deliveries.BULLETIN_PLANNED \
+                        and not deliveries.composed_empty(session, existing):
+                    continue
+                self._keep_latest(session, latest, schedule.id, slot_time, existing.id if existing else None, now)
+
+    def _air_late(self, latest: dict) -> None:
         for key, (slot_time, bulletin_id) in sorted(latest.items(), key=lambda kv: kv[1][0]):
             if key < 0:
                 log.warning("Phát lại thông báo khẩn %s sau khi dừng / airing an announcement left by a stop",

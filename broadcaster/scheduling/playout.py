@@ -224,10 +224,28 @@ class StationPlayer(threading.Thread):
             return bulletin_id
         if status in (BulletinStatus.STALE, BulletinStatus.RENDERING):
             self._send_to_renderer(bulletin_id, True)  # rendered (again) first, marked to air when done
+        elif status == BulletinStatus.SKIPPED and self._compose_again(bulletin_id):
+            self._send_to_renderer(bulletin_id, True)
         else:
             log.info("Lịch %s lúc %s đã xử lý (%s) / slot already handled", schedule_id,
                      slot_time.isoformat(timespec="seconds"), status)
         return None
+
+
+    def _compose_again(self, bulletin_id: int) -> bool:
+        """A slot composed empty ahead of time gets a second chance when it falls due."""
+        engine = self.bulletins.engine
+        with session_scope(engine) as session:
+            if not deliveries.composed_empty(session, session.get(Bulletin, bulletin_id)):
+                return False  # skipped for a reason (paused, withdrawn): that decision holds
+        if not deliveries.claim_bulletin(engine, bulletin_id, expect=[BulletinStatus.SKIPPED]):
+            return False
+        if self.bulletins.recompose(bulletin_id):
+            return True
+        with session_scope(engine) as session:
+            deliveries.skip_bulletin(session, session.get(Bulletin, bulletin_id),
+                                     "không có tin phù hợp / no content for this slot")
+        return False
 
 
 def _relay(outer: threading.Event, inner: threading.Event) -> None:

@@ -400,3 +400,21 @@ def test_the_daemon_applies_retention_once_a_day(live):
         time.sleep(0.05)
     assert not old.exists()
     assert daemon._next_prune > time.monotonic() + 23 * 3600
+
+
+def test_a_clock_jump_forward_is_caught_up_not_lost(live, caplog):
+    import logging
+
+    first, second = live.clock.now + timedelta(minutes=5), live.clock.now + timedelta(minutes=15)
+    live.schedule(first)
+    live.schedule(second)
+    daemon = live.start()
+    daemon.wait_idle()
+    caplog.set_level(logging.WARNING, logger="broadcaster.daemon")
+    live.clock.advance(minutes=40)  # set forward past both: the first falls outside the catch-up window
+    daemon.tick()
+    daemon.wait_idle()
+    missed, aired = live.bulletins()
+    assert missed.status == "missed" and aired.status == "played" and as_utc(aired.slot_time) == second
+    assert [r.getMessage() for r in caplog.records if "jumped" in r.getMessage()] == [
+        "Đồng hồ máy nhảy +2400 giây / the system clock jumped by +2400 s"]
