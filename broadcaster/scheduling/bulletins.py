@@ -139,10 +139,16 @@ class Bulletins:
         with session_scope(self.engine) as session:
             bulletin = session.get(Bulletin, bulletin_id)
             station = session.get(Station, bulletin.station_id)
+            emergency = bulletin.kind == "announcement"
             rows = deliveries.bulletin_items(session, bulletin_id)
             items = [session.get(ContentItem, row.item_id) for row in rows]
             items = [item for item in items if item is not None]
-            emergency = bulletin.kind == "announcement"
+            unreadable = self._unreadable_recordings(session, items, emergency)
+            if unreadable:
+                deliveries.drop_items(session, bulletin, unreadable)
+                for item_id, why in unreadable.items():
+                    log.error("Bản tin %s: bỏ tin %s, %s / item dropped", bulletin_id, item_id, why)
+                items = [item for item in items if item.id not in unreadable]
             if not items:
                 deliveries.move_bulletin(session, bulletin, BulletinStatus.SKIPPED,
                                          reason="không còn tin nào / nothing left to air")
@@ -194,6 +200,25 @@ class Bulletins:
             items.append({"id": row.item_id, "title": item.title if item else "", "topic": topic.code if topic
                           else None, "seconds": round(row.seconds or 0), "reason": row.reason, "dropped": drop})
         return str(bulletin.status), items
+
+    def _unreadable_recordings(self, session: Session, items: list[ContentItem],
+                               emergency: bool) -> dict[int, str]:
+        """Items whose stored recording cannot be read: dropped with the reason, the rest still airs."""
+        from .. import content
+
+        renderer = self.renderer(emergency=emergency)
+        found: dict[int, str] = {}
+        for item in items:
+            for text in content.item_texts(session, item).values():
+                if not text.audio_path:
+                    continue
+                path = renderer.recording_path(text.audio_path)
+                try:
+                    content.probe_duration(path)
+                except ValueError as exc:
+                    found[item.id] = f"không đọc được ghi âm {path.name} / recording unreadable: {exc}"
+                    break
+        return found
 
     # ------------------------------------------------------------- at air time
     def check_before_air(self, bulletin_id: int) -> AirCheck:

@@ -418,3 +418,25 @@ def test_a_clock_jump_forward_is_caught_up_not_lost(live, caplog):
     assert missed.status == "missed" and aired.status == "played" and as_utc(aired.slot_time) == second
     assert [r.getMessage() for r in caplog.records if "jumped" in r.getMessage()] == [
         "Đồng hồ máy nhảy +2400 giây / the system clock jumped by +2400 s"]
+
+
+def test_an_unreadable_stored_recording_drops_that_item_not_the_bulletin(live):
+    import subprocess
+
+    wav = live.root / "loi-moi.wav"
+    subprocess.run(["espeak-ng", "-v", "vi", "-w", str(wav), "Xin mời bà con đến nhà văn hóa thôn."], check=True)
+    live.run("content", "add", "--title", "Ghi âm", "--topic", "911/KH-UBND:TTHC", "--approve", "--audio", wav,
+             "--channel", "loudspeaker")
+    with live.app.read_session() as session:
+        from broadcaster.models import ContentText
+
+        stored = session.exec(select(ContentText).where(ContentText.audio_path.is_not(None))).one()
+    recording = live.app.config.recordings_dir / stored.audio_path
+    recording.write_bytes(b"not audio any more")  # the stored copy got damaged on disk
+    live.schedule(live.clock.now + timedelta(minutes=10), length_s=600)
+    daemon = live.start()
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "ready"
+    assert live.items_of(bulletin.id) == [live.one, live.two]
+    assert live.items_of(bulletin.id, dropped=True) == [stored.item_id]
