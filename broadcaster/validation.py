@@ -29,7 +29,7 @@ def hidden_or_symbol(text: str) -> str | None:
 
 
 def refuse_hidden(text: str, what: str) -> str:
-    """``text`` unchanged, or a ValueError naming the character (U+XXXX) that ``what`` may not contain."""
+    """``text`` unchanged, or a ValueError naming the character (its U+ code point) that ``what`` may not contain."""
     bad = hidden_or_symbol(text)
     if bad is not None:
         name = unicodedata.name(bad, "")
