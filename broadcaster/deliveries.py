@@ -286,13 +286,13 @@ def rendered(engine: Engine, bulletin_id: int, *, audio_path: str, duration_s: f
                       composed_at=as_utc(read_at))
 
 
-def render_failed(engine: Engine, bulletin_id: int, reason: str, *, final: bool = False) -> None:
-    """RENDERING → STALE (it will be tried again) or FAILED (``final``)."""
+def render_failed(engine: Engine, bulletin_id: int, reason: str) -> None:
+    """RENDERING → STALE: it will be tried again (and logged missed once its window has passed)."""
     with session_scope(engine) as session:
         bulletin = session.get(Bulletin, bulletin_id)
         if bulletin is None or bulletin.status != B.RENDERING:
             return
-        move_bulletin(session, bulletin, B.FAILED if final else B.STALE, reason=reason[:1000])
+        move_bulletin(session, bulletin, B.STALE, reason=reason[:1000])
 
 
 def skip_bulletin(session: Session, bulletin: Bulletin, reason: str) -> None:
