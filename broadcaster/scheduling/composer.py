@@ -32,7 +32,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from ..deliveries import BULLETIN_PLANNED, DeliveryStatus
+from ..deliveries import ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, BULLETIN_PLANNED, DeliveryStatus
 from ..models import (
     PRIORITY_RANK,
     Bulletin,
@@ -54,7 +54,6 @@ from ..timeutil import as_utc, zone
 
 LOUDSPEAKER_PROGRESS = {Metric.BROADCASTS, Metric.AIRTIME_MINUTES, Metric.PEOPLE_REACHED}
 SMS_PROGRESS = {Metric.SMS_SENT, Metric.SMS_DELIVERED, Metric.PEOPLE_REACHED}
-SMS_COUNTED = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED}
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,8 @@ def _achieved(session: Session, target: Target, channel: str, start: datetime, e
             seconds = session.exec(select(func.coalesce(func.sum(Delivery.duration_s), 0.0)).where(*conditions)).one()
             return float(seconds) / 60
     else:
-        statuses = {DeliveryStatus.DELIVERED} if target.metric == Metric.SMS_DELIVERED else SMS_COUNTED
-        conditions.append(Delivery.status.in_(statuses))
+        statuses = ACHIEVED_SMS_DELIVERED if target.metric == Metric.SMS_DELIVERED else ACHIEVED_SMS_SENT
+        conditions.append(Delivery.status.in_([str(status) for status in statuses]))
     return float(session.exec(select(func.count()).select_from(Delivery).where(*conditions)).one())
 
 
