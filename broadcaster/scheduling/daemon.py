@@ -47,7 +47,17 @@ from ..db import session_scope
 from ..deliveries import BulletinStatus
 from ..errors import BroadcasterError
 from ..fileutil import FileLock, is_locked
-from ..models import Bulletin, Campaign, Channel, ContactGroup, ContentItem, DaemonState, Schedule, Station
+from ..models import (
+    Bulletin,
+    Campaign,
+    Channel,
+    ContactGroup,
+    ContentItem,
+    DaemonState,
+    Priority,
+    Schedule,
+    Station,
+)
 from ..timeutil import as_utc, utcnow
 from .bulletins import Bulletins
 from .playout import StationPlayer
@@ -673,7 +683,7 @@ class Daemon:
     def _emergency_sms_waiting(self) -> bool:
         with self.app.read_session() as session:
             return session.exec(select(Campaign.id).join(ContentItem, Campaign.item_id == ContentItem.id).where(
-                Campaign.status == "open", ContentItem.priority == "emergency",
+                Campaign.status == deliveries.CampaignStatus.OPEN.value, ContentItem.priority == Priority.EMERGENCY.value,
                 Campaign.id.in_(_campaigns_with_pending_rows()))).first() is not None
 
     # -------------------------------------------------------------------- sms

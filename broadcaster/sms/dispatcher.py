@@ -96,7 +96,7 @@ from ..deliveries import requeue_uncertain as _requeue_uncertain
 from ..deliveries import resolve_uncertain as _resolve_row
 from ..errors import BroadcasterError
 from ..fileutil import FileLock
-from ..models import ContentItem, Delivery
+from ..models import ContentItem, Delivery, Priority
 from ..phones import mask_phone
 from ..timeutil import as_utc, utcnow
 from .backends import OPT_OUT_CODES, SmsSender, SmsSendError, make_sender, redact_numbers
@@ -470,7 +470,7 @@ def _age_out(app: App, campaign_id: int, moment: datetime) -> int:
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
         item = session.get(ContentItem, campaign.item_id)
-        emergency = item is not None and item.priority == "emergency"
+        emergency = item is not None and item.priority == Priority.EMERGENCY
         old = session.exec(select(func.count()).select_from(Delivery).where(
             Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING,
             Delivery.created_at < cutoff)).one()
@@ -663,7 +663,7 @@ def dispatch_due(app: App, *, now: Clock = utcnow, sender_factory: SenderFactory
                 if held_by_quiet_hours(app.config, item, moment) is not None:
                     continue
                 if _has_due_rows(session, campaign.id, moment):
-                    emergency = item is not None and item.priority == "emergency"
+                    emergency = item is not None and item.priority == Priority.EMERGENCY
                     due.append((0 if emergency else 1, campaign.id))
         results = []
         for rank, cid in sorted(due):
