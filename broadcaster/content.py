@@ -636,6 +636,11 @@ def _current_spec_data(session: Session, item: ContentItem) -> dict[str, Any]:
     }
 
 
+def item_values(session: Session, item: ContentItem) -> dict[str, Any]:
+    """What an edit starts from: the item's fields as an operator writes them (a form's initial values)."""
+    return _current_spec_data(session, item)
+
+
 def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_name: str,
               approve: bool = False, by: str | None = None) -> ItemEdit:
     """Correct an item in the caller's transaction; every rule of ``add`` is checked again.
@@ -701,3 +706,35 @@ def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_nam
     session.add(item)
     session.flush()
     return ItemEdit(item, changed, status_before, status)
+
+
+def set_recording(session: Session, item_id: int, lang: str, source: Path, *, recordings_dir: Path,
+                  staged: StagedFiles) -> ItemEdit:
+    """Give an item (a new) recording in ``lang``, checked as ``add`` checks one, in the caller's transaction.
+
+    Like any edit, an approved item goes back to draft and ``updated_at`` moves on (re-rendered)."""
+    try:
+        lang = _lang(lang)
+    except ValueError as exc:
+        raise InputError(str(exc), field="lang") from exc
+    try:
+        check_recording(source)
+    except ValueError as exc:
+        raise InputError(str(exc), field="audio") from exc
+    item = get_item(session, item_id)
+    row = item_texts(session, item).get(lang) or ContentText(item_id=item.id, lang=lang)
+    target = Path(recordings_dir) / f"{item.id}_{lang}{source.suffix.lower()}"
+    before = row.audio_path
+    copy_atomic(source, target)
+    if before is None or Path(before) != target:  # a file replaced in place is never removed on failure
+        staged.paths.append(target)
+    row.audio_path = str(target)
+    session.add(row)
+    status_before = item.status
+    if item.status == ItemStatus.APPROVED:
+        item.status = ItemStatus.DRAFT.value
+        item.approved_by = item.approved_at = None
+    item.updated_at = utcnow()
+    session.add(item)
+    session.flush()
+    return ItemEdit(item, [(f"audio.{lang}", before, str(target))], status_before, item.status)
