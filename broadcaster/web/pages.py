@@ -416,16 +416,17 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
         from ..reports import formats
 
         built, plan, plan_codes, stations = _report(with_log=False)
-        views, header = [], []
+        views, header, rules = [], [], []
         if built is not None:
             lang = _report_lang()
-            header = formats.header_lines(built, lang) + formats.rule_lines(built, lang)
+            header = formats.header_lines(built, lang)
+            rules = formats.rule_lines(built, lang)
             views = [(view, [[formats.cell_text(value, kind, lang) for value, kind in zip(row, view.kinds,
                                                                                           strict=False)]
                              for row in view.rows]) for view in formats.views(built, lang)]
         query = {k: v for k, v in {"plan": plan, "period": request.args.get("period"),
                                    "station": request.args.get("station")}.items() if v}
-        return render_template("report.html", report=built, views=views, header=header, plan=plan,
+        return render_template("report.html", report=built, views=views, header=header, rules=rules, plan=plan,
                                plan_codes=plan_codes,
                                stations=stations, query=query, args=request.args)
 
