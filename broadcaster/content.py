@@ -624,7 +624,8 @@ def _topic_label(session: Session, topic_id: int | None) -> str | None:
     return f"{plan_code}:{code}"
 
 
-def _current_spec_data(session: Session, item: ContentItem) -> dict[str, Any]:
+def item_values(session: Session, item: ContentItem) -> dict[str, Any]:
+    """What an edit starts from: the item's fields as an operator writes them (a form's initial values)."""
     texts = item_texts(session, item)
     return {
         "title": item.title, "topic": _topic_label(session, item.topic_id),
@@ -634,11 +635,6 @@ def _current_spec_data(session: Session, item: ContentItem) -> dict[str, Any]:
         "channels": list(item.channels), "priority": item.priority, "repeat": item.repeat,
         "valid_from": item.valid_from, "valid_until": item.valid_until, "sms_text": item.sms_text,
     }
-
-
-def item_values(session: Session, item: ContentItem) -> dict[str, Any]:
-    """What an edit starts from: the item's fields as an operator writes them (a form's initial values)."""
-    return _current_spec_data(session, item)
 
 
 def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_name: str,
@@ -654,7 +650,7 @@ def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_nam
     if unknown:
         raise InputError(f"không sửa được / cannot edit: {', '.join(sorted(unknown))}")
     item = get_item(session, item_id)
-    before = _current_spec_data(session, item)
+    before = item_values(session, item)
     given = {key: value for key, value in changes.items() if value is not None}
     for key, value in list(given.items()):
         if isinstance(value, str) and not value.strip():

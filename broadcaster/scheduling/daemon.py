@@ -752,14 +752,18 @@ class Daemon:
         threading.Thread(target=self._webhook.serve_forever, name="webhook", daemon=True).start()
         log.info("Webhook nghe tại / listening on %s:%s", self.config.webhook.host, self.config.webhook.port)
 
-
     def _start_web_console(self) -> None:
         """``[web] enabled``: the console in a thread of this process (its own thread pool)."""
         if not self.config.web.enabled:
             return
         from ..web.server import WebThread
 
-        self._web_console = WebThread(self.app, self.config.web.host, self.config.web.port).start()
+        try:
+            self._web_console = WebThread(self.app, self.config.web.host, self.config.web.port).start()
+        except OSError as exc:  # the port is taken: the station still airs, without its console
+            log.error("Không mở được trang quản lý web / web console not started (%s:%s): %s",
+                      self.config.web.host, self.config.web.port, exc)
+            return
         log.info("Trang quản lý web / web console at http://%s:%s/", self.config.web.host, self._web_console.port)
 
     def _stop_web_console(self) -> None:

@@ -24,6 +24,7 @@ from ..plans import list_plans
 from ..stations import list_stations
 from ..timeutil import local, parse_local_datetime, utcnow
 from ..users import Role
+from .app import lang as page_lang
 from .app import requires, say
 
 RECORDING_SUFFIXES = (".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".flac")
@@ -43,7 +44,7 @@ def log_table(rows: list[reports.LogRow], tz_name: str) -> tuple[list[str], list
     headers = [say("Số", "Id"), say("Thời điểm", "Time"), say("Kênh", "Channel"), say("Trạng thái", "Status"),
                say("Đài", "Station"), say("Chủ đề", "Topic"), say("Tin", "Item"), say("Người nhận", "Recipient"),
                say("Giây", "Seconds"), say("Lỗi", "Error"), say("Người duyệt", "Signed off by")]
-    lang = "en" if say("vi", "en") == "en" else "vi"
+    lang = page_lang()
     table = []
     for row in rows:
         status = reports.DELIVERY_STATUS_LABELS.get(row.status)
@@ -64,7 +65,8 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
         return private_dir(app.config.data_dir / name)
 
     @web.errorhandler(BroadcasterError)
-    def _core_error(error: BroadcasterError):  # noqa: ANN202
+    @web.errorhandler(ValueError)  # the core's parse errors name their field, as the CLI prints them
+    def _core_error(error: Exception):  # noqa: ANN202
         return render_template("error.html", code=400, message=str(error), back=request.referrer), 400
 
     # ------------------------------------------------------------------ today
@@ -96,14 +98,11 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
         limit = args.get("limit", type=int)
         item = args.get("item", type=int)
         with app.read_session() as session:
-            try:
-                return reports.query_log(
-                    session, tz_name=tz_name, since=args.get("since") or None, until=args.get("until") or None,
-                    channel=args.get("channel") or None, statuses=[s for s in args.getlist("status") if s],
-                    topic=args.get("topic") or None, station=args.get("station") or None,
-                    plan=args.get("plan") or None, item_id=item, limit=limit if limit else limit_default)
-            except ValueError as exc:  # a date that does not parse names itself
-                raise InputError(str(exc), field="since/until") from exc
+            return reports.query_log(
+                session, tz_name=tz_name, since=args.get("since") or None, until=args.get("until") or None,
+                channel=args.get("channel") or None, statuses=[s for s in args.getlist("status") if s],
+                topic=args.get("topic") or None, station=args.get("station") or None,
+                plan=args.get("plan") or None, item_id=item, limit=limit if limit else limit_default)
 
     @web.route("/log")
     def log():  # noqa: ANN202
@@ -225,6 +224,7 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
             values = _form_values(request.form)
             for key in ("valid_from", "valid_until", "sms_text"):
                 values[key] = values[key] or ""  # an emptied field clears it
+            values["text"] = values["text"] or None  # an item that is only a recording keeps having no text
             try:
                 with app.session() as session:
                     edit = content.edit_item(session, item_id, values, tz_name=tz_name, approve=approve,
@@ -408,9 +408,6 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
                                               with_log=with_log)
         return report, plan, plan_codes, stations
 
-    def _report_lang() -> str:
-        return "en" if say("vi", "en") == "en" else "vi"
-
     @web.route("/report")
     def report():  # noqa: ANN202
         from ..reports import formats
@@ -418,7 +415,7 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
         built, plan, plan_codes, stations = _report(with_log=False)
         views, header, rules = [], [], []
         if built is not None:
-            lang = _report_lang()
+            lang = page_lang()
             header = formats.header_lines(built, lang)
             rules = formats.rule_lines(built, lang)
             views = [(view, [[formats.cell_text(value, kind, lang) for value, kind in zip(row, view.kinds,
@@ -437,7 +434,7 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
         built, *_ = _report(with_log=False)
         if built is None:
             abort(404)
-        return _file_response(lambda path: chart.write_chart(built, path, _report_lang()), "chart.png", "image/png",
+        return _file_response(lambda path: chart.write_chart(built, path, page_lang()), "chart.png", "image/png",
                               attachment=False)
 
     @web.route("/report/download.<fmt>")
@@ -451,7 +448,7 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
             abort(404)
         name = f"bao-cao-{plan.replace('/', '-')}.{fmt}"
         if fmt == "xlsx":
-            return _file_response(lambda path: document.write_xlsx(built, path, _report_lang()), name,
+            return _file_response(lambda path: document.write_xlsx(built, path, page_lang()), name,
                                   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         return _file_response(lambda path: document.write_docx(built, path), name,
                               "application/vnd.openxmlformats-officedocument.wordprocessingml.document")

@@ -173,3 +173,10 @@ def test_daemon_serves_the_console_when_enabled(tmp_path):
         assert daemon.stop() == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2)
+    # The port taken by something else: the daemon still runs (and airs), and says why there is no console.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        daemon = DaemonProcess(env)
+        assert daemon.stop() == 0
+    assert "web console not started" in Path(daemon.log.name).read_text()
