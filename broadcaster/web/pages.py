@@ -247,7 +247,11 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
             400 if error else 200
 
     def _local_text(moment) -> str:  # noqa: ANN001
-        return local(moment, tz_name).strftime("%Y-%m-%d %H:%M") if moment else ""
+        """As the form shows it, to the second when it has seconds: sent back unchanged, it stays unchanged."""
+        if not moment:
+            return ""
+        shown = local(moment, tz_name)
+        return shown.strftime("%Y-%m-%d %H:%M:%S" if shown.second else "%Y-%m-%d %H:%M")
 
     def _set_status(item_id: int, status: ItemStatus, done: tuple[str, str]):  # noqa: ANN202
         with app.session() as session:

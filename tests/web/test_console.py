@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import subprocess
 from pathlib import Path
 
@@ -155,6 +157,23 @@ def test_approval_records_who_and_when_everywhere(signed_in, console_app, run):
     with console_app.read_session() as session:
         item = content.get_item(session, 1)
         assert (item.status, item.approved_by, item.title) == ("draft", None, "Một cửa (sửa)")
+
+
+def test_the_edit_form_sent_back_unchanged_changes_nothing(signed_in, console_app, run):
+    run("content", "edit", "1", "--valid-from", "2026-01-01 06:00", "--valid-until", "2099-12-31", "--sms-text",
+        "Làm TTHC tại bộ phận một cửa.", "--approve")
+    operator = signed_in("oanh")
+    form = operator.get("/content/1/edit").get_data(as_text=True)
+    values = {k: html.unescape(v) for k, v in re.findall(r'<input name="(\w+)" value="([^"]*)"', form)}
+    assert values["valid_until"] == "2099-12-31 23:59:59"
+    text = re.search(r'<textarea name="text"[^>]*>([^<]*)</textarea>', form).group(1)
+    topic = re.search(r'<option value="([^"]+)" selected>', form).group(1)
+    back = operator.post("/content/1/edit", {**values, "text": html.unescape(text), "topic": topic,
+                                             "channels": "loudspeaker", "priority": "normal"})
+    assert back.status_code == 302
+    assert "Không có gì thay đổi" in operator.get("/content/1").get_data(as_text=True)
+    with console_app.read_session() as session:
+        assert content.get_item(session, 1).status == "approved"
 
 
 def test_an_operator_cannot_approve_through_the_add_or_edit_form(signed_in, console_app):
