@@ -329,13 +329,7 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
     def schedule_list():  # noqa: ANN202
         now = utcnow()
         with app.read_session() as session:
-            rows = []
-            for schedule in schedules.list_schedules(session):
-                station = session.get(Station, schedule.station_id)
-                upcoming = None if schedule.paused else schedules.next_fire_time(schedule, station.timezone, now)
-                rows.append({"schedule": schedule, "station": station.code,
-                             "at": local(schedule.at, station.timezone) if schedule.at else None,
-                             "next": local(upcoming, station.timezone) if upcoming else None})
+            rows = schedules.overview(session, now)
             stations = [s.code for s in list_stations(session)]
             groups = [grp.name for grp in session.exec(select(ContactGroup).order_by(ContactGroup.name)).all()]
             topics = _topics(session)

@@ -175,6 +175,7 @@ def test_daemon_serves_the_console_when_enabled(tmp_path):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2)
     # The port taken by something else: the daemon still runs (and airs), and says why there is no console.
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last connections may linger
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         daemon = DaemonProcess(env)
