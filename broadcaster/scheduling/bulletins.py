@@ -93,7 +93,16 @@ class Bulletins:
 
         A slot with nothing to carry is written ``skipped`` (and None returned), so it is in the log.
         """
-        slot_time = as_utc(slot_time)
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return self._plan_slot(schedule_id, as_utc(slot_time))
+        except IntegrityError:  # another daemon wrote this slot first (unique on schedule and slot time)
+            log.info("Lịch %s lúc %s đã có tiến trình khác soạn / slot composed by another process", schedule_id,
+                     as_utc(slot_time).isoformat(timespec="seconds"))
+            return None
+
+    def _plan_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             if schedule is None or deliveries.find_slot_bulletin(session, schedule_id, slot_time) is not None:

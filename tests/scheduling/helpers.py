@@ -67,8 +67,8 @@ class DaemonProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with app.session() as session:
-                state = session.get(DaemonState, 1)
-                if state and state.pid == self.proc.pid and state.stopped_at is None:
+                state = session.exec(select(DaemonState).where(DaemonState.pid == self.proc.pid)).first()
+                if state and state.stopped_at is None:
                     return
             assert self.proc.poll() is None, self.output()
             time.sleep(0.1)
