@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -88,25 +87,6 @@ class Lease:
     def alive(self, now: datetime) -> bool:
         return self.released_at is None and as_utc(now) < self.expires_at
 
-    def died_here(self) -> bool:
-        """Its holder ran on this machine (this boot) and that process is gone: no need to wait for the expiry
-        (a daemon restarted by systemd after a crash serves again at once)."""
-        if sys.platform == "win32" or not on_this_machine(self.holder):
-            return False  # os.kill(pid, 0) would terminate the process on Windows
-        try:
-            pid = int(self.holder.split(":")[-2])
-        except ValueError:
-            return False
-        if pid == os.getpid():
-            return False  # another daemon object in this process: alive as far as anyone can tell
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            return False
-        return False
-
     def state(self, now: datetime) -> str:
         """``alive``, ``released`` (its daemon stopped cleanly) or ``expired`` (its daemon died or lost the DB)."""
         if self.released_at is not None:
@@ -128,9 +108,13 @@ class Taken:
 
 
 def take(engine: Engine, station_id: int, *, instance: str, holder: str, now: datetime,
-         seconds: float) -> Taken | Lease:
+         seconds: float, predecessor: str | None = None) -> Taken | Lease:
     """Take the station's lease: :class:`Taken` if this daemon holds it now, else the live :class:`Lease` of
-    whoever does."""
+    whoever does.
+
+    ``predecessor``: the holder known to be dead although its lease runs (the previous daemon of this data
+    folder, whose lock this daemon now holds): its stations are taken at once.
+    """
     now = as_utc(now)
     values = {"holder": holder, "instance": instance, "acquired_at": now, "renewed_at": now,
               "expires_at": now + timedelta(seconds=seconds), "released_at": None}
@@ -141,7 +125,7 @@ def take(engine: Engine, station_id: int, *, instance: str, holder: str, now: da
                 conn.execute(insert(_TABLE).values(station_id=station_id, generation=1, **values))
                 return Taken(station_id, None)
             current = _lease(row)
-            if current.instance != instance and current.alive(now) and not current.died_here():
+            if current.instance != instance and current.alive(now) and current.holder != predecessor:
                 return current
             won = conn.execute(update(_TABLE).where(_TABLE.c.station_id == station_id,
                                                     _TABLE.c.generation == row.generation)

@@ -33,7 +33,7 @@ from ..db import session_scope
 from ..deliveries import BulletinStatus, PlannedItem
 from ..models import Bulletin, Channel, ContentItem, Schedule, Station
 from ..timeutil import as_utc, local, utcnow
-from .composer import Choice, Slot, compose, item_fits, wanted_topic_ids
+from .composer import Choice, Slot, compose, item_fits, not_for_station, wanted_topic_ids
 
 log = logging.getLogger("broadcaster.daemon")
 
@@ -264,7 +264,8 @@ class Bulletins:
                 if bulletin.kind == "announcement":
                     why = None if item.status != "retired" else "đã thôi dùng / retired"
                 else:
-                    why = item_fits(item, Channel.LOUDSPEAKER, as_utc(bulletin.slot_time), wanted)
+                    why = item_fits(item, Channel.LOUDSPEAKER, as_utc(bulletin.slot_time), wanted) or \
+                        not_for_station(session, item.id, bulletin.station_id)
                 if why:
                     drops[row.item_id] = why
                 elif bulletin.composed_at and item.updated_at and as_utc(item.updated_at) > as_utc(

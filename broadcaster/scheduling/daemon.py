@@ -220,6 +220,7 @@ class Daemon:
         self.held: set[int] = set()  # stations whose lease this daemon holds: the only ones it touches
         self._station_stops: dict[int, threading.Event] = {}
         self._state_id: int | None = None
+        self._predecessor: str | None = None  # the previous daemon of this data folder (see acquire)
         self.engine = app.ready_engine()
         self.clock = clock
         self.stop_event = threading.Event()
@@ -344,16 +345,20 @@ class Daemon:
 
     # ------------------------------------------------------------------ locking
     def acquire(self, wait_s: float = 0.0) -> None:
-        note = f"{os.getpid()}@{socket.gethostname()}"
+        """Take this data folder's lock. The holder named in it before is this PC's previous daemon, dead
+        now that the kernel let go of its lock: its stations need not wait for their leases to expire."""
         deadline = time.monotonic() + wait_s
-        while not self._lock.try_acquire(note):
+        previous = self._lock.read_note()
+        while not self._lock.try_acquire(self.holder):
             if time.monotonic() >= deadline:
                 other = self._lock.read_note() or "?"
                 raise BroadcasterError(
                     f"Chương trình chạy nền (daemon) đã chạy với thư mục dữ liệu này ({other}) / "
                     f"a daemon already runs on this data folder ({other})"
                 )
-            time.sleep(0.2)  # e.g. 'announce' airing directly holds it for a moment
+            time.sleep(0.2)
+            previous = self._lock.read_note()
+        self._predecessor = previous or None
 
     def release(self) -> None:
         self._lock.release()
@@ -413,11 +418,11 @@ class Daemon:
                 if station_id in self.held or station_id in taken:
                     continue
                 if lease is not None and lease.instance != self.instance and lease.alive(now) \
-                        and not lease.died_here():
+                        and lease.holder != self._predecessor:
                     refused[code] = lease
                     continue
                 result = leases.take(self.engine, station_id, instance=self.instance, holder=self.holder,
-                                     now=now, seconds=self.lease_s)
+                                     now=now, seconds=self.lease_s, predecessor=self._predecessor)
                 if isinstance(result, leases.Taken):
                     taken[station_id] = result.previous.renewed_at if result.previous else None
                 else:
