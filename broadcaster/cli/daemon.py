@@ -145,20 +145,30 @@ def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None
                                    f"air at {len(failed)} station(s)")
 
 
-LEASE_LABELS = {"alive": "đang phục vụ / served", "expired": "DAEMON ĐÃ CHẾT / daemon died (lease expired)",
+LEASE_LABELS = {"expired": "DAEMON ĐÃ CHẾT / daemon died (lease expired)",
                 "released": "đã dừng / stopped", "none": "chưa có daemon / never served"}
 
 
 def _print_holders(holders, tz: str) -> None:  # noqa: ANN001
-    """Each station's daemon: one line per station (a district has hundreds: the dead ones first)."""
+    """Stations whose daemon died or that none serves, one per line; the served ones grouped by daemon
+    (a district has hundreds)."""
+    import textwrap
+
     if not holders:
         return
     click.echo("Đài và daemon phục vụ / stations and their daemon:")
-    order = {"expired": 0, "none": 1, "released": 2, "alive": 3}
-    for holder in sorted(holders, key=lambda h: (order[h.state], h.code)):
+    served: dict[str, list[str]] = {}
+    order = {"expired": 0, "none": 1, "released": 2}
+    for holder in sorted(holders, key=lambda h: (order.get(h.state, 3), h.code)):
+        if holder.state == "alive":
+            served.setdefault(holder.holder, []).append(holder.code)
+            continue
         until = f" đến/until {local(holder.expires_at, tz):%H:%M:%S}" if holder.expires_at else ""
         who = f" {holder.holder}" if holder.holder else ""
         click.echo(f"  {holder.code}: {LEASE_LABELS[holder.state]}{who}{until}")
+    for who, codes in sorted(served.items()):
+        line = f"{who} phục vụ / serves {len(codes)} đài/stations: {', '.join(codes)}"
+        click.echo(textwrap.fill(line, width=78, initial_indent="  ", subsequent_indent="      "))
 
 
 def _print_outcome(app, announcement) -> None:  # noqa: ANN001
