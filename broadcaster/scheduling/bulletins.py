@@ -205,7 +205,8 @@ class Bulletins:
             item = session.get(ContentItem, row.item_id) if row.item_id else None
             topic = session.get(Topic, item.topic_id) if item and item.topic_id else None
             drop = row.dropped or ("tin đã bị xóa / item removed" if item is None else
-                                   item_fits(item, schedule.channel, as_utc(slot_time), wanted))
+                                   item_fits(item, schedule.channel, as_utc(slot_time), wanted)
+                                   or not_for_station(session, item.id, station.id))
             items.append({"id": row.item_id, "title": item.title if item else "", "topic": topic.code if topic
                           else None, "seconds": round(row.seconds or 0), "reason": row.reason, "dropped": drop})
         return str(bulletin.status), items

@@ -217,7 +217,8 @@ class Daemon:
         self.instance = leases.new_instance_id()
         self.holder = leases.holder_tag(self.instance)
         self.lease_s = float(self.config.daemon.lease_seconds)
-        self.held: set[int] = set()  # stations whose lease this daemon holds: the only ones it touches
+        # stations whose lease this daemon holds: the only ones it touches (rebound, never mutated in place)
+        self.held: frozenset[int] = frozenset()
         self._station_stops: dict[int, threading.Event] = {}
         self._state_id: int | None = None
         self._predecessor: str | None = None  # the previous daemon of this data folder (see acquire)
@@ -312,7 +313,7 @@ class Daemon:
         if self._lock.held:
             try:
                 leases.release(self.engine, self.instance, self.held, now=self.clock())
-                self.held = set()
+                self.held = frozenset()
                 with session_scope(self.engine) as session:
                     state = session.get(DaemonState, self._state_id) if self._state_id else None
                     if state is not None:
@@ -364,8 +365,12 @@ class Daemon:
         self._lock.release()
 
     def _start_state(self) -> None:
-        """Record this daemon's run (one row per run: many daemons share the database)."""
+        """Record this daemon's run (one row per run: many daemons share the database); runs that
+        stopped long ago are forgotten."""
+        from sqlalchemy import delete
+
         with session_scope(self.engine) as session:
+            session.exec(delete(DaemonState).where(DaemonState.stopped_at < utcnow() - timedelta(days=30)))
             state = DaemonState(pid=os.getpid(), host=socket.gethostname(), instance=self.instance,
                                 stations=self.station_codes or [])
             state.started_at = state.heartbeat_at = utcnow()
@@ -442,13 +447,13 @@ class Daemon:
             log.warning("%d đài do daemon khác phục vụ, bỏ qua / %d station(s) served by other daemons: %s",
                         len(refused), len(refused), ", ".join(sorted(refused)))
         if taken:
-            self.held |= set(taken)
+            self.held = self.held | set(taken)
             log.info("Phục vụ %d đài / serving %d station(s) (%s)", len(taken), len(taken), self.holder)
         return taken
 
     def lose_stations(self, station_ids: set[int]) -> None:
         """Leases lost (expired and taken by another daemon): those stations stop airing here at once."""
-        self.held -= station_ids
+        self.held = self.held - station_ids  # rebound, never mutated: other threads read it
         for station_id in station_ids:
             stop = self._station_stops.pop(station_id, None)
             if stop is not None:
@@ -866,6 +871,14 @@ class Daemon:
 
     def start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         """An SMS slot fell due: its bulletin (``sent`` or why not) and its campaign, in one transaction."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return self._start_sms_slot(schedule_id, slot_time)
+        except IntegrityError:  # another daemon wrote this slot first (unique on schedule and slot time)
+            return None
+
+    def _start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         from ..deliveries import PlannedItem
         from ..sms.campaigns import create_campaign
 
