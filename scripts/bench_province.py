@@ -328,13 +328,13 @@ def main() -> int:
             refusal = ""
             while True:  # as systemd's Restart= would: start again until the stations are free
                 standby = start_daemon(standby_config, root / "standby.log")
-                time.sleep(4)
+                while standby.poll() is None and held_by(app, standby.pid) < len(groups[0]):
+                    time.sleep(0.5)
                 if standby.poll() is None:
                     break
                 refusal = refusal or next((line for line in (root / "standby.log").read_text().splitlines()
                                            if "served by another daemon" in line), "")
-            while held_by(app, standby.pid) < len(groups[0]):
-                time.sleep(0.5)
+                time.sleep(3)  # RestartSec
             taken_over_s = (utcnow() - killed_moment).total_seconds()
             print(f"pc-0 killed at {killed_moment:%H:%M:%S}; standby refused while the leases ran:\n  "
                   f"{refusal.split(' / ')[-1].strip() or '(no refusal seen)'}", flush=True)
