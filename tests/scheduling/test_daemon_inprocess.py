@@ -21,6 +21,7 @@ from broadcaster.deliveries import BulletinStatus
 from broadcaster.models import Bulletin, BulletinItem, Delivery, Station, StationLease
 from broadcaster.scheduling.daemon import Daemon
 from broadcaster.timeutil import as_utc, utcnow, zone
+from tests.scheduling.helpers import crash
 
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
 
@@ -74,13 +75,7 @@ class Live:
         """The process dies: its threads stop, its lock is released; nothing is cleaned up in the log.
         The next daemon starts once its leases have expired."""
         daemon = self.daemon
-        daemon.stop_event.set()
-        for stop in daemon._station_stops.values():
-            stop.set()
-        for player in daemon.players.values():
-            player.join(5)
-        daemon.renderer.join(5)
-        daemon.release()
+        crash(daemon)
         self.clock.advance(seconds=daemon.lease_s + 1)
         self.daemon = None
 

@@ -29,6 +29,7 @@ from broadcaster.models import Bulletin, BulletinItem, Delivery, Station, Statio
 from broadcaster.scheduling.bulletins import Bulletins
 from broadcaster.scheduling.daemon import Daemon
 from broadcaster.timeutil import as_utc, local, utcnow
+from tests.scheduling.helpers import crash
 from tests.scheduling.test_daemon_inprocess import PLAN, Clock
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -69,14 +70,7 @@ class District:
         return daemon
 
     def crash(self, daemon: Daemon) -> None:
-        """The process dies: its threads stop, nothing is written (its leases stay until they expire)."""
-        daemon.stop_event.set()
-        for stop in daemon._station_stops.values():
-            stop.set()
-        for player in daemon.players.values():
-            player.join(5)
-        daemon.renderer.join(5)
-        daemon.release()
+        crash(daemon)
         self.daemons.remove(daemon)
 
     def schedule(self, station: str, at) -> int:  # noqa: ANN001
