@@ -4,14 +4,15 @@
 
 - it writes the announcement (an approved emergency item, one queued
   bulletin per station, the SMS campaign) in one transaction;
-- if a daemon runs — decided by the daemon's lock, never by a heartbeat that
-  can lag — it hands over: the daemon claims each bulletin (a conditional
-  update, so nobody else can) and airs it, preempting what is on air; the
-  command waits until every bulletin is claimed (``accepted``) and, with
-  ``wait``, aired;
-- if none runs, the command takes the daemon's lock itself for the moment it
-  airs (so no daemon can start and air the same announcement), claims each
-  bulletin the same way and airs it directly, then sends the SMS.
+- a station served by a daemon — on this PC or another sharing the database,
+  decided by the station's lease, never by a heartbeat that can lag — is
+  handed over: that daemon claims the bulletin (a conditional update, so
+  nobody else can) and airs it, preempting what is on air; the command waits
+  until every such bulletin is claimed (``accepted``) and, with ``wait``, aired;
+- a station no daemon serves: the command takes the station's lease itself
+  for the moment it airs (so no daemon can start on it and air the same
+  announcement), claims the bulletin the same way and airs it directly; the
+  SMS is sent directly too when no daemon runs at all.
 
 Either way an emergency never waits on a network speech backend (it is
 spoken with espeak-ng) and is never held by quiet hours. Without ``until`` it
@@ -24,8 +25,6 @@ catch-up window), or logged missed.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 import unicodedata
@@ -35,11 +34,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
-from . import deliveries
+from . import deliveries, leases
 from .app import App
 from .deliveries import BulletinStatus, PlannedItem
 from .errors import BroadcasterError, InputError
-from .fileutil import FileLock
 from .models import Bulletin, Channel, ContentItem, ContentText, ItemStatus, Priority, Station
 from .timeutil import as_utc, utcnow
 
@@ -52,7 +50,8 @@ class Announcement:
     item_id: int
     bulletin_ids: list[int] = field(default_factory=list)
     campaign_id: int | None = None
-    handed_to_daemon: bool = False
+    handed_to_daemon: bool = False  # at least one station (or the SMS) went to a running daemon
+    aired_here: list[int] = field(default_factory=list)  # bulletins of stations no daemon served
     statuses: dict[int, str] = field(default_factory=dict)  # bulletin -> status when announce returned
 
 
@@ -111,36 +110,73 @@ def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | 
              until: datetime | None = None, wait: bool = True, wait_s: float = 600.0,
              on_handover: Callable[[], None] | None = None, by: str | None = None) -> Announcement:
     """Create and air an announcement (see the module doc). Raises when it was neither aired nor accepted."""
-    from .scheduling.daemon import lock_path
+    from .scheduling.daemon import read_status
 
-    lock = FileLock(lock_path(app))
-    if not lock.try_acquire(f"{os.getpid()}@{socket.gethostname()} (announce)"):
-        result = create_announcement(app, text=text, station_codes=station_codes, sms_group=sms_group,
-                                     title=title, topic_code=topic_code, repeat=repeat, until=until, by=by)
-        result.handed_to_daemon = True
-        if on_handover is not None:
-            on_handover()
-        _wait_for(app, result, accepted_within=ACCEPT_TIMEOUT_S, aired_within=wait_s if wait else 0.0)
-        return result
+    engine = app.ready_engine()
+    daemons_run = read_status(app).alive
+    with app.read_session() as session:
+        station_ids = {code: sid for sid, code in session.exec(
+            select(Station.id, Station.code).where(Station.code.in_(station_codes))).all()}
+    instance = leases.new_instance_id(announce=True)
+    keeper = _LeaseKeeper(app, instance)
     try:
+        for code in station_codes:
+            if code in station_ids and isinstance(leases.take(
+                    engine, station_ids[code], instance=instance, holder=leases.holder_tag(instance),
+                    now=utcnow(), seconds=keeper.seconds), leases.Taken):
+                keeper.held.add(station_ids[code])
+        keeper.start()
         result = create_announcement(app, text=text, station_codes=station_codes, sms_group=sms_group,
                                      title=title, topic_code=topic_code, repeat=repeat, until=until, by=by)
-        _air_directly(app, result)
+        with app.read_session() as session:
+            here = {b for b in result.bulletin_ids if session.get(Bulletin, b).station_id in keeper.held}
+        handed = [b for b in result.bulletin_ids if b not in here]
+        send_sms_here = result.campaign_id is not None and not daemons_run
+        result.handed_to_daemon = bool(handed) or (result.campaign_id is not None and not send_sms_here)
+        if result.handed_to_daemon and on_handover is not None:
+            on_handover()
+        _air_directly(app, result, sorted(here), send_sms=send_sms_here)
     finally:
-        lock.release()
+        keeper.stop()
+    if handed:
+        _wait_for(app, result, accepted_within=ACCEPT_TIMEOUT_S, aired_within=wait_s if wait else 0.0)
     return result
 
 
-def _air_directly(app: App, result: Announcement) -> None:
+class _LeaseKeeper(threading.Thread):
+    """Holds the leases of the stations ``announce`` airs itself, renewed until it is done, then released."""
+
+    def __init__(self, app: App, instance: str) -> None:
+        super().__init__(name="announce-lease", daemon=True)
+        self.engine = app.ready_engine()
+        self.instance = instance
+        self.seconds = float(app.config.daemon.lease_seconds)
+        self.every = float(app.config.daemon.heartbeat_seconds)
+        self.held: set[int] = set()
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            leases.renew(self.engine, self.instance, self.held, now=utcnow(), seconds=self.seconds)
+
+    def stop(self) -> None:
+        self._done.set()
+        if self.is_alive():
+            self.join(timeout=5)
+        leases.release(self.engine, self.instance, self.held, now=utcnow())
+
+
+def _air_directly(app: App, result: Announcement, bulletin_ids: list[int], *, send_sms: bool) -> None:
     from .scheduling.bulletins import Bulletins
     from .scheduling.playout import air_bulletin
 
     bulletins = Bulletins(app)
     stop = threading.Event()
-    for bulletin_id in result.bulletin_ids:
+    for bulletin_id in bulletin_ids:
         if deliveries.claim_bulletin(app.ready_engine(), bulletin_id, expect=[BulletinStatus.QUEUED]):
+            result.aired_here.append(bulletin_id)
             result.statuses[bulletin_id] = air_bulletin(bulletins, bulletin_id, stop=stop, render_here=True)
-    if result.campaign_id is not None:
+    if send_sms:
         from .sms.dispatcher import dispatch_campaign
 
         dispatch_campaign(app, result.campaign_id)

@@ -10,7 +10,6 @@ replaces. On PostgreSQL, ``pg_dump`` and ``pg_restore`` do this job.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,17 +115,11 @@ def daemon_running(app: App) -> str | None:
 
     Reads the daemon's lock file and heartbeat row the way ``scheduling.daemon`` writes them; changes neither.
     """
-    lock = app.config.data_dir / "daemon.lock"
-    if lock.exists() and sys.platform != "win32":
-        import fcntl
+    from .fileutil import FileLock, is_locked
 
-        with open(lock) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                return f"pid {handle.read().strip() or '?'}"
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = app.config.data_dir / "daemon.lock"
+    if lock.exists() and is_locked(lock):
+        return f"pid {FileLock(lock).read_note() or '?'}"
     from .scheduling.daemon import read_status
 
     try:

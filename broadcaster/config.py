@@ -71,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "web": {"enabled": False, "host": "127.0.0.1", "port": 8090, "secret_file": "", "max_upload_mb": 50},
     "render": {"ahead_minutes": 30},
     "schedule": {"catch_up_minutes": 30, "repeat_gap_hours": 20},
-    "daemon": {"log_file": "", "heartbeat_seconds": 5, "reload_seconds": 3},
+    "daemon": {"log_file": "", "heartbeat_seconds": 5, "reload_seconds": 3, "lease_seconds": 30, "stations": []},
     "retention": {"bulletins_days": 90, "dropped_days": 30, "outbox_days": 365, "logs_days": 90},
 }
 
@@ -263,6 +263,7 @@ VALUE_CHECKS: dict[str, Any] = {
     "schedule.repeat_gap_hours": _between(0, 24 * 30),
     "daemon.heartbeat_seconds": _between(1, 600),
     "daemon.reload_seconds": _between(1, 600),
+    "daemon.lease_seconds": _between(3, 3600, " s"),
     "retention.bulletins_days": _between(1, None, " days"),
     "retention.dropped_days": _between(1, None, " days"),
     "retention.outbox_days": _between(1, None, " days"),
@@ -284,6 +285,11 @@ def check_values(values: dict, source: str) -> None:
         problem = check(node)
         if problem:
             raise ConfigError(f"{source}: '{dotted}' {problem}")
+    daemon = values.get("daemon", {})
+    if daemon.get("heartbeat_seconds", 0) * 2 > daemon.get("lease_seconds", float("inf")):
+        raise ConfigError(f"{source}: 'daemon.lease_seconds' phải ít nhất gấp đôi heartbeat_seconds / must be at "
+                          f"least twice daemon.heartbeat_seconds ({daemon['heartbeat_seconds']} s), got "
+                          f"{daemon['lease_seconds']}")
 
 
 class Section(dict):

@@ -33,6 +33,7 @@ import re
 import subprocess
 import tomllib
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -51,7 +52,17 @@ from sqlmodel import Session, select
 
 from .errors import BroadcasterError, InputError, NotFoundError
 from .fileutil import copy_atomic
-from .models import Channel, ContentItem, ContentText, ItemStatus, Plan, Priority, Topic
+from .models import (
+    Channel,
+    ContentItem,
+    ContentStation,
+    ContentText,
+    ItemStatus,
+    Plan,
+    Priority,
+    Station,
+    Topic,
+)
 from .plans import find_topic
 from .sms.encoding import MAX_BODY_CHARS
 from .timeutil import DEFAULT_TIMEZONE, as_utc, parse_date, parse_local_datetime, utcnow, zone
@@ -523,6 +534,43 @@ def import_items(session: Session, content: ContentSource, *, recordings_dir: Pa
                         emergency_repeat=emergency_repeat, flush=False, by=by) for p in prepared]
     session.flush()
     return items
+
+
+# --------------------------------------------------------------------------
+# Items published from the district for some stations
+# --------------------------------------------------------------------------
+
+def resolve_stations(session: Session, codes: Sequence[str] = (), communes: Sequence[str] = ()) -> list[int]:
+    """The stations named by code, and every station of each commune named; an unknown one is an error."""
+    found: dict[int, None] = {}
+    for code in codes:
+        station = session.exec(select(Station).where(Station.code == code.strip())).first()
+        if station is None:
+            raise InputError(f"không có đài '{code}' / unknown station '{code}'", field="--station")
+        found[station.id] = None
+    for commune in communes:
+        wanted = nfc(commune).casefold()
+        ids = [s.id for s in session.exec(select(Station).order_by(Station.code)).all()
+               if nfc(s.commune).casefold() == wanted]
+        if not ids:
+            raise InputError(f"không có đài nào thuộc xã '{commune}' / no station in commune '{commune}'",
+                             field="--commune")
+        found.update(dict.fromkeys(ids))
+    return list(found)
+
+
+def publish_for_stations(session: Session, items: Sequence[ContentItem], station_ids: Sequence[int]) -> None:
+    """These items air at these stations only (no station: every station, as before)."""
+    for item in items:
+        for station_id in station_ids:
+            session.add(ContentStation(item_id=item.id, station_id=station_id))
+    session.flush()
+
+
+def item_station_codes(session: Session, item_id: int) -> list[str]:
+    """The stations an item is published for; empty: every station."""
+    return list(session.exec(select(Station.code).join(ContentStation, ContentStation.station_id == Station.id)
+                             .where(ContentStation.item_id == item_id).order_by(Station.code)).all())
 
 
 # --------------------------------------------------------------------------

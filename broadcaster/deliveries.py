@@ -54,6 +54,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from .db import session_scope
@@ -153,8 +154,10 @@ def _check(table: dict, kind: str, current: str, new: str) -> None:
 
 
 def process_tag() -> str:
-    """Who claims a row: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who claims a row: ``host:pid:machine`` (the machine part tells cloned PCs apart, see ``leases``)."""
+    from .leases import machine_id
+
+    return f"{socket.gethostname()}:{os.getpid()}:{machine_id()}"
 
 
 # --------------------------------------------------------------------------
@@ -330,9 +333,13 @@ def mark_missed(session: Session, *, station_id: int, slot_time: datetime, reaso
     if bulletin is not None and bulletin.status not in BULLETIN_PLANNED | {B.FAILED}:
         return None
     if bulletin is None:
-        bulletin = create_bulletin(session, station_id=station_id, slot_time=slot_time, status=B.MISSED,
-                                   planned=planned, schedule_id=schedule_id, channel=channel, kind=kind,
-                                   reason=reason)
+        try:
+            with session.begin_nested():  # another daemon may write this slot at the same moment
+                bulletin = create_bulletin(session, station_id=station_id, slot_time=slot_time, status=B.MISSED,
+                                           planned=planned, schedule_id=schedule_id, channel=channel, kind=kind,
+                                           reason=reason)
+        except IntegrityError:
+            return None
     else:
         move_bulletin(session, bulletin, B.MISSED, reason=reason)
     item_ids = [row.item_id for row in bulletin_items(session, bulletin.id)]
@@ -359,15 +366,27 @@ class Airing:
     readings: dict[int, list[list[float]]] = field(default_factory=dict)
 
 
-def open_airing(engine: Engine, bulletin_id: int, *, backend: str, now: datetime | None = None) -> Airing:
-    """READY → PLAYING and a ``playing`` delivery per item, committed *before* the audio starts."""
+def open_airing(engine: Engine, bulletin_id: int, *, backend: str, now: datetime | None = None) -> Airing | None:
+    """READY → PLAYING and a ``playing`` delivery per item, committed *before* the audio starts.
+
+    The move is one conditional UPDATE: of two processes opening the same bulletin only one wins; the
+    other gets None and must not play.
+    """
     now = as_utc(now) if now is not None else utcnow()
+    table = Bulletin.__table__
     with session_scope(engine) as session:
+        won = session.connection().execute(
+            update(table).where(table.c.id == bulletin_id, table.c.status == B.READY.value)
+            .values(status=B.PLAYING.value, attempts=func.coalesce(table.c.attempts, 0) + 1,
+                    claimed_by=process_tag(), player_pid=None)).rowcount
+        if not won:
+            log.warning("Bản tin %s đã do tiến trình khác phát / bulletin %s is aired by another process",
+                        bulletin_id, bulletin_id)
+            return None
         bulletin = session.get(Bulletin, bulletin_id)
+        session.refresh(bulletin)
         rows = bulletin_items(session, bulletin_id)
         topics = _item_topics(session, [r.item_id for r in rows])
-        move_bulletin(session, bulletin, B.PLAYING, attempts=(bulletin.attempts or 0) + 1, claimed_by=process_tag(),
-                      player_pid=None)
         airing = Airing(bulletin_id, bulletin.station_id, as_utc(bulletin.slot_time))
         created = {}
         for row in rows:
@@ -458,9 +477,14 @@ class Recovered:
     players_stopped: list[int] = field(default_factory=list)
 
 
-def _stop_orphan_player(pid: int | None) -> bool:
-    """Kill a player process a dead daemon left behind (its own process group)."""
-    if not pid or pid == os.getpid():
+def _stop_orphan_player(pid: int | None, claimed_by: str | None) -> bool:
+    """Kill a player process a dead daemon of this machine left behind (its own process group).
+
+    A player started on another PC (or before this machine rebooted) is not ours to kill.
+    """
+    from .leases import on_this_machine
+
+    if not pid or pid == os.getpid() or not on_this_machine(claimed_by):
         return False
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -486,6 +510,7 @@ def recover(engine: Engine, *, station_ids: Iterable[int] | None = None, now: da
     The caller (the daemon) airs each inside its window or logs it missed.
     """
     now = as_utc(now) if now is not None else utcnow()
+    station_ids = list(station_ids) if station_ids is not None else None
     result = Recovered()
     with session_scope(engine) as session:
         query = select(Bulletin).where(Bulletin.status.in_(
@@ -494,7 +519,7 @@ def recover(engine: Engine, *, station_ids: Iterable[int] | None = None, now: da
             query = query.where(Bulletin.station_id.in_(list(station_ids)))
         for bulletin in session.exec(query.order_by(Bulletin.slot_time, Bulletin.id)).all():
             if bulletin.status == B.PLAYING:
-                if _stop_orphan_player(bulletin.player_pid):
+                if _stop_orphan_player(bulletin.player_pid, bulletin.claimed_by):
                     result.players_stopped.append(bulletin.player_pid)
                 for delivery in session.exec(select(Delivery).where(Delivery.bulletin_id == bulletin.id,
                                                                     Delivery.status == D.PLAYING)).all():
@@ -508,7 +533,10 @@ def recover(engine: Engine, *, station_ids: Iterable[int] | None = None, now: da
                 move_bulletin(session, bulletin, B.STALE, reason="daemon dừng khi đang dựng / stopped while rendering")
             result.bulletins.append(bulletin.id)
         # rows left playing without a bulletin in that state (should not happen; never leave them open)
-        for delivery in session.exec(select(Delivery).where(Delivery.status == D.PLAYING)).all():
+        orphans = select(Delivery).where(Delivery.status == D.PLAYING)
+        if station_ids is not None:
+            orphans = orphans.where(Delivery.station_id.in_(list(station_ids)))
+        for delivery in session.exec(orphans).all():
             bulletin = session.get(Bulletin, delivery.bulletin_id) if delivery.bulletin_id else None
             if bulletin is None or bulletin.status != B.PLAYING:
                 _close_delivery(session, delivery.id, D.INTERRUPTED, ended_at=now,

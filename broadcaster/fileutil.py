@@ -75,39 +75,41 @@ def copy_atomic(source: Path, target: Path) -> None:
 
 
 class FileLock:
-    """An OS lock on a file that the kernel releases when the process dies (flock; msvcrt on Windows).
+    """An OS lock on a file that the kernel releases when the process dies (the ``filelock`` library:
+    flock on POSIX, msvcrt on Windows), for what is local to one PC: its data folder.
 
     Held per open file: a second ``FileLock`` on the same path fails even in the same process.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._handle = None
+        self._lock = None
 
     @property
     def held(self) -> bool:
-        return self._handle is not None
+        return self._lock is not None
 
     def try_acquire(self, note: str = "") -> bool:
         """Take the lock without waiting; ``note`` (e.g. the pid) is written into the file."""
+        import filelock
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
-        if not _try_lock(handle):
-            handle.close()
+        lock = filelock.FileLock(str(self.path), timeout=0, thread_local=False)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
             return False
         if note:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(note)
-            handle.flush()
-        self._handle = handle
+            with open(self.path, "r+", encoding="utf-8") as handle:
+                handle.truncate()
+                handle.write(note)
+        self._lock = lock
         return True
 
     def release(self) -> None:
-        if self._handle is not None:
-            _unlock(self._handle)
-            self._handle.close()
-            self._handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def read_note(self) -> str:
         try:
@@ -123,33 +125,3 @@ def is_locked(path: Path) -> bool:
         probe.release()
         return False
     return True
-
-
-def _try_lock(handle) -> bool:  # noqa: ANN001
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def _unlock(handle) -> None:  # noqa: ANN001
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        return
-    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -278,11 +278,36 @@ class WebUser(SQLModel, table=True):
 
 
 class DaemonState(SQLModel, table=True):
-    """Heartbeat and lock of the one daemon allowed per database."""
+    """One row per daemon run: who (host, pid, instance), which stations it was asked for, its heartbeat.
 
-    id: int = Field(default=1, primary_key=True)
+    Many daemons share a database; which one serves a station is its ``StationLease``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
     pid: int | None = None
     host: str = ""
+    instance: str | None = Field(default=None, index=True)  # leases.new_instance_id()
+    stations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=True))  # [] = all
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     stopped_at: datetime | None = None
+
+
+class StationLease(SQLModel, table=True):
+    """Which daemon serves a station: taken by compare-and-swap on ``generation``, renewed by its heartbeat."""
+
+    station_id: int = Field(foreign_key="station.id", primary_key=True, ondelete="CASCADE")
+    generation: int = 1
+    holder: str  # host:pid:instance
+    instance: str = Field(index=True)
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+    released_at: datetime | None = None  # a clean stop: free at once
+
+
+class ContentStation(SQLModel, table=True):
+    """An item published for some stations only (an item with no row is for every station)."""
+
+    item_id: int = Field(foreign_key="contentitem.id", primary_key=True, ondelete="CASCADE")
+    station_id: int = Field(foreign_key="station.id", primary_key=True, ondelete="CASCADE")

@@ -68,10 +68,15 @@ def _read_text_file(path: str) -> str:
               help="Số lần đọc trong một bản tin (mặc định 1, khẩn cấp 2) / times read per bulletin.")
 @click.option("--sms-text", default=None, help="Nội dung SMS ngắn hơn / a shorter text for SMS.")
 @click.option("--approve", is_flag=True, help="Duyệt luôn / approve now (mặc định là nháp / default draft).")
+@click.option("--station", "stations", multiple=True, metavar="CODE",
+              help="Chỉ phát ở đài này (lặp lại được; mặc định: mọi đài) / air at this station only "
+                   "(repeatable; default: every station).")
+@click.option("--commune", "communes", multiple=True, metavar="NAME",
+              help="Phát ở mọi đài của xã này (lặp lại được) / air at every station of this commune (repeatable).")
 def content_add(title: str, topic: str, plan_code: str | None, text: str | None, text_file: str | None,
                 lang: str, audio_files: tuple[Path, ...], audio_langs: tuple[str, ...], channels: tuple[str, ...],
                 valid_from: str | None, valid_until: str | None, priority: str, repeat: int | None,
-                sms_text: str | None, approve: bool) -> None:
+                sms_text: str | None, approve: bool, stations: tuple[str, ...], communes: tuple[str, ...]) -> None:
     """Thêm một tin / add a content item; prints its id."""
     if text is not None and text_file is not None:
         raise InputError("dùng --text hoặc --text-file, không cả hai / use --text or --text-file, not both")
@@ -95,9 +100,11 @@ def content_add(title: str, topic: str, plan_code: str | None, text: str | None,
         app.config.broadcaster.timezone,
     )
     with content.StagedFiles() as staged, app.session() as session:
+        station_ids = content.resolve_stations(session, stations, communes)
         item = content.add_item(session, spec, recordings_dir=app.config.recordings_dir, staged=staged,
                                 emergency_repeat=app.config.audio.emergency_repeat, base_dir=Path.cwd(), cli=True,
                                 by=cli_signer())
+        content.publish_for_stations(session, [item], station_ids)
         item_id, status, item_channels = item.id, item.status, item.channels
         warnings = _period_warnings(app, session, [item.topic_id])
     click.echo(item_id)
@@ -118,7 +125,12 @@ def _period_warnings(app, session, topic_ids: list[int | None]) -> list[str]:  #
 
 @content_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def content_import(file: Path) -> None:
+@click.option("--station", "stations", multiple=True, metavar="CODE",
+              help="Mọi tin trong tệp chỉ phát ở đài này (lặp lại được; mặc định: mọi đài) / air at this station only "
+                   "(repeatable; default: every station), for every item of the file.")
+@click.option("--commune", "communes", multiple=True, metavar="NAME",
+              help="Phát ở mọi đài của xã này (lặp lại được) / air at every station of this commune (repeatable).")
+def content_import(file: Path, stations: tuple[str, ...], communes: tuple[str, ...]) -> None:
     """Nhập tin từ tệp TOML hoặc CSV (tất cả hoặc không) / import items, all-or-nothing.
 
     Định dạng tệp / file format: docs/content-format.md (mẫu / example:
@@ -127,8 +139,10 @@ def content_import(file: Path) -> None:
     app = get_app()
     parsed = content.read_content_file(file, app.config.broadcaster.timezone)
     with content.StagedFiles() as staged, app.session() as session:
+        station_ids = content.resolve_stations(session, stations, communes)
         items = content.import_items(session, parsed, recordings_dir=app.config.recordings_dir, staged=staged,
                                      emergency_repeat=app.config.audio.emergency_repeat, by=cli_signer())
+        content.publish_for_stations(session, items, station_ids)
         rows = [(item.id, item.status) for item in items]
         warnings = _period_warnings(app, session, [item.topic_id for item in items])
     drafts = sum(1 for _, status in rows if status == ItemStatus.DRAFT)
@@ -150,6 +164,7 @@ def _item_data(session, item, labels, tz: str, *, full: bool = False) -> dict:
     if full:
         data.update({
             "topic_title": topic_title, "sms_text": item.sms_text, "timezone": tz,
+            "stations": content.item_station_codes(session, item.id),
             "created_at": item.created_at, "updated_at": item.updated_at,
             "approved_by": item.approved_by, "approved_at": fmt_dt(item.approved_at, tz) or None,
             "announced_by": item.announced_by, "announced_at": fmt_dt(item.announced_at, tz) or None,
@@ -228,6 +243,7 @@ def content_show(item_id: int, as_json: bool) -> None:
         echo_wrapped(f"Thông báo khẩn bởi / announced by: {data['announced_by'] or '?'}, {data['announced_at']}")
     echo_wrapped(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
     echo_wrapped(f"Kênh / channels: {', '.join(data['channels'])}")
+    echo_wrapped(f"Đài / stations: {', '.join(data['stations']) or 'mọi đài / every station'}")
     if _valid_text(data):
         echo_wrapped(f"Hiệu lực / valid ({tz}): {_valid_text(data)}")
     for lang, text in data["texts"].items():

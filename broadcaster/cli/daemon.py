@@ -14,12 +14,17 @@ from .common import cli_signer, echo_json, get_app, json_option
 
 
 @click.command("daemon")
-def daemon_command() -> None:
+@click.option("--station", "stations", multiple=True, metavar="CODE",
+              help="Chỉ phục vụ đài này (lặp lại được; mặc định: daemon.stations, hoặc mọi đài chưa có daemon) / "
+                   "serve this station only (repeatable; default: daemon.stations, or every station no other "
+                   "daemon holds).")
+def daemon_command(stations: tuple[str, ...]) -> None:
     """Chạy chương trình chạy nền (daemon) trong cửa sổ này; Ctrl-C để dừng / run the daemon here.
 
     Daemon là chương trình chạy nền: phát bản tin đúng giờ, gửi SMS, ghi nhật ký. Trên máy xã nó
     thường chạy bằng systemd (docs/commune-pc.md) / the daemon airs bulletins on time, sends SMS and
-    logs every delivery; on a commune PC systemd usually runs it.
+    logs every delivery; on a commune PC systemd usually runs it. Many PCs can share one PostgreSQL,
+    each serving its own stations (docs/province.md).
     """
     import logging
     import sys
@@ -34,7 +39,7 @@ def daemon_command() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    Daemon(get_app()).run()
+    Daemon(app, stations=list(stations)).run()
 
 
 @click.command("status")
@@ -69,6 +74,8 @@ def status_command(as_json: bool) -> None:
                              "at": d.started_at or d.updated_at} for d in recent],
         "problems": [{"bulletin": b.id, "status": b.status, "slot_time": b.slot_time, "reason": b.reason}
                      for b in recent_bulletins],
+        "stations": [{"station": h.code, "holder": h.holder, "lease": h.state, "expires_at": h.expires_at}
+                     for h in state.stations],
     }
     if as_json:
         echo_json(data)
@@ -81,6 +88,7 @@ def status_command(as_json: bool) -> None:
     else:
         last = f", lần cuối / last seen {local(state.heartbeat_at, tz):%Y-%m-%d %H:%M}" if state.heartbeat_at else ""
         click.echo(f"Daemon: KHÔNG CHẠY / not running{last}")
+    _print_holders(state.stations, tz)
     click.echo("Lần phát tới / next slots:")
     for row in data["next"] or [None]:
         click.echo(f"  {row['time']:%Y-%m-%d %H:%M} #{row['schedule']} {row['station']} {row['channel']}"
@@ -126,12 +134,41 @@ def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None
                                                      "the running daemon"))
     if not result.handed_to_daemon:
         click.echo("Không có daemon, đã phát trực tiếp / no daemon running: aired directly")
+    elif result.aired_here:
+        click.echo(f"{len(result.aired_here)} đài không có daemon phục vụ, đã phát trực tiếp / "
+                   f"{len(result.aired_here)} station(s) no daemon serves: aired directly")
     _print_outcome(app, result)
     failed = [b for b, status in result.statuses.items()
               if status in (BulletinStatus.FAILED, BulletinStatus.MISSED, BulletinStatus.SKIPPED)]
     if failed:
         raise click.ClickException(f"thông báo không phát được ở {len(failed)} đài / the announcement did not "
                                    f"air at {len(failed)} station(s)")
+
+
+LEASE_LABELS = {"expired": "DAEMON ĐÃ CHẾT / daemon died (lease expired)",
+                "released": "đã dừng / stopped", "none": "chưa có daemon / never served"}
+
+
+def _print_holders(holders, tz: str) -> None:  # noqa: ANN001
+    """Stations whose daemon died or that none serves, one per line; the served ones grouped by daemon
+    (a district has hundreds)."""
+    import textwrap
+
+    if not holders:
+        return
+    click.echo("Đài và daemon phục vụ / stations and their daemon:")
+    served: dict[str, list[str]] = {}
+    order = {"expired": 0, "none": 1, "released": 2}
+    for holder in sorted(holders, key=lambda h: (order.get(h.state, 3), h.code)):
+        if holder.state == "alive":
+            served.setdefault(holder.holder, []).append(holder.code)
+            continue
+        until = f" đến/until {local(holder.expires_at, tz):%H:%M:%S}" if holder.expires_at else ""
+        who = f" {holder.holder}" if holder.holder else ""
+        click.echo(f"  {holder.code}: {LEASE_LABELS[holder.state]}{who}{until}")
+    for who, codes in sorted(served.items()):
+        line = f"{who} phục vụ / serves {len(codes)} đài/stations: {', '.join(codes)}"
+        click.echo(textwrap.fill(line, width=78, initial_indent="  ", subsequent_indent="      "))
 
 
 def _print_outcome(app, announcement) -> None:  # noqa: ANN001

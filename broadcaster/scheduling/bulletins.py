@@ -33,7 +33,7 @@ from ..db import session_scope
 from ..deliveries import BulletinStatus, PlannedItem
 from ..models import Bulletin, Channel, ContentItem, Schedule, Station
 from ..timeutil import as_utc, local, utcnow
-from .composer import Choice, Slot, compose, item_fits, wanted_topic_ids
+from .composer import Choice, Slot, compose, item_fits, not_for_station, wanted_topic_ids
 
 log = logging.getLogger("broadcaster.daemon")
 
@@ -93,7 +93,16 @@ class Bulletins:
 
         A slot with nothing to carry is written ``skipped`` (and None returned), so it is in the log.
         """
-        slot_time = as_utc(slot_time)
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return self._plan_slot(schedule_id, as_utc(slot_time))
+        except IntegrityError:  # another daemon wrote this slot first (unique on schedule and slot time)
+            log.info("Lịch %s lúc %s đã có tiến trình khác soạn / slot composed by another process", schedule_id,
+                     as_utc(slot_time).isoformat(timespec="seconds"))
+            return None
+
+    def _plan_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             if schedule is None or deliveries.find_slot_bulletin(session, schedule_id, slot_time) is not None:
@@ -196,7 +205,8 @@ class Bulletins:
             item = session.get(ContentItem, row.item_id) if row.item_id else None
             topic = session.get(Topic, item.topic_id) if item and item.topic_id else None
             drop = row.dropped or ("tin đã bị xóa / item removed" if item is None else
-                                   item_fits(item, schedule.channel, as_utc(slot_time), wanted))
+                                   item_fits(item, schedule.channel, as_utc(slot_time), wanted)
+                                   or not_for_station(session, item.id, station.id))
             items.append({"id": row.item_id, "title": item.title if item else "", "topic": topic.code if topic
                           else None, "seconds": round(row.seconds or 0), "reason": row.reason, "dropped": drop})
         return str(bulletin.status), items
@@ -271,7 +281,8 @@ class Bulletins:
                 if bulletin.kind == "announcement":
                     why = None if item.status != "retired" else "đã thôi dùng / retired"
                 else:
-                    why = item_fits(item, Channel.LOUDSPEAKER, as_utc(bulletin.slot_time), wanted)
+                    why = item_fits(item, Channel.LOUDSPEAKER, as_utc(bulletin.slot_time), wanted) or \
+                        not_for_station(session, item.id, bulletin.station_id)
                 if why:
                     drops[row.item_id] = why
                 elif bulletin.composed_at and item.updated_at and as_utc(item.updated_at) > as_utc(

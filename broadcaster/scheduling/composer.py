@@ -1,12 +1,16 @@
 """Choosing what a slot carries.
 
 For one slot (station, channel, time, length) the composer takes approved
-items valid at that time for the channel, and orders them:
+items valid at that time for the channel and published for that station (an
+item published for no station in particular is for every station), and
+orders them:
 
 1. emergency items, then priority items;
 2. then items whose topic is furthest behind the pace of its targets:
    ``behind = (expected by now - achieved) / target amount`` for the topic's
-   worst target on this channel, where "expected by now" is linear over
+   worst target on this channel (a target set for another station does not
+   count; one set for this station counts its airings only), where
+   "expected by now" is linear over
    the target's current period (month, quarter, year or the whole plan);
 3. ties: the item aired longest ago on this station first (never aired
    first), then the lower id.
@@ -40,6 +44,7 @@ from ..models import (
     Campaign,
     Channel,
     ContentItem,
+    ContentStation,
     Delivery,
     ItemStatus,
     Metric,
@@ -182,11 +187,27 @@ def wanted_topic_ids(session: Session, topic_codes: tuple[str, ...] | list[str])
     return {find_topic(session, code).id for code in topic_codes}
 
 
+def published_elsewhere(session: Session, station_id: int) -> set[int]:
+    """Items published for some stations, not this one (an item with no station is for every station)."""
+    mine = select(ContentStation.item_id).where(ContentStation.station_id == station_id)
+    return set(session.exec(select(ContentStation.item_id).where(ContentStation.item_id.not_in(mine))).all())
+
+
+def not_for_station(session: Session, item_id: int, station_id: int) -> str | None:
+    """Why an item does not air at this station (it was published for others only), or None."""
+    stations = set(session.exec(select(ContentStation.station_id).where(ContentStation.item_id == item_id)).all())
+    if stations and station_id not in stations:
+        return "không dành cho đài này / not published for this station"
+    return None
+
+
 def candidates(session: Session, slot: Slot) -> list[ContentItem]:
     items = session.exec(select(ContentItem).where(ContentItem.status == ItemStatus.APPROVED)
                          .order_by(ContentItem.id)).all()
     wanted = wanted_topic_ids(session, slot.topic_codes)
-    return [item for item in items if item_fits(item, slot.channel, slot.at, wanted) is None]
+    elsewhere = published_elsewhere(session, slot.station.id)
+    return [item for item in items
+            if item.id not in elsewhere and item_fits(item, slot.channel, slot.at, wanted) is None]
 
 
 def compose(session: Session, slot: Slot, *, seconds_of: Callable[[ContentItem], float],

@@ -16,12 +16,20 @@ Every wait watches the stop event, so a stop is prompt whatever is stuck. The
 clock is injected (``Daemon(app, clock=...)``): catch-up, missed slots,
 render-ahead, the repeat gap and announcements are tested in-process.
 
-One daemon per data folder: an OS file lock (released by the kernel if the
-process dies) decides "a daemon runs" — ``announce`` asks the lock, not the
-heartbeat, which can lag. A slot missed while no daemon ran airs late if it
-is within ``schedule.catch_up_minutes`` (the latest one per schedule),
-otherwise it is logged missed; whatever a crashed daemon left half-done
-(rendering, playing, announcements) is recovered the same way.
+Many daemons (on many PCs) can share one database: each serves the stations
+it was given (``--station``, ``daemon.stations``; every station no other
+daemon holds when neither) and holds each through a lease renewed by its
+heartbeat (:mod:`broadcaster.leases`). A station held by a live daemon is
+refused to a second one; a station whose daemon died is taken over once its
+lease expires; a daemon that loses a lease stops airing that station.
+Everything below — recovery, catch-up, jobs, render-ahead, announcements —
+works on the stations held only. One daemon per data folder: an OS file lock
+guards what is local to the PC.
+
+A slot missed while no daemon served its station airs late if it is within
+``schedule.catch_up_minutes`` (the latest one per schedule), otherwise it is
+logged missed; whatever a dead daemon left half-done (rendering, playing,
+announcements) is recovered the same way, station by station.
 """
 
 from __future__ import annotations
@@ -33,14 +41,14 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import select
 
-from .. import deliveries
+from .. import deliveries, leases
 from .. import schedules as schedules_mod
 from ..app import App
 from ..db import session_scope
@@ -88,26 +96,48 @@ def daemon_running(app: App) -> bool:
 
 
 @dataclass
+class StationHolder:
+    """Who serves a station: ``state`` is alive, expired (its daemon died) or released (stopped cleanly)."""
+
+    code: str
+    holder: str | None
+    state: str  # alive | expired | released | none (never served)
+    expires_at: datetime | None
+
+
+@dataclass
 class DaemonStatus:
-    alive: bool  # a daemon holds the lock (or, on another host, heartbeats)
+    alive: bool  # a daemon holds this data folder's lock, or some daemon heartbeats or holds a live lease
     responding: bool  # its heartbeat is fresh
     pid: int | None
     host: str
     started_at: datetime | None
     heartbeat_at: datetime | None
+    stations: list[StationHolder] = field(default_factory=list)
 
 
 def read_status(app: App, now: datetime | None = None) -> DaemonStatus:
+    """The daemons on this database: the freshest one's heartbeat, and each station's holder."""
     now = now or utcnow()
     with app.read_session() as session:
-        state = session.get(DaemonState, 1)
+        states = session.exec(select(DaemonState).where(DaemonState.heartbeat_at.is_not(None))
+                              .order_by(DaemonState.heartbeat_at.desc())).all()
+        codes = dict(session.exec(select(Station.id, Station.code)).all())
+    held = leases.all_leases(app.ready_engine())
+    stations = [StationHolder(code, held[sid].holder if sid in held else None,
+                              held[sid].state(now) if sid in held else "none",
+                              held[sid].expires_at if sid in held else None)
+                for sid, code in sorted(codes.items(), key=lambda kv: kv[1])]
     running = daemon_running(app)
-    if state is None or state.heartbeat_at is None:
-        return DaemonStatus(running, False, None, "", None, None)
+    live = [s for s in states if s.stopped_at is None]
+    state = live[0] if live else (states[0] if states else None)
+    if state is None:
+        return DaemonStatus(running, False, None, "", None, None, stations)
     fresh = now - as_utc(state.heartbeat_at) < timedelta(seconds=3 * app.config.daemon.heartbeat_seconds + 2)
-    remote = state.host != socket.gethostname() and state.stopped_at is None and fresh
-    return DaemonStatus(running or remote, fresh and state.stopped_at is None, state.pid, state.host,
-                        as_utc(state.started_at), as_utc(state.heartbeat_at))
+    serving = any(s.state == "alive" for s in stations)
+    responding = fresh and state.stopped_at is None
+    return DaemonStatus(running or serving or responding, responding, state.pid, state.host,
+                        as_utc(state.started_at), as_utc(state.heartbeat_at), stations)
 
 
 class _Renderer(threading.Thread):
@@ -178,9 +208,20 @@ class _Renderer(threading.Thread):
 
 class Daemon:
     def __init__(self, app: App, *, clock: Clock = utcnow, log_file: Path | None = None,
-                 use_scheduler: bool = True, sms_poll_seconds: float = 5.0) -> None:
+                 use_scheduler: bool = True, sms_poll_seconds: float = 5.0,
+                 stations: Sequence[str] | None = None) -> None:
         self.app = app
         self.config = app.config
+        codes = list(stations or ()) or list(self.config.daemon.stations)
+        self.station_codes: list[str] | None = codes or None  # None: every station no other daemon holds
+        self.instance = leases.new_instance_id()
+        self.holder = leases.holder_tag(self.instance)
+        self.lease_s = float(self.config.daemon.lease_seconds)
+        # stations whose lease this daemon holds: the only ones it touches (rebound, never mutated in place)
+        self.held: frozenset[int] = frozenset()
+        self._station_stops: dict[int, threading.Event] = {}
+        self._state_id: int | None = None
+        self._predecessor: str | None = None  # the previous daemon of this data folder (see acquire)
         self.engine = app.ready_engine()
         self.clock = clock
         self.stop_event = threading.Event()
@@ -232,11 +273,16 @@ class Daemon:
     def start(self, *, lock_wait_s: float = 30.0) -> None:
         """Take the lock, recover what a crash left, start the threads and the jobs."""
         self.acquire(wait_s=lock_wait_s)
-        previous_heartbeat = self._start_state()
+        try:
+            taken = self.take_stations(refuse=True, wait_s=lock_wait_s)
+        except BaseException:
+            self.release()
+            raise
+        self._start_state()
         self.renderer.start()
         self._sms_thread = threading.Thread(target=self._sms_loop, name="sms", daemon=True)
         self._sms_thread.start()
-        self.recover_and_catch_up(previous_heartbeat)
+        self.recover_and_catch_up(taken)
         if self.use_scheduler:
             from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
             from apscheduler.schedulers.background import BackgroundScheduler
@@ -249,10 +295,14 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+        for station_stop in list(self._station_stops.values()):
+            station_stop.set()
 
     def shutdown(self) -> None:
         log.info("Đang dừng / stopping")
         self.stop_event.set()
+        for station_stop in self._station_stops.values():
+            station_stop.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for thread in [*self.players.values(), self._sms_thread]:
@@ -265,9 +315,11 @@ class Daemon:
         self._stop_web_console()
         if self._lock.held:
             try:
+                leases.release(self.engine, self.instance, self.held, now=self.clock())
+                self.held = frozenset()
                 with session_scope(self.engine) as session:
-                    state = session.get(DaemonState, 1)
-                    if state is not None and state.pid == os.getpid():
+                    state = session.get(DaemonState, self._state_id) if self._state_id else None
+                    if state is not None:
                         state.stopped_at = state.heartbeat_at = utcnow()
                         session.add(state)
             except Exception as exc:  # a full disk must not keep the lock held or the process alive
@@ -297,42 +349,132 @@ class Daemon:
 
     # ------------------------------------------------------------------ locking
     def acquire(self, wait_s: float = 0.0) -> None:
-        note = f"{os.getpid()}@{socket.gethostname()}"
+        """Take this data folder's lock. The holder named in it before is this PC's previous daemon, dead
+        now that the kernel let go of its lock: its stations need not wait for their leases to expire."""
         deadline = time.monotonic() + wait_s
-        while not self._lock.try_acquire(note):
+        previous = self._lock.read_note()
+        while not self._lock.try_acquire(self.holder):
             if time.monotonic() >= deadline:
                 other = self._lock.read_note() or "?"
                 raise BroadcasterError(
                     f"Chương trình chạy nền (daemon) đã chạy với thư mục dữ liệu này ({other}) / "
                     f"a daemon already runs on this data folder ({other})"
                 )
-            time.sleep(0.2)  # e.g. 'announce' airing directly holds it for a moment
+            time.sleep(0.2)
+            previous = self._lock.read_note()
+        self._predecessor = previous or None
 
     def release(self) -> None:
         self._lock.release()
 
-    def _start_state(self) -> datetime | None:
-        """Record this daemon's start; return when the previous one was last alive."""
+    def _start_state(self) -> None:
+        """Record this daemon's run (one row per run: many daemons share the database); runs that
+        stopped long ago are forgotten."""
+        from sqlalchemy import delete
+
         with session_scope(self.engine) as session:
-            state = session.get(DaemonState, 1) or DaemonState(id=1)
-            previous = as_utc(state.heartbeat_at)
-            state.pid, state.host = os.getpid(), socket.gethostname()
+            session.exec(delete(DaemonState).where(DaemonState.stopped_at < utcnow() - timedelta(days=30)))
+            state = DaemonState(pid=os.getpid(), host=socket.gethostname(), instance=self.instance,
+                                stations=self.station_codes or [])
             state.started_at = state.heartbeat_at = utcnow()
-            state.stopped_at = None
             session.add(state)
-        return previous
+            session.flush()
+            self._state_id = state.id
 
     def heartbeat(self) -> None:
+        """Renew the leases (stopping the stations lost), take over stations whose daemon died, beat."""
+        kept = leases.renew(self.engine, self.instance, self.held, now=self.clock(), seconds=self.lease_s)
+        if self.held - kept:
+            self.lose_stations(self.held - kept)
         with session_scope(self.engine) as session:
-            state = session.get(DaemonState, 1)
+            state = session.get(DaemonState, self._state_id)
             state.heartbeat_at = utcnow()
             session.add(state)
+        taken = self.take_stations(refuse=False)
+        if taken:
+            self.recover_and_catch_up(taken)
+            if self.scheduler is not None:
+                self.sync_jobs(force=True)
+
+    # ------------------------------------------------------------------- leases
+    def take_stations(self, *, refuse: bool, wait_s: float = 0.0) -> dict[int, datetime | None]:
+        """Take the lease of each station this daemon serves and does not hold (never served, released, or
+        expired because its daemon died). Returns {station: when it was last served} for those taken.
+
+        ``refuse``: at start, a station held by a live daemon is an error naming the holder (with
+        ``daemon.stations`` or ``--station``; without them only when every station is held). An
+        ``announce`` airing without a daemon holds its stations for a moment: it is waited for.
+        """
+        with self.app.read_session() as session:
+            query = select(Station.id, Station.code).order_by(Station.code)
+            if self.station_codes is not None:
+                query = query.where(Station.code.in_(self.station_codes))
+            stations = session.exec(query).all()
+        if refuse and self.station_codes is not None:
+            unknown = sorted(set(self.station_codes) - {code for _id, code in stations})
+            if unknown:
+                raise BroadcasterError(f"không có đài {', '.join(unknown)} / unknown station(s): "
+                                       f"{', '.join(unknown)}")
+        deadline = time.monotonic() + wait_s
+        taken: dict[int, datetime | None] = {}
+        while True:
+            now = self.clock()
+            current = leases.all_leases(self.engine)
+            refused: dict[str, leases.Lease] = {}
+            for station_id, code in stations:
+                lease = current.get(station_id)
+                if station_id in self.held or station_id in taken:
+                    continue
+                if lease is not None and lease.instance != self.instance and lease.alive(now) \
+                        and lease.holder != self._predecessor:
+                    refused[code] = lease
+                    continue
+                result = leases.take(self.engine, station_id, instance=self.instance, holder=self.holder,
+                                     now=now, seconds=self.lease_s, predecessor=self._predecessor)
+                if isinstance(result, leases.Taken):
+                    taken[station_id] = result.previous.renewed_at if result.previous else None
+                else:
+                    refused[code] = result
+            waiting_for_announce = refused and all(leases.is_announce(lease.instance)
+                                                   for lease in refused.values())
+            if not (refuse and waiting_for_announce and time.monotonic() < deadline):
+                break
+            time.sleep(0.2)
+        if refuse and refused and (self.station_codes is not None or not taken):
+            leases.release(self.engine, self.instance, taken, now=self.clock())
+            code, lease = next(iter(refused.items()))
+            more = f" (+{len(refused) - 1})" if len(refused) > 1 else ""
+            raise BroadcasterError(f"Đài {code}{more} đang do daemon khác phục vụ ({lease.holder}) / station "
+                                   f"{code}{more} is served by another daemon ({lease.holder})")
+        if refused and refuse:
+            log.warning("%d đài do daemon khác phục vụ, bỏ qua / %d station(s) served by other daemons: %s",
+                        len(refused), len(refused), ", ".join(sorted(refused)))
+        if taken:
+            self.held = self.held | set(taken)
+            log.info("Phục vụ %d đài / serving %d station(s) (%s)", len(taken), len(taken), self.holder)
+        return taken
+
+    def lose_stations(self, station_ids: set[int]) -> None:
+        """Leases lost (expired and taken by another daemon): those stations stop airing here at once."""
+        self.held = self.held - station_ids  # rebound, never mutated: other threads read it
+        for station_id in station_ids:
+            stop = self._station_stops.pop(station_id, None)
+            if stop is not None:
+                stop.set()
+            self.players.pop(station_id, None)
+        log.error("Mất quyền phục vụ %d đài (daemon khác đã nhận), ngừng phát / lost the lease of %d station(s) "
+                  "to another daemon: no longer airing them", len(station_ids), len(station_ids))
+        if self.scheduler is not None:
+            self.sync_jobs(force=True)
 
     # ---------------------------------------------------------------- threads
     def player(self, station_id: int) -> StationPlayer:
         player = self.players.get(station_id)
         if player is None or not player.is_alive():
-            player = StationPlayer(station_id, self.bulletins, stop=self.stop_event,
+            stop = self._station_stops[station_id] = threading.Event()
+            if self.stop_event.is_set():
+                stop.set()
+            player = StationPlayer(station_id, self.bulletins, stop=stop,
                                    send_to_renderer=self._to_renderer, on_failed=self._play_failed)
             self.players[station_id] = player
             player.start()
@@ -356,6 +498,10 @@ class Daemon:
     def air_bulletin(self, bulletin_id: int, *, emergency: bool) -> None:
         with session_scope(self.engine) as session:
             station_id = session.get(Bulletin, bulletin_id).station_id
+        if station_id not in self.held:  # the lease was lost meanwhile: the new holder recovers it
+            log.warning("Bản tin %s: đài không còn do daemon này phục vụ / bulletin %s: station no longer served "
+                        "here", bulletin_id, bulletin_id)
+            return
         self.player(station_id).air(bulletin_id, emergency=emergency)
 
     def idle(self) -> bool:
@@ -414,7 +560,7 @@ class Daemon:
         if drift > 0:
             latest: dict = {}
             with session_scope(self.engine) as session:
-                self._slots_fallen_since(session, latest, previous[0], wall)
+                self._slots_fallen_since(session, latest, dict.fromkeys(self.held, previous[0]), wall)
             self._air_late(latest)
 
     def _guard(self, func) -> None:  # noqa: ANN001
@@ -432,10 +578,16 @@ class Daemon:
         log.info("Dọn dữ liệu cũ / retention applied: %s", summary)
 
     # ----------------------------------------------------------------- recovery
-    def recover_and_catch_up(self, last_alive: datetime | None) -> None:
-        """Recover what a dead daemon left half-done, and account for every slot that fell while none ran."""
+    def recover_and_catch_up(self, last_alive: dict[int, datetime | None]) -> None:
+        """Recover what a dead daemon left half-done at the stations just taken, and account for every slot
+        that fell while none served them. ``last_alive``: station -> when it was last served (None: never).
+
+        Stations held by other live daemons are not touched: their bulletins on air stay on air.
+        """
+        if not last_alive:
+            return
         now = self.clock()
-        recovered = deliveries.recover(self.engine, now=now)
+        recovered = deliveries.recover(self.engine, station_ids=list(last_alive), now=now)
         if recovered.players_stopped:
             log.warning("Đã dừng %d trình phát mồ côi / stopped %d orphaned player(s)",
                         len(recovered.players_stopped), len(recovered.players_stopped))
@@ -464,11 +616,16 @@ class Daemon:
             self._slots_fallen_since(session, latest, last_alive, now)
         self._air_late(latest)
 
-    def _slots_fallen_since(self, session, latest: dict, since: datetime | None, now: datetime) -> None:  # noqa: ANN001
-        """Every slot due in (since, now] that has not aired: the latest per schedule to air late, others missed."""
-        rows = session.exec(select(Schedule, Station).join(Station).where(Schedule.paused == False)).all()  # noqa: E712
+    def _slots_fallen_since(self, session, latest: dict, since: dict[int, datetime | None],  # noqa: ANN001
+                            now: datetime) -> None:
+        """Every slot of these stations due in (since[station], now] that has not aired: the latest per
+        schedule to air late, the others missed."""
+        if not since:
+            return
+        rows = session.exec(select(Schedule, Station).join(Station).where(
+            Schedule.paused == False, Schedule.station_id.in_(list(since)))).all()  # noqa: E712
         for schedule, station in rows:
-            start = max(as_utc(schedule.created_at), since or as_utc(schedule.created_at))
+            start = max(as_utc(schedule.created_at), as_utc(since[station.id]) or as_utc(schedule.created_at))
             for slot_time in schedules_mod.fire_times(schedule, station.timezone, start, now):
                 existing = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
                 if existing is not None and existing.status not in deliveries.BULLETIN_PLANNED \
@@ -519,7 +676,8 @@ class Daemon:
         from apscheduler.triggers.date import DateTrigger
 
         with self.app.read_session() as session:
-            rows = session.exec(select(Schedule, Station).join(Station).order_by(Schedule.id)).all()
+            rows = session.exec(select(Schedule, Station).join(Station).where(
+                Schedule.station_id.in_(list(self.held))).order_by(Schedule.id)).all()
             fingerprint = tuple((s.id, s.cron, s.at, s.paused, s.updated_at, st.timezone) for s, st in rows)
             if fingerprint == self._fingerprint and not force:
                 return
@@ -576,6 +734,8 @@ class Daemon:
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             channel, station_id = schedule.channel, schedule.station_id
+        if station_id not in self.held:  # a job of a station lost a moment ago
+            return
         if channel == Channel.SMS:
             self.sms_slots.put((schedule_id, as_utc(slot_time)))
             self.sms_wake.set()
@@ -590,7 +750,8 @@ class Daemon:
         stale: list[tuple[int, datetime]] = []
         with self.app.read_session() as session:
             rows = session.exec(select(Schedule, Station).join(Station).where(
-                Schedule.paused == False, Schedule.channel == Channel.LOUDSPEAKER)).all()  # noqa: E712
+                Schedule.paused == False, Schedule.channel == Channel.LOUDSPEAKER,  # noqa: E712
+                Schedule.station_id.in_(list(self.held)))).all()
             for schedule, station in rows:
                 for slot_time in schedules_mod.fire_times(schedule, station.timezone, now, now + self.ahead):
                     bulletin = deliveries.find_slot_bulletin(session, schedule.id, slot_time)
@@ -632,7 +793,7 @@ class Daemon:
         with self.app.read_session() as session:  # most of the time there is nothing: no write lock then
             stale_waiting = session.exec(select(Bulletin.id).where(
                 Bulletin.status == BulletinStatus.STALE, Bulletin.slot_time <= now,
-                Bulletin.channel == Channel.LOUDSPEAKER)).first()
+                Bulletin.channel == Channel.LOUDSPEAKER, Bulletin.station_id.in_(list(self.held)))).first()
         if stale_waiting is None and not any(at <= now for at in self.play_retry_at.values()):
             return
         waiting = self.renderer.waiting_to_air()
@@ -653,7 +814,7 @@ class Daemon:
                     to_air.append(bulletin_id)
             stale_due = session.exec(select(Bulletin).where(
                 Bulletin.status == BulletinStatus.STALE, Bulletin.slot_time <= now,
-                Bulletin.channel == Channel.LOUDSPEAKER)).all()
+                Bulletin.channel == Channel.LOUDSPEAKER, Bulletin.station_id.in_(list(self.held)))).all()
             for bulletin in stale_due:
                 window_end = as_utc(bulletin.valid_until) or as_utc(bulletin.slot_time) + self.catch_up
                 if now > window_end:
@@ -674,8 +835,8 @@ class Daemon:
         """Claim announcements queued by ``broadcaster announce`` and hand them to the stations' players."""
         with self.app.read_session() as session:  # every 0.2 s: never the write lock
             queued = session.exec(select(Bulletin.id, Bulletin.station_id).where(
-                Bulletin.kind == "announcement", Bulletin.status == BulletinStatus.QUEUED)
-                .order_by(Bulletin.id)).all()
+                Bulletin.kind == "announcement", Bulletin.status == BulletinStatus.QUEUED,
+                Bulletin.station_id.in_(list(self.held))).order_by(Bulletin.id)).all()
         for bulletin_id, _station_id in queued:
             if deliveries.claim_bulletin(self.engine, bulletin_id, expect=[BulletinStatus.QUEUED]):
                 log.warning("Nhận thông báo khẩn %s / announcement %s accepted", bulletin_id, bulletin_id)
@@ -713,6 +874,14 @@ class Daemon:
 
     def start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         """An SMS slot fell due: its bulletin (``sent`` or why not) and its campaign, in one transaction."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return self._start_sms_slot(schedule_id, slot_time)
+        except IntegrityError:  # another daemon wrote this slot first (unique on schedule and slot time)
+            return None
+
+    def _start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         from ..deliveries import PlannedItem
         from ..sms.campaigns import create_campaign
 

@@ -78,12 +78,16 @@ def air_bulletin(bulletins: Bulletins, bulletin_id: int, *, stop: threading.Even
         player = make_player(player_kind, options)
     except ValueError as exc:
         airing = deliveries.open_airing(engine, bulletin_id, backend=player_kind, now=bulletins.clock())
+        if airing is None:
+            return _status(bulletins, bulletin_id)
         deliveries.close_airing(engine, airing, started_at=None, ended_at=bulletins.clock(), on_air_s=0.0,
                                 error=str(exc))
         return BulletinStatus.FAILED
     if stop.is_set():
         return _status(bulletins, bulletin_id)
     airing = deliveries.open_airing(engine, bulletin_id, backend=player_kind, now=bulletins.clock())
+    if airing is None:  # another process won the bulletin: it airs there, once
+        return _status(bulletins, bulletin_id)
     try:
         result = player.play(audio_path, station_code=station_code, stop_event=stop,
                              on_start=lambda pid: deliveries.player_started(engine, bulletin_id, pid))

@@ -19,6 +19,7 @@ from broadcaster.config import AUDIO_FORMATS, DEFAULTS, SMS_BACKENDS, TTS_BACKEN
     ('[sms]\nbackend = "twillio"\n', "sms.backend", "did you mean: twilio"),
     ("[retention]\nbulletins_days = 0\n", "retention.bulletins_days", "1..…"),
     ('[sms.twilio]\napi_base_url = "localhost:9000"\n', "sms.twilio.api_base_url", "http://"),
+    ("[daemon]\nlease_seconds = 8\n", "daemon.lease_seconds", "twice daemon.heartbeat_seconds (5 s)"),
 ])
 @pytest.mark.parametrize("command", [["init"], ["status"]])
 def test_bad_value_is_named_at_init_and_status(run, isolated_home, toml, key, hint, command):

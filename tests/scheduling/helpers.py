@@ -67,8 +67,8 @@ class DaemonProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with app.session() as session:
-                state = session.get(DaemonState, 1)
-                if state and state.pid == self.proc.pid and state.stopped_at is None:
+                state = session.exec(select(DaemonState).where(DaemonState.pid == self.proc.pid)).first()
+                if state and state.stopped_at is None:
                     return
             assert self.proc.poll() is None, self.output()
             time.sleep(0.1)
@@ -113,3 +113,15 @@ def bulletins(env: dict) -> list[Bulletin]:
 def deliveries(env: dict) -> list[Delivery]:
     with app_for(env).session() as session:
         return list(session.exec(select(Delivery).order_by(Delivery.id)).all())
+
+
+def crash(daemon) -> None:  # noqa: ANN001
+    """The daemon's process dies: its threads stop, its data folder's lock is let go; nothing is written
+    (its leases stay until they expire)."""
+    daemon.stop_event.set()
+    for stop in daemon._station_stops.values():
+        stop.set()
+    for player in daemon.players.values():
+        player.join(5)
+    daemon.renderer.join(5)
+    daemon.release()

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from broadcaster.audio.assemble import audio_duration_s
-from broadcaster.models import DaemonState, Schedule
+from broadcaster.models import DaemonState, Schedule, StationLease
 from broadcaster.timeutil import as_utc, utcnow
 from tests.scheduling.helpers import (
     DaemonProcess,
@@ -54,7 +54,9 @@ def test_slots_air_on_time_and_are_logged(station_env):
     drops = sorted((Path(env["_TMP"]) / "drop").iterdir())
     assert len(drops) == 2 and all(p.stat().st_size > 10_000 for p in drops)
     with app_for(env).session() as session:
-        assert session.get(DaemonState, 1).stopped_at is not None
+        state = session.exec(select(DaemonState).where(DaemonState.pid == daemon.proc.pid)).one()
+        assert state.stopped_at is not None
+        assert all(lease.released_at is not None for lease in session.exec(select(StationLease)).all())
 
 
 def test_second_daemon_refuses(station_env):

@@ -18,9 +18,10 @@ from broadcaster import schedules
 from broadcaster.app import App
 from broadcaster.db import session_scope
 from broadcaster.deliveries import BulletinStatus
-from broadcaster.models import Bulletin, BulletinItem, DaemonState, Delivery, Station
+from broadcaster.models import Bulletin, BulletinItem, Delivery, Station, StationLease
 from broadcaster.scheduling.daemon import Daemon
 from broadcaster.timeutil import as_utc, utcnow, zone
+from tests.scheduling.helpers import crash
 
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
 
@@ -71,13 +72,11 @@ class Live:
         return self.daemon
 
     def crash(self) -> None:
-        """The process dies: its threads stop, its lock is released; nothing is cleaned up in the log."""
+        """The process dies: its threads stop, its lock is released; nothing is cleaned up in the log.
+        The next daemon starts once its leases have expired."""
         daemon = self.daemon
-        daemon.stop_event.set()
-        for player in daemon.players.values():
-            player.join(5)
-        daemon.renderer.join(5)
-        daemon.release()
+        crash(daemon)
+        self.clock.advance(seconds=daemon.lease_s + 1)
         self.daemon = None
 
     def stop(self) -> None:
@@ -256,9 +255,11 @@ def test_catch_up_airs_the_latest_missed_slot_and_logs_the_others(live):
     old, recent = now - timedelta(hours=2), now - timedelta(minutes=3)
     for moment in (old, recent):
         live.schedule(moment)
-    with session_scope(live.app.ready_engine()) as session:  # the last daemon was alive before both slots
-        session.add(DaemonState(id=1, pid=1, host="x", heartbeat_at=now - timedelta(hours=3),
-                                stopped_at=now - timedelta(hours=3)))
+    with session_scope(live.app.ready_engine()) as session:  # the last daemon served it before both slots
+        station = session.exec(select(Station).where(Station.code == "XA-01")).one()
+        seen = now - timedelta(hours=3)
+        session.add(StationLease(station_id=station.id, holder="x:1:old", instance="old", acquired_at=seen,
+                                 renewed_at=seen, expires_at=seen, released_at=seen))
     daemon = live.start()
     daemon.wait_idle()
     missed, aired = live.bulletins()
