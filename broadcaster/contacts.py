@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlmodel import Session, select
 
 from .errors import InputError, NotFoundError
 from .models import Contact, ContactGroup, ContactGroupMember
-from .phones import is_mobile, mask_phone, normalize_mobile, normalize_phone
+from .phones import is_mobile, mask_phone, mobile_e164_pattern, normalize_mobile, normalize_phone
 from .sms.encoding import strip_diacritics
 from .timeutil import as_utc, utcnow
 from .validation import csv_lines, refuse_hidden
@@ -353,15 +353,24 @@ def import_optouts(session: Session, rows: list[OptOutRow], default_reason: str)
 # Reading the tables
 # --------------------------------------------------------------------------
 
+def recipients_query(group_id: int) -> Select:
+    """(contact id, phone) of a group's members who can be sent an SMS: a Vietnamese mobile number (the
+    test runs in the database, see :func:`~broadcaster.phones.mobile_e164_pattern`), not opted out."""
+    return (select(Contact.id, Contact.phone)
+            .join(ContactGroupMember, ContactGroupMember.contact_id == Contact.id)
+            .where(ContactGroupMember.group_id == group_id, Contact.opted_out_at.is_(None),
+                   Contact.phone.regexp_match(mobile_e164_pattern())))
+
+
 def recipients(session: Session, group_name: str) -> list[Contact]:
-    """Members of a group who can be sent an SMS: a Vietnamese mobile number, not opted out."""
-    group = get_group(session, group_name)
-    members = session.exec(
-        select(Contact).join(ContactGroupMember, ContactGroupMember.contact_id == Contact.id)
-        .where(ContactGroupMember.group_id == group.id, Contact.opted_out_at.is_(None))
-        .order_by(Contact.id)
-    ).all()
-    return [contact for contact in members if is_mobile(contact.phone)]
+    """Members of a group who can be sent an SMS (:func:`recipients_query`), as contacts."""
+    ids = recipients_query(get_group(session, group_name).id).with_only_columns(Contact.id)
+    return list(session.exec(select(Contact).where(Contact.id.in_(ids)).order_by(Contact.id)).all())
+
+
+def count_recipients(session: Session, group_name: str) -> int:
+    people = recipients_query(get_group(session, group_name).id).subquery()
+    return int(session.exec(select(func.count()).select_from(people)).one())
 
 
 def list_contacts(session: Session, *, group: str | None = None, opted_out: bool | None = None) -> list[Contact]:

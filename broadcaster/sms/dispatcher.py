@@ -81,13 +81,16 @@ from ..config import Config
 from ..db import session_scope
 from ..deliveries import (
     DeliveryStatus,
+    SmsOutcome,
     campaign_counts,
     claim_sms,
     expire_unsent,
     finish_sms,
+    finish_sms_many,
     provider_ids_in_use,
     recover_sms_sending,
     refresh_campaign_status,
+    release_sms,
     uncertain_rows,
     wait_for_network,
     waiting_for_network,
@@ -254,29 +257,101 @@ class _Job:
     lock: threading.Lock
     on_progress: Progress | None
     held_until: Callable[[datetime], datetime | None]  # quiet hours, read at each send
+    batch: int = 1  # rows a worker claims at once
+    writer: _ResultWriter | None = None
 
 
-def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int,
-             recipient: str) -> str | None:
-    """Send one row to its end state. Returns the final status, or None if it was left pending."""
+#: Rows one worker claims in one transaction when nothing limits the rate.
+CLAIM_BATCH = 16
+#: Results written in one group commit at most.
+GROUP_COMMIT_MAX = 256
+_LEFT = "left"  # the row was not sent by this run and is not this worker's any more (pending, or taken)
+
+
+def claim_batch_size(rows: int, workers: int, rate: float) -> int:
+    """Rows a worker claims at once: :data:`CLAIM_BATCH`, fewer so that every worker gets some, and with a
+    rate limit about one second of that worker's sending (a claimed row waits for its turn, and a
+    cancellation does not reach it)."""
+    size = CLAIM_BATCH
+    if rate > 0:
+        size = min(size, max(1, int(rate / workers)))
+    return max(1, min(size, -(-rows // workers)))
+
+
+class _ResultWriter:
+    """Writes finished rows in group commits: one transaction for every result that arrived meanwhile."""
+
+    def __init__(self, engine: Engine, job: _Job) -> None:
+        self.engine = engine
+        self.job = job
+        self.queue: queue.Queue[SmsOutcome | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=f"sms-{job.campaign_id}-log", daemon=True)
+        self.thread.start()
+
+    def put(self, outcome: SmsOutcome) -> None:
+        self.queue.put(outcome)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch: list[SmsOutcome] = []
+            entry = self.queue.get()
+            while True:
+                if entry is None:
+                    done = True
+                    break
+                batch.append(entry)
+                if len(batch) >= GROUP_COMMIT_MAX:
+                    break
+                try:
+                    entry = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            if not batch:
+                continue
+            try:
+                finish_sms_many(self.engine, batch)
+            except Exception as exc:  # rows stay 'sending': recovery makes them uncertain, never re-sent blindly
+                log.exception("SMS results could not be written: %s", type(exc).__name__)
+                with self.job.lock:
+                    self.job.result.error = self.job.result.error or (
+                        f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}")
+                self.job.stop.set()
+
+
+def _finish(job: _Job, delivery_id: int, status: DeliveryStatus, *, opt_out_phone: str | None = None,
+            **fields: object) -> DeliveryStatus:
+    job.writer.put(SmsOutcome(delivery_id, status, job.now(), dict(fields), opt_out_phone))
+    return status
+
+
+def _held(job: _Job) -> bool:
+    """Quiet hours began (read at each send): the dispatch stops, leaving rows pending."""
+    held_until = job.held_until(job.now())
+    if held_until is None:
+        return False
+    with job.lock:
+        job.result.held = job.result.held or "quiet_hours"
+        job.result.held_until = held_until
+    job.stop.set()
+    return True
+
+
+def _send_claimed(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int,
+                  recipient: str) -> str | None:
+    """Send one row this worker holds (``sending``) to its end state.
+
+    Returns the final status (written by the group writer), or None when the row is still held and was
+    not handed to the provider (the caller releases it), or :data:`_LEFT`.
+    """
     retries = 0
     while True:
-        if job.stop.is_set():
+        if job.stop.is_set() or _held(job) or not bucket.acquire(job.stop):
             return None
-        held_until = job.held_until(job.now())
-        if held_until is not None:
-            with job.lock:
-                job.result.held = job.result.held or "quiet_hours"
-                job.result.held_until = held_until
-            job.stop.set()
-            return None
-        if not bucket.acquire(job.stop):
-            return None
-        claim = claim_sms(engine, delivery_id, sender.name, job.now())
-        if claim is None:
-            return None
-        if claim == "skipped":
-            return DeliveryStatus.SKIPPED
         masked = mask_phone(recipient)
         try:
             result = sender.send(recipient, job.body, callback_with_reference(job.status_callback, delivery_id),
@@ -291,15 +366,15 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                         f"{sender.name} từ chối thông tin đăng nhập / rejected the credentials "
                         f"({exc.code}): {message}")
                 job.stop.set()
-                return None
+                return _LEFT
             if exc.uncertain:
                 log.warning("SMS to %s: %s (delivery %s is now uncertain: Twilio is asked before any re-send)", masked, message,
                             delivery_id)
-                finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code=exc.code,
-                           error_message=message, ended_at=job.now())
-                return DeliveryStatus.UNCERTAIN
+                return _finish(job, delivery_id, DeliveryStatus.UNCERTAIN, error_code=exc.code,
+                               error_message=message, ended_at=job.now())
             if exc.network:
-                return _wait_for_network(engine, job, delivery_id, exc, message)
+                _wait_for_network(engine, job, delivery_id, exc, message)
+                return _LEFT
             if exc.retryable and retries < job.max_retries:
                 delay = jittered(max(job.backoff * (2 ** retries), exc.retry_after or 0.0))
                 retries += 1
@@ -307,25 +382,27 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                 finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
                            error_message=message)
                 if delay > 0 and job.stop.wait(delay):
-                    return None
+                    return _LEFT
+                claim = claim_sms(engine, [delivery_id], sender.name, job.now())
+                if claim.skipped:
+                    return DeliveryStatus.SKIPPED
+                if not claim.send:  # cancelled meanwhile
+                    return _LEFT
                 continue
             log.warning("SMS to %s failed: %s %s", masked, exc.code, message)
             opted_out = recipient if exc.code in OPT_OUT_CODES and recipient else None
-            finish_sms(engine, delivery_id, DeliveryStatus.FAILED, job.now(), opt_out_phone=opted_out,
-                       error_code=exc.code, error_message=message, ended_at=job.now())
             if opted_out:
                 log.warning("%s opted out (Twilio %s)", masked, exc.code)
-            return DeliveryStatus.FAILED
+            return _finish(job, delivery_id, DeliveryStatus.FAILED, opt_out_phone=opted_out, error_code=exc.code,
+                           error_message=message, ended_at=job.now())
         except Exception as exc:  # a bug or an unexpected library error: we cannot know if it left
             log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", masked, type(exc).__name__,
                       delivery_id)
-            finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code="error",
-                       error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
-            return DeliveryStatus.UNCERTAIN
-        finish_sms(engine, delivery_id, DeliveryStatus.SENT, job.now(), provider_id=result.provider_id,
-                   backend=sender.name, error_code=None, error_message=None, ended_at=job.now())
+            return _finish(job, delivery_id, DeliveryStatus.UNCERTAIN, error_code="error",
+                           error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
         log.debug("SMS to %s sent (%s)", masked, result.provider_id)
-        return DeliveryStatus.SENT
+        return _finish(job, delivery_id, DeliveryStatus.SENT, provider_id=result.provider_id, backend=sender.name,
+                       error_code=None, error_message=None, ended_at=job.now())
 
 
 def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendError, message: str) -> None:
@@ -345,31 +422,60 @@ def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendE
         log.warning("campaign %s: không kết nối được %s (%s), chờ mạng tới %s / cannot reach the provider, "
                     "waiting for the network", job.campaign_id, exc.code, message, until.isoformat(timespec="seconds"))
     job.stop.set()
-    return None
+
+
+def _take(work: queue.Queue, size: int) -> list[tuple[int, str | None]]:
+    batch = []
+    while len(batch) < size:
+        try:
+            batch.append(work.get_nowait())
+        except queue.Empty:
+            break
+    return batch
+
+
+def _count(job: _Job, final: str) -> None:
+    with job.lock:
+        job.result.attempted += 1
+        job.result.counts[DeliveryStatus.PENDING] -= 1
+        job.result.counts[final] = job.result.counts.get(final, 0) + 1
+        snapshot = DispatchResult(**{**job.result.__dict__, "counts": dict(job.result.counts)})
+    if job.on_progress is not None:
+        job.on_progress(snapshot)
 
 
 def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, work: queue.Queue) -> None:
-    while not job.stop.is_set():
-        try:
-            delivery_id, recipient = work.get_nowait()
-        except queue.Empty:
-            return
-        try:
-            final = _process(engine, job, sender, bucket, delivery_id, recipient or "")
-        except Exception as exc:  # the database failed us: stop rather than guess
-            log.exception("SMS dispatch stopped: %s", type(exc).__name__)
-            with job.lock:
-                job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
-            job.stop.set()
-            return
-        if final is not None:
-            with job.lock:
-                job.result.attempted += 1
-                job.result.counts[DeliveryStatus.PENDING] -= 1
-                job.result.counts[final] = job.result.counts.get(final, 0) + 1
-                snapshot = DispatchResult(**{**job.result.__dict__, "counts": dict(job.result.counts)})
-            if job.on_progress is not None:
-                job.on_progress(snapshot)
+    held: list[int] = []  # claimed by this worker, not handed to the provider yet
+    try:
+        while not job.stop.is_set() and not _held(job):
+            batch = _take(work, job.batch)
+            if not batch:
+                return
+            recipients = dict(batch)
+            claim = claim_sms(engine, list(recipients), sender.name, job.now())
+            held = list(claim.send)
+            for _skipped in claim.skipped:
+                _count(job, DeliveryStatus.SKIPPED)
+            while held:
+                final = _send_claimed(engine, job, sender, bucket, held[0], recipients[held[0]] or "")
+                if final is None:
+                    break
+                held.pop(0)
+                if final != _LEFT:
+                    _count(job, final)
+    except Exception as exc:  # the database failed us: stop rather than guess
+        log.exception("SMS dispatch stopped: %s", type(exc).__name__)
+        with job.lock:
+            job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
+        job.stop.set()
+    finally:
+        if held:  # never handed over: pending again (a row the release misses stays sending → uncertain)
+            try:
+                release_sms(engine, held, job.now())
+                if job.result.held == "network" and job.result.held_until is not None:
+                    wait_for_network(engine, job.campaign_id, job.result.held_until, now=as_utc(job.now()))
+            except Exception as exc:
+                log.error("SMS rows claimed but not sent could not be released: %s", type(exc).__name__)
 
 
 def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: SenderFactory | None,
@@ -427,7 +533,9 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
                    network_backoff=max(0.0, float(config.sms.network_retry_seconds)),
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
-                   on_progress=on_progress, held_until=held_until)
+                   on_progress=on_progress, held_until=held_until,
+                   batch=claim_batch_size(len(ids), workers, float(config.sms.rate_per_second)))
+        job.writer = _ResultWriter(engine, job)
         if stop is not None:  # the daemon stopping ends this dispatch too
             watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
             watcher.start()
@@ -448,6 +556,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
                 thread.join()
             raise
         finally:
+            job.writer.close()  # every result is written before the campaign's state is read
             for sender in senders:
                 close = getattr(sender, "close", None)
                 if close is not None:
