@@ -33,6 +33,7 @@ editing the item later does not change what a resumed campaign sends.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -104,12 +105,19 @@ def held_by_quiet_hours(config: Config, item: ContentItem | None, moment: dateti
 
     An emergency item is never held.
     """
-    if item is not None and item.priority == Priority.EMERGENCY:
+    return quiet_hold(config, item)(moment)
+
+
+def quiet_hold(config: Config, item: ContentItem | None) -> Callable[[datetime], datetime | None]:
+    """:func:`held_by_quiet_hours` for many moments: the config's quiet hours are parsed once."""
+    quiet = None if item is not None and item.priority == Priority.EMERGENCY else quiet_hours_of(config)
+
+    def held_until(moment: datetime) -> datetime | None:
+        if quiet is not None and quiet.contains(moment):
+            return quiet.end_after(moment)
         return None
-    quiet = quiet_hours_of(config)
-    if quiet is not None and quiet.contains(moment):
-        return quiet.end_after(moment)
-    return None
+
+    return held_until
 
 
 def require_sendable(item: ContentItem) -> None:

@@ -108,6 +108,7 @@ from .campaigns import (
     find_campaign,
     held_by_quiet_hours,
     open_campaigns,
+    quiet_hold,
     require_sendable,
 )
 
@@ -352,12 +353,12 @@ def _send_claimed(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBuc
     while True:
         if job.stop.is_set() or _held(job) or not bucket.acquire(job.stop):
             return None
-        masked = mask_phone(recipient)
         try:
             result = sender.send(recipient, job.body, callback_with_reference(job.status_callback, delivery_id),
                                  meta={"campaign": job.campaign_id, "delivery": delivery_id})
         except SmsSendError as exc:
             message = redact_numbers(exc.message)[:500]
+            masked = mask_phone(recipient)
             if exc.fatal:
                 finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
                            error_message=message)
@@ -396,11 +397,12 @@ def _send_claimed(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBuc
             return _finish(job, delivery_id, DeliveryStatus.FAILED, opt_out_phone=opted_out, error_code=exc.code,
                            error_message=message, ended_at=job.now())
         except Exception as exc:  # a bug or an unexpected library error: we cannot know if it left
-            log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", masked, type(exc).__name__,
+            log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", mask_phone(recipient), type(exc).__name__,
                       delivery_id)
             return _finish(job, delivery_id, DeliveryStatus.UNCERTAIN, error_code="error",
                            error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
-        log.debug("SMS to %s sent (%s)", masked, result.provider_id)
+        if log.isEnabledFor(logging.DEBUG):  # masking parses the number: not for every message
+            log.debug("SMS to %s sent (%s)", mask_phone(recipient), result.provider_id)
         return _finish(job, delivery_id, DeliveryStatus.SENT, provider_id=result.provider_id, backend=sender.name,
                        error_code=None, error_message=None, ended_at=job.now())
 
@@ -439,9 +441,10 @@ def _count(job: _Job, final: str) -> None:
         job.result.attempted += 1
         job.result.counts[DeliveryStatus.PENDING] -= 1
         job.result.counts[final] = job.result.counts.get(final, 0) + 1
+        if job.on_progress is None:
+            return
         snapshot = DispatchResult(**{**job.result.__dict__, "counts": dict(job.result.counts)})
-    if job.on_progress is not None:
-        job.on_progress(snapshot)
+    job.on_progress(snapshot)
 
 
 def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, work: queue.Queue) -> None:
@@ -515,8 +518,10 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         result.held, result.held_until = "not_before", not_before
         return result
 
+    quiet = quiet_hold(config, item)
+
     def held_until(at: datetime) -> datetime | None:
-        return held_by_quiet_hours(config, item, as_utc(at))
+        return quiet(as_utc(at))
 
     quiet_until = held_until(moment)
     if ids and quiet_until is not None:
