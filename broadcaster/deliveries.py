@@ -46,7 +46,8 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -772,8 +773,59 @@ def release_sms(engine: Engine, delivery_ids: Sequence[int], moment: datetime) -
         return int(conn.execute(_RELEASE, {"ids": list(delivery_ids), "moment": moment}).rowcount)
 
 
+#: PostgreSQL advisory lock: every dispatcher sending holds it shared; recovery needs it alone.
+SMS_DISPATCH_LOCK_KEY = 0x534D5344  # "SMSD"
+
+
+@contextmanager
+def sms_dispatching(engine: Engine) -> Iterator[None]:
+    """Mark this process as sending SMS from the database, for as long as the block runs.
+
+    On PostgreSQL, several PCs may dispatch from one database, each under its own data folder's
+    lock: each holds :data:`SMS_DISPATCH_LOCK_KEY` shared (session level: the server drops it when
+    the process dies), so that :func:`recover_sms_sending` can tell rows a live dispatcher is sending
+    from rows a dead one left. SQLite needs nothing: its dispatchers share one data folder's lock.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock_shared(:key)"), {"key": SMS_DISPATCH_LOCK_KEY})
+        conn.commit()  # the lock is the session's: no transaction is left open while sending
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock_shared(:key)"), {"key": SMS_DISPATCH_LOCK_KEY})
+            conn.commit()
+
+
 def recover_sms_sending(engine: Engine, *, now: datetime) -> int:
-    """Rows left ``sending`` by a dead process → ``uncertain`` (call only while holding the dispatch lock)."""
+    """Rows left ``sending`` by a dead process → ``uncertain`` (call only while holding the dispatch lock).
+
+    On PostgreSQL only when no dispatcher anywhere is sending (:func:`sms_dispatching`): otherwise its
+    rows would be taken for a dead one's; the rows wait for a moment when none is (returns 0).
+    """
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            alone = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": SMS_DISPATCH_LOCK_KEY}).scalar()
+            conn.commit()
+            if not alone:
+                log.info("another dispatcher is sending from this database: rows left 'sending' are "
+                         "recovered when none is")
+                return 0
+            try:
+                return _recover_sms_sending(engine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SMS_DISPATCH_LOCK_KEY})
+                conn.commit()
+    return _recover_sms_sending(engine)
+
+
+def _recover_sms_sending(engine: Engine) -> int:
     with session_scope(engine) as session:
         rows = session.exec(select(Delivery).where(Delivery.channel == Channel.SMS,
                                                    Delivery.status == D.SENDING)).all()

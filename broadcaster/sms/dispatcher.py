@@ -1,17 +1,25 @@
 """Send a campaign's pending rows: bounded concurrency, a global rate, retries, a trace before every send.
 
-For each row, in its own committed transaction:
+Each worker thread, in a loop:
 
-1. ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) — *before* the HTTP call;
-   a recipient who opted out since the campaign was written (or whose contact
-   was deleted) becomes ``skipped`` instead and is not sent;
-2. the call;
-3. ``sent`` (``provider_id`` = Twilio SID) — or, on an error:
+1. claims a small batch of rows (:func:`~broadcaster.deliveries.claim_sms`,
+   :func:`claim_batch_size`: up to 16, fewer with a rate limit) in one committed
+   transaction — ``pending`` → ``sending`` (``attempts`` + 1, ``backend``)
+   *before* any of their HTTP calls; a recipient who opted out since the
+   campaign was written (or whose contact was deleted) becomes ``skipped``
+   instead and is not sent;
+2. makes the calls, one row after the other;
+3. hands each outcome — ``sent`` (``provider_id`` = Twilio SID) or an error
+   below — to the dispatch's result writer, which writes every outcome that
+   arrived meanwhile in one transaction (a group commit). Rows of the batch
+   not handed over when the dispatch stops (quiet hours began, the daemon
+   stops, the network is down) are released: ``pending`` again. On an error:
 
    - retryable (429 / 20429, 5xx): back to ``pending``, wait
      ``sms.retry_backoff × 2^n`` seconds (or Twilio's ``Retry-After`` when
      longer) plus up to 25 % random jitter, so workers throttled together do
-     not retry in lockstep; at most ``sms.max_retries`` times, then ``failed``;
+     not retry in lockstep, then claimed again; at most ``sms.max_retries``
+     times, then ``failed``;
    - **network** (a connection that was never made: refused, DNS, connect
      timeout): not a failure of the message. The row goes back to ``pending``
      and every pending row of the campaign waits (``scheduled_for``) for
@@ -36,6 +44,22 @@ For each row, in its own committed transaction:
    - fatal (bad credentials, 401 / 20003): the row goes back to ``pending`` and
      the whole dispatch stops — nothing can be sent with this configuration.
 
+Durability — why a message is never sent twice, even across a power cut:
+a row is sent only by the worker whose claim moved it ``pending`` →
+``sending``, and that claim is committed before the request. On PostgreSQL the
+claim takes the rows ``FOR UPDATE SKIP LOCKED`` (two dispatchers, on one PC or
+several, never take one row; a committed transaction is on disk with the
+server's default ``synchronous_commit``). On SQLite the claim runs under the
+database's one write lock and its transaction commits with
+``synchronous=FULL``: the WAL is fsynced before the commit returns, so the
+claim survives a power cut (``NORMAL``, used elsewhere, survives a crash of the
+process but can lose the last commits to a power cut — a lost claim would put
+a sent row back to ``pending``, and it would be sent again). One fsync per
+batch of rows, not per message, is what makes this affordable. Results need no
+such care: an outcome lost with the last group commit leaves its row
+``sending``, which recovery turns ``uncertain``, and the provider is asked
+before anything is re-sent.
+
 Concurrency: ``sms.concurrency`` worker threads, each with its *own* sender (a
 Twilio client holds a ``requests.Session``, which is not thread-safe), sharing
 one token bucket of ``sms.rate_per_second`` (0 or less: no limit).
@@ -44,7 +68,11 @@ One dispatcher at a time per data directory: :func:`dispatch_lock` holds an OS
 file lock (``data_dir/sms-dispatch.lock``) that the kernel releases when the
 process dies. Whoever takes it first turns every row still ``sending`` into
 ``uncertain`` (:func:`recover_interrupted`): with the lock free, no live
-process can be sending them, so they were left by a crash.
+process can be sending them, so they were left by a crash. PCs sharing one
+PostgreSQL each have their own data directory: there a dispatcher sending
+holds a shared advisory lock, and rows left ``sending`` are recovered only
+when no dispatcher anywhere holds it
+(:func:`~broadcaster.deliveries.sms_dispatching`).
 
 Quiet hours (station time, read from the *current* config at the moment of
 sending; never for an emergency item) and ``not_before`` hold a campaign: the
@@ -52,7 +80,8 @@ dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
 :func:`dispatch_due` and it sends every open campaign that has become due. The
 operator's decision holds at the moment of sending: a campaign whose item was
 retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
-rows are ``cancelled`` and never claimed. Every write goes through
+rows are ``cancelled`` and never claimed (rows a worker already claimed — at
+most one batch per worker, about a second's worth under a rate limit — go out). Every write goes through
 :mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
 the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
 once (rows not yet claimed stay pending).
@@ -91,6 +120,7 @@ from ..deliveries import (
     recover_sms_sending,
     refresh_campaign_status,
     release_sms,
+    sms_dispatching,
     uncertain_rows,
     wait_for_network,
     waiting_for_network,
@@ -549,29 +579,34 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,
                  senders[0].name)
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
-        except KeyboardInterrupt:  # let every worker finish its current row, then stop
-            job.stop.set()
-            for thread in threads:
-                thread.join()
-            raise
-        finally:
-            job.writer.close()  # every result is written before the campaign's state is read
-            for sender in senders:
-                close = getattr(sender, "close", None)
-                if close is not None:
-                    close()
+        with sms_dispatching(engine):
+            _run_workers(job, threads, senders)
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
         result.campaign_status = refresh_campaign_status(session, campaign)
         result.counts = campaign_counts(session, campaign_id)
         result.total = sum(result.counts.values())
     return result
+
+
+def _run_workers(job: _Job, threads: list[threading.Thread], senders: list[SmsSender]) -> None:
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:  # let every worker finish its current row, then stop
+        job.stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    finally:
+        job.writer.close()  # every result is written before the campaign's state is read
+        for sender in senders:
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()
 
 
 def _age_out(app: App, campaign_id: int, moment: datetime) -> int:
