@@ -1,15 +1,16 @@
 """Send a campaign's pending rows: bounded concurrency, a global rate, retries, a trace before every send.
 
-Each worker thread, in a loop:
+Rows go through three steps:
 
-1. claims a small batch of rows (:func:`~broadcaster.deliveries.claim_sms`,
-   :func:`claim_batch_size`: up to 16, fewer with a rate limit) in one committed
-   transaction — ``pending`` → ``sending`` (``attempts`` + 1, ``backend``)
-   *before* any of their HTTP calls; a recipient who opted out since the
-   campaign was written (or whose contact was deleted) becomes ``skipped``
-   instead and is not sent;
-2. makes the calls, one row after the other;
-3. hands each outcome — ``sent`` (``provider_id`` = Twilio SID) or an error
+1. a claimer thread claims small batches of rows
+   (:func:`~broadcaster.deliveries.claim_sms`, :func:`claim_batch_size`: up
+   to 16, fewer with a rate limit), a little ahead of the workers so that none
+   waits for a claim's commit, each batch in one committed transaction —
+   ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) *before* any of
+   their HTTP calls; a recipient who opted out since the campaign was written
+   (or whose contact was deleted) becomes ``skipped`` instead and is not sent;
+2. each worker thread takes the next claimed row and makes its call;
+3. it hands the outcome — ``sent`` (``provider_id`` = Twilio SID) or an error
    below — to the dispatch's result writer, which writes every outcome that
    arrived meanwhile in one transaction (a group commit). Rows of the batch
    not handed over when the dispatch stops (quiet hours began, the daemon
@@ -80,8 +81,8 @@ dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
 :func:`dispatch_due` and it sends every open campaign that has become due. The
 operator's decision holds at the moment of sending: a campaign whose item was
 retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
-rows are ``cancelled`` and never claimed (rows a worker already claimed — at
-most one batch per worker, about a second's worth under a rate limit — go out). Every write goes through
+rows are ``cancelled`` and never claimed (rows already claimed — a batch or
+two, about a second's worth under a rate limit — go out). Every write goes through
 :mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
 the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
 once (rows not yet claimed stay pending).
@@ -95,6 +96,7 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -294,8 +296,9 @@ class _Job:
 
 #: Rows one worker claims in one transaction when nothing limits the rate.
 CLAIM_BATCH = 16
-#: Results written in one group commit at most.
+#: Results written in one group commit at most, and how long the writer gathers them after the first.
 GROUP_COMMIT_MAX = 256
+GROUP_COMMIT_WAIT_S = 0.05
 _LEFT = "left"  # the row was not sent by this run and is not this worker's any more (pending, or taken)
 
 
@@ -331,6 +334,7 @@ class _ResultWriter:
         while not done:
             batch: list[SmsOutcome] = []
             entry = self.queue.get()
+            deadline = time.monotonic() + GROUP_COMMIT_WAIT_S
             while True:
                 if entry is None:
                     done = True
@@ -339,7 +343,7 @@ class _ResultWriter:
                 if len(batch) >= GROUP_COMMIT_MAX:
                     break
                 try:
-                    entry = self.queue.get_nowait()
+                    entry = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
             if not batch:
@@ -477,38 +481,99 @@ def _count(job: _Job, final: str) -> None:
     job.on_progress(snapshot)
 
 
-def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, work: queue.Queue) -> None:
-    held: list[int] = []  # claimed by this worker, not handed to the provider yet
+class _Claimer:
+    """Claims batches of rows a little ahead of the workers, so that no worker waits for a claim's commit.
+
+    At most about ``batch`` + ``low`` rows are claimed and not yet handed over: ``low`` =
+    max(batch, 2 × workers), so every worker has its next row ready.
+    """
+
+    def __init__(self, engine: Engine, job: _Job, work: queue.Queue, backend: str, workers: int) -> None:
+        self.engine, self.job, self.work, self.backend = engine, job, work, backend
+        self.low = max(job.batch, 2 * workers)
+        self.ready: deque[tuple[int, str]] = deque()
+        self.done = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name=f"sms-{job.campaign_id}-claim", daemon=True)
+
+    def _run(self) -> None:
+        job = self.job
+        try:
+            while not job.stop.is_set():
+                with self.changed:
+                    while len(self.ready) >= self.low and not job.stop.is_set():
+                        self.changed.wait(0.2)
+                batch = _take(self.work, job.batch)
+                if not batch or job.stop.is_set() or _held(job):
+                    return
+                recipients = dict(batch)
+                claim = claim_sms(self.engine, list(recipients), self.backend, job.now())
+                with self.changed:
+                    self.ready.extend((delivery_id, recipients[delivery_id] or "") for delivery_id in claim.send)
+                    self.changed.notify_all()
+                for _skipped in claim.skipped:
+                    _count(job, DeliveryStatus.SKIPPED)
+        except Exception as exc:  # the database failed us: stop rather than guess
+            log.exception("SMS dispatch stopped: %s", type(exc).__name__)
+            with job.lock:
+                job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
+            job.stop.set()
+        finally:
+            with self.changed:
+                self.done = True
+                self.changed.notify_all()
+
+    def next(self) -> tuple[int, str] | None:
+        """The next claimed row to send; None when there is none left or the dispatch stops."""
+        with self.changed:
+            while not self.ready and not self.done and not self.job.stop.is_set():
+                self.changed.wait(0.2)
+            if self.job.stop.is_set() or not self.ready:
+                return None
+            row = self.ready.popleft()
+            self.changed.notify_all()
+            return row
+
+    def give_back(self, row: tuple[int, str]) -> None:
+        with self.changed:
+            self.ready.appendleft(row)
+
+    def unsent(self) -> list[int]:
+        """Rows claimed and never handed over (call once every worker has stopped)."""
+        with self.changed:
+            ids = [delivery_id for delivery_id, _ in self.ready]
+            self.ready.clear()
+        return ids
+
+
+def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, claimer: _Claimer) -> None:
+    while (row := claimer.next()) is not None:
+        try:
+            final = _send_claimed(engine, job, sender, bucket, *row)
+        except Exception as exc:  # the database failed us: stop rather than guess
+            log.exception("SMS dispatch stopped: %s", type(exc).__name__)
+            with job.lock:
+                job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
+            job.stop.set()
+            final = None
+        if final is None:  # still ours and never handed over: released with the claimer's rest
+            claimer.give_back(row)
+            return
+        if final != _LEFT:
+            _count(job, final)
+
+
+def _release_unsent(engine: Engine, job: _Job, claimer: _Claimer) -> None:
+    """Claimed rows never handed over: pending again (a row the release misses stays sending → uncertain)."""
+    unsent = claimer.unsent()
+    if not unsent:
+        return
     try:
-        while not job.stop.is_set() and not _held(job):
-            batch = _take(work, job.batch)
-            if not batch:
-                return
-            recipients = dict(batch)
-            claim = claim_sms(engine, list(recipients), sender.name, job.now())
-            held = list(claim.send)
-            for _skipped in claim.skipped:
-                _count(job, DeliveryStatus.SKIPPED)
-            while held:
-                final = _send_claimed(engine, job, sender, bucket, held[0], recipients[held[0]] or "")
-                if final is None:
-                    break
-                held.pop(0)
-                if final != _LEFT:
-                    _count(job, final)
-    except Exception as exc:  # the database failed us: stop rather than guess
-        log.exception("SMS dispatch stopped: %s", type(exc).__name__)
-        with job.lock:
-            job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
-        job.stop.set()
-    finally:
-        if held:  # never handed over: pending again (a row the release misses stays sending → uncertain)
-            try:
-                release_sms(engine, held, job.now())
-                if job.result.held == "network" and job.result.held_until is not None:
-                    wait_for_network(engine, job.campaign_id, job.result.held_until, now=as_utc(job.now()))
-            except Exception as exc:
-                log.error("SMS rows claimed but not sent could not be released: %s", type(exc).__name__)
+        release_sms(engine, unsent, job.now())
+        if job.result.held == "network" and job.result.held_until is not None:
+            wait_for_network(engine, job.campaign_id, job.result.held_until, now=as_utc(job.now()))
+    except Exception as exc:
+        log.error("SMS rows claimed but not sent could not be released: %s", type(exc).__name__)
 
 
 def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: SenderFactory | None,
@@ -575,12 +640,13 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
             watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
             watcher.start()
         bucket = TokenBucket(float(config.sms.rate_per_second))
-        threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, work),
+        claimer = _Claimer(engine, job, work, senders[0].name, workers)
+        threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, claimer),
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,
                  senders[0].name)
         with sms_dispatching(engine):
-            _run_workers(job, threads, senders)
+            _run_workers(job, [claimer.thread, *threads], senders, claimer)
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
         result.campaign_status = refresh_campaign_status(session, campaign)
@@ -589,7 +655,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
     return result
 
 
-def _run_workers(job: _Job, threads: list[threading.Thread], senders: list[SmsSender]) -> None:
+def _run_workers(job: _Job, threads: list[threading.Thread], senders: list[SmsSender], claimer: _Claimer) -> None:
     for thread in threads:
         thread.start()
     try:
@@ -602,6 +668,7 @@ def _run_workers(job: _Job, threads: list[threading.Thread], senders: list[SmsSe
             thread.join()
         raise
     finally:
+        _release_unsent(claimer.engine, job, claimer)
         job.writer.close()  # every result is written before the campaign's state is read
         for sender in senders:
             close = getattr(sender, "close", None)
