@@ -635,7 +635,6 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
                    on_progress=on_progress, held_until=held_until,
                    batch=claim_batch_size(len(ids), workers, float(config.sms.rate_per_second)))
-        job.writer = _ResultWriter(engine, job)
         if stop is not None:  # the daemon stopping ends this dispatch too
             watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
             watcher.start()
@@ -646,6 +645,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,
                  senders[0].name)
         with sms_dispatching(engine):
+            job.writer = _ResultWriter(engine, job)
             _run_workers(job, [claimer.thread, *threads], senders, claimer)
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
