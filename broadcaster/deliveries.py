@@ -543,9 +543,11 @@ def add_sms_rows(session: Session, campaign: Campaign, recipients: Select, *, pl
 
     source = (select(*(constant(name) for name in constants), people.c[0], people.c[1])
               .order_by(people.c[0]))
-    result = session.connection().execute(
-        insert(_TABLE).from_select([*constants, "contact_id", "recipient"], source))
-    return int(result.rowcount)
+    connection = session.connection()
+    connection.execute(insert(_TABLE).from_select([*constants, "contact_id", "recipient"], source))
+    # counted, not read from rowcount: psycopg reports -1 for an INSERT … SELECT
+    return int(connection.execute(select(func.count()).select_from(_TABLE)
+                                  .where(_TABLE.c.campaign_id == campaign.id)).scalar_one())
 
 
 def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
