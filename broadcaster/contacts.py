@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func
+from sqlalchemy import Select, bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from .errors import InputError, NotFoundError
 from .models import Contact, ContactGroup, ContactGroupMember
-from .phones import is_mobile, mask_phone, normalize_mobile, normalize_phone
+from .phones import is_mobile, mask_phone, mobile_e164_pattern, normalize_mobile, normalize_phone
 from .sms.encoding import strip_diacritics
 from .timeutil import as_utc, utcnow
 from .validation import csv_lines, refuse_hidden
@@ -212,41 +212,95 @@ def _ensure_group(session: Session, name: str, cache: dict[str, ContactGroup], c
     return cache[name]
 
 
+_CHUNK = 500  # ids or numbers per IN (...) list: well under every database's parameter limit
+
+
+def _chunks(values: list, size: int = _CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+@dataclass
+class _Pending:
+    """A contact as the import leaves it (read from the table, or new)."""
+
+    id: int | None
+    name: str
+    village: str
+    groups: set[int]
+    changed: bool = False  # name or village to write
+
+
 def import_contacts(session: Session, rows: list[ContactRow], extra_groups: list[str] = ()) -> ImportCounts:
-    """Upsert by phone in the caller's transaction. Never removes a membership, never clears an opt-out."""
+    """Upsert by phone in the caller's transaction. Never removes a membership, never clears an opt-out.
+
+    Set-based: the existing contacts and memberships are read in chunks, the outcome of every row is
+    worked out in memory (rows in file order, as if applied one by one), and the new contacts, changes
+    and memberships are written with one multi-row statement each — no ORM object per row.
+    """
+    session.flush()  # the statements below are Core ones: the ORM does not flush for them
     counts = ImportCounts()
-    groups: dict[str, ContactGroup] = {}
     extra = [name for name in (_clean(g) for g in extra_groups) if name]
-    for row in rows:
-        contact = session.exec(select(Contact).where(Contact.phone == row.phone)).first()
+    groups: dict[str, ContactGroup] = {}
+    wanted = [[*row.groups, *[g for g in extra if g not in row.groups]] for row in rows]
+    for names in wanted:
+        for name in names:
+            _ensure_group(session, name, groups, counts.groups_created)
+    contacts, members = Contact.__table__, ContactGroupMember.__table__
+    known: dict[str, _Pending] = {}
+    for phones in _chunks(sorted({row.phone for row in rows})):
+        for contact_id, phone, name, village in session.execute(
+                select(contacts.c.id, contacts.c.phone, contacts.c.name, contacts.c.village)
+                .where(contacts.c.phone.in_(phones))).all():
+            known[phone] = _Pending(contact_id, name, village, set())
+    by_id = {entry.id: entry for entry in known.values()}
+    for ids in _chunks(sorted(by_id)):
+        for contact_id, group_id in session.execute(
+                select(members.c.contact_id, members.c.group_id).where(members.c.contact_id.in_(ids))).all():
+            by_id[contact_id].groups.add(group_id)
+    new_members: list[tuple[str, int]] = []
+    for row, names in zip(rows, wanted, strict=True):
+        entry = known.get(row.phone)
+        is_new = entry is None
         changed = False
-        if contact is None:
-            contact = Contact(phone=row.phone, name=row.name, village=row.village)
-            session.add(contact)
-            session.flush()
+        if is_new:
+            entry = known[row.phone] = _Pending(None, row.name, row.village, set())
             counts.new += 1
-            is_new = True
         else:
-            is_new = False
-            if row.name and row.name != contact.name:
-                contact.name, changed = row.name, True
-            if row.village and row.village != contact.village:
-                contact.village, changed = row.village, True
-        member_of = set(session.exec(select(ContactGroupMember.group_id)
-                                     .where(ContactGroupMember.contact_id == contact.id)).all())
-        for name in [*row.groups, *[g for g in extra if g not in row.groups]]:
-            group = _ensure_group(session, name, groups, counts.groups_created)
-            if group.id not in member_of:
-                session.add(ContactGroupMember(contact_id=contact.id, group_id=group.id))
-                member_of.add(group.id)
+            for key in ("name", "village"):
+                value = getattr(row, key)
+                if value and value != getattr(entry, key):
+                    setattr(entry, key, value)
+                    entry.changed = changed = True
+        for name in names:
+            group_id = groups[name].id
+            if group_id not in entry.groups:
+                entry.groups.add(group_id)
+                new_members.append((row.phone, group_id))
                 changed = True
         if not is_new:
             if changed:
-                session.add(contact)
                 counts.updated += 1
             else:
                 counts.unchanged += 1
-    session.flush()
+    now = utcnow()
+    created = [{"phone": phone, "name": e.name, "village": e.village, "opt_out_reason": "", "created_at": now}
+               for phone, e in known.items() if e.id is None]
+    if created:
+        session.execute(insert(contacts), created)
+        for phones in _chunks([row["phone"] for row in created]):
+            for contact_id, phone in session.execute(
+                    select(contacts.c.id, contacts.c.phone).where(contacts.c.phone.in_(phones))).all():
+                known[phone].id = contact_id
+    changes = [{"contact_id": e.id, "new_name": e.name, "new_village": e.village}
+               for e in known.values() if e.changed and e.id is not None]
+    if changes:
+        session.execute(update(contacts).where(contacts.c.id == bindparam("contact_id"))
+                        .values(name=bindparam("new_name"), village=bindparam("new_village")), changes)
+    if new_members:
+        session.execute(insert(members), [{"contact_id": known[phone].id, "group_id": group_id}
+                                          for phone, group_id in new_members])
+    session.expire_all()  # contacts loaded before the import are read again
     return counts
 
 
@@ -353,15 +407,24 @@ def import_optouts(session: Session, rows: list[OptOutRow], default_reason: str)
 # Reading the tables
 # --------------------------------------------------------------------------
 
+def recipients_query(group_id: int) -> Select:
+    """(contact id, phone) of a group's members who can be sent an SMS: a Vietnamese mobile number (the
+    test runs in the database, see :func:`~broadcaster.phones.mobile_e164_pattern`), not opted out."""
+    return (select(Contact.id, Contact.phone)
+            .join(ContactGroupMember, ContactGroupMember.contact_id == Contact.id)
+            .where(ContactGroupMember.group_id == group_id, Contact.opted_out_at.is_(None),
+                   Contact.phone.regexp_match(mobile_e164_pattern())))
+
+
 def recipients(session: Session, group_name: str) -> list[Contact]:
-    """Members of a group who can be sent an SMS: a Vietnamese mobile number, not opted out."""
-    group = get_group(session, group_name)
-    members = session.exec(
-        select(Contact).join(ContactGroupMember, ContactGroupMember.contact_id == Contact.id)
-        .where(ContactGroupMember.group_id == group.id, Contact.opted_out_at.is_(None))
-        .order_by(Contact.id)
-    ).all()
-    return [contact for contact in members if is_mobile(contact.phone)]
+    """Members of a group who can be sent an SMS (:func:`recipients_query`), as contacts."""
+    ids = recipients_query(get_group(session, group_name).id).with_only_columns(Contact.id)
+    return list(session.exec(select(Contact).where(Contact.id.in_(ids)).order_by(Contact.id)).all())
+
+
+def count_recipients(session: Session, group_name: str) -> int:
+    people = recipients_query(get_group(session, group_name).id).subquery()
+    return int(session.exec(select(func.count()).select_from(people)).one())
 
 
 def list_contacts(session: Session, *, group: str | None = None, opted_out: bool | None = None) -> list[Contact]:

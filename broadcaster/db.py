@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # SQLAlchemy and SQLModel load when an engine is made, not wh
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "broadcaster_read_only"
+#: Execution option: on SQLite the transaction commits with ``synchronous=FULL`` (the WAL is fsynced
+#: at its commit, so it survives a power cut); other transactions keep ``NORMAL`` (durable against a
+#: crash of the process, synced at checkpoints). For claims whose loss would let a message be sent twice.
+DURABLE_OPTION = "broadcaster_durable"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # The newest migration in migrations/versions. Checking a database against this constant costs one
@@ -62,12 +66,25 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        _record.info["synchronous"] = "NORMAL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
         # Readers (reports, lists, status) take no write lock; writers take it up front.
-        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        options = connection.get_execution_options()
+        read_only = options.get(READ_ONLY_OPTION, False)
+        # SQLite applies the setting in force when the transaction commits; it cannot change inside one.
+        wanted = "FULL" if options.get(DURABLE_OPTION, False) else "NORMAL"
+        info = connection.connection.info
+        if info.get("synchronous") != wanted:
+            connection.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+            info["synchronous"] = wanted
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def durable(engine: Engine) -> Engine:
+    """The engine whose transactions commit with :data:`DURABLE_OPTION` (a no-op outside SQLite)."""
+    return engine.execution_options(**{DURABLE_OPTION: True})
 
 
 @contextmanager

@@ -46,18 +46,19 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, update
+from sqlalchemy import Select, bindparam, case, cast, func, insert, literal, null, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from .db import session_scope
+from .db import durable, session_scope
 from .errors import BroadcasterError
 from .models import Bulletin, BulletinItem, Campaign, Channel, Contact, ContentItem, Delivery, Topic
 from .timeutil import as_utc, utcnow
@@ -550,16 +551,31 @@ def recover(engine: Engine, *, station_ids: Iterable[int] | None = None, now: da
 # --------------------------------------------------------------------------
 
 
-def add_sms_rows(session: Session, campaign: Campaign, contacts: Sequence[Contact], *, plan_id: int | None,
+def add_sms_rows(session: Session, campaign: Campaign, recipients: Select, *, plan_id: int | None,
                  topic_id: int | None, now: datetime) -> int:
-    """Every recipient's row ``pending``, in the caller's transaction (the one that creates the campaign)."""
-    for contact in contacts:
-        session.add(Delivery(channel=Channel.SMS, status=D.PENDING, plan_id=plan_id, topic_id=topic_id,
-                             item_id=campaign.item_id, bulletin_id=campaign.bulletin_id, campaign_id=campaign.id,
-                             contact_id=contact.id, recipient=contact.phone, scheduled_for=campaign.not_before,
-                             segments=campaign.segments, created_at=now, updated_at=now))
-    session.flush()
-    return len(contacts)
+    """Every recipient's row ``pending``, in the caller's transaction (the one that creates the campaign).
+
+    ``recipients`` selects (contact id, phone) — :func:`broadcaster.contacts.recipients_query`. One
+    ``INSERT … SELECT``: the rows never pass through Python, so time and memory do not grow with them.
+    """
+    people = recipients.subquery()
+    constants = {"channel": Channel.SMS.value, "status": D.PENDING.value, "plan_id": plan_id, "topic_id": topic_id,
+                 "item_id": campaign.item_id, "bulletin_id": campaign.bulletin_id, "campaign_id": campaign.id,
+                 "scheduled_for": campaign.not_before, "segments": campaign.segments, "attempts": 0,
+                 "created_at": now, "updated_at": now}
+
+    def constant(name: str) -> Any:
+        column, value = _TABLE.c[name], constants[name]
+        # typed, so that PostgreSQL knows a NULL's type inside a SELECT list
+        return cast(null(), column.type) if value is None else literal(value, column.type)
+
+    source = (select(*(constant(name) for name in constants), people.c[0], people.c[1])
+              .order_by(people.c[0]))
+    connection = session.connection()
+    connection.execute(insert(_TABLE).from_select([*constants, "contact_id", "recipient"], source))
+    # counted, not read from rowcount: psycopg reports -1 for an INSERT … SELECT
+    return int(connection.execute(select(func.count()).select_from(_TABLE)
+                                  .where(_TABLE.c.campaign_id == campaign.id)).scalar_one())
 
 
 def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
@@ -629,22 +645,30 @@ _TABLE = Delivery.__table__
 _CONTACT = Contact.__table__
 _SENDABLE = (D.SENDING, D.UNCERTAIN)
 # Statements are built once with bind parameters: building a SQLAlchemy
-# statement per message cost more than the SQLite work itself.
-_CLAIM = (
+# statement per batch cost more than the SQLite work itself.
+#: The batch's rows still pending, with their contact. On PostgreSQL the rows are locked and rows another
+#: dispatcher holds are passed over (``SKIP LOCKED``); SQLite has no row locks and needs none: the claim
+#: runs under its one write lock (``BEGIN IMMEDIATE``). Every lookup is by primary key: the cost does not
+#: grow with the contact table or the campaign.
+_CLAIMABLE = (
+    select(_TABLE.c.id, _CONTACT.c.id, _CONTACT.c.opted_out_at)
+    .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
+    .with_for_update(of=_TABLE, skip_locked=True)
+)
+_MARK_SENDING = (
     update(_TABLE)
-    .where(_TABLE.c.id == bindparam("delivery_id"), _TABLE.c.status == D.PENDING.value,
-           # a correlated EXISTS on the contact's key: its cost does not grow with the contact table
-           select(_CONTACT.c.id).where(_CONTACT.c.id == _TABLE.c.contact_id,
-                                       _CONTACT.c.opted_out_at.is_(None)).exists())
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
     .values(status=D.SENDING.value, attempts=_TABLE.c.attempts + 1, backend=bindparam("backend"),
             updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
             started_at=case((_TABLE.c.started_at.is_(None), bindparam("started", type_=_TABLE.c.started_at.type)),
                             else_=_TABLE.c.started_at))
 )
-_WHY_NOT = (
-    select(_TABLE.c.status, _CONTACT.c.id)
-    .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
-    .where(_TABLE.c.id == bindparam("delivery_id"))
+_MARK_SKIPPED = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
+    .values(status=D.SKIPPED.value, updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
+            error_code=bindparam("code"), error_message=bindparam("why"))
 )
 _FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at",
                   "scheduled_for")
@@ -655,34 +679,60 @@ def _finish_statement(fields: frozenset[str]) -> Any:
     statement = _FINISH_CACHE.get(fields)
     if statement is None:
         statement = (update(_TABLE)
+                     # or-ed equalities, not IN: an expanding IN cannot be run with executemany
                      .where(_TABLE.c.id == bindparam("delivery_id"),
-                            _TABLE.c.status.in_([s.value for s in _SENDABLE]))
+                            or_(*(_TABLE.c.status == s.value for s in _SENDABLE)))
                      .values({name: bindparam(f"v_{name}", type_=_TABLE.c[name].type) for name in sorted(fields)}))
         _FINISH_CACHE[fields] = statement
     return statement
 
 
-def claim_sms(engine: Engine, delivery_id: int, backend: str, moment: datetime) -> str | None:
-    """pending → sending, or → skipped if the contact opted out (or was deleted) since the campaign was written.
+@dataclass
+class SmsClaim:
+    """What :func:`claim_sms` did with a batch of rows."""
 
-    One conditional UPDATE in its own ``BEGIN IMMEDIATE`` transaction, so two
-    processes can never both claim a row. Returns "send", "skipped" or None
-    (the row is no longer pending: sent, or cancelled by the operator).
+    send: list[int] = field(default_factory=list)  #: now ``sending``, claimed by this caller, in the order asked
+    skipped: list[int] = field(default_factory=list)  #: the contact opted out or was deleted: ``skipped``
+    #: the rest of the batch was no longer pending (sent, cancelled) or another dispatcher holds it
+
+
+def claim_sms(engine: Engine, delivery_ids: Sequence[int], backend: str, moment: datetime) -> SmsClaim:
+    """A batch of rows pending → sending, or → skipped if the contact opted out (or was deleted) since the
+    campaign was written; committed *durably* (``synchronous=FULL`` on SQLite) before any of them is sent.
+
+    One transaction: on PostgreSQL the rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite
+    under the database's write lock, so two dispatchers (threads, processes or PCs) never claim one row.
     """
-    with _WRITE_LOCK, engine.begin() as conn:
-        claimed = conn.execute(_CLAIM, {"delivery_id": delivery_id, "backend": backend, "moment": moment,
-                                        "started": moment}).rowcount
-        if claimed:
-            return "send"
-        row = conn.execute(_WHY_NOT, {"delivery_id": delivery_id}).first()
-        if row is None or row[0] != D.PENDING:
-            return None
-        known = row[1] is not None
-        conn.execute(update(_TABLE).where(_TABLE.c.id == delivery_id).values(
-            status=D.SKIPPED.value, updated_at=moment,
-            error_code="opted_out" if known else "no_contact",
-            error_message="đã từ chối nhận tin / opted out" if known else "đã xóa khỏi danh bạ / contact removed"))
-        return "skipped"
+    claim = SmsClaim()
+    if not delivery_ids:
+        return claim
+    wanted = list(delivery_ids)
+    with _WRITE_LOCK, durable(engine).begin() as conn:
+        found = conn.execute(_CLAIMABLE, {"ids": wanted}).all()
+        sendable = {row[0] for row in found if row[1] is not None and row[2] is None}
+        removed = [row[0] for row in found if row[1] is None]
+        opted = [row[0] for row in found if row[1] is not None and row[2] is not None]
+        if sendable:
+            conn.execute(_MARK_SENDING, {"ids": sorted(sendable), "backend": backend, "moment": moment,
+                                         "started": moment})
+        for ids, code, why in ((opted, "opted_out", "đã từ chối nhận tin / opted out"),
+                               (removed, "no_contact", "đã xóa khỏi danh bạ / contact removed")):
+            if ids:
+                conn.execute(_MARK_SKIPPED, {"ids": ids, "moment": moment, "code": code, "why": why})
+    claim.send = [delivery_id for delivery_id in wanted if delivery_id in sendable]
+    claim.skipped = [delivery_id for delivery_id in wanted if delivery_id in set(opted) | set(removed)]
+    return claim
+
+
+@dataclass(frozen=True)
+class SmsOutcome:
+    """How one claimed row ended, for :func:`finish_sms_many`."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    moment: datetime
+    fields: dict[str, Any] = field(default_factory=dict)
+    opt_out_phone: str | None = None
 
 
 def finish_sms(engine: Engine, delivery_id: int, status: DeliveryStatus, moment: datetime, *,
@@ -692,32 +742,120 @@ def finish_sms(engine: Engine, delivery_id: int, status: DeliveryStatus, moment:
     ``opt_out_phone``: the provider said the person unsubscribed; their contact is opted out in the same
     transaction.
     """
+    return finish_sms_many(engine, [SmsOutcome(delivery_id, status, moment, fields, opt_out_phone)]) == 1
+
+
+def finish_sms_many(engine: Engine, outcomes: Sequence[SmsOutcome]) -> int:
+    """:func:`finish_sms` for many rows in one transaction (a group commit). Returns the rows moved.
+
+    These commits need not be durable against a power cut: a result lost with the last commits leaves
+    its row ``sending``, which recovery turns ``uncertain`` and the provider is asked about — never re-sent
+    blindly.
+    """
     from sqlmodel import Session as _Session
 
-    _check(DELIVERY_MOVES, f"sms {delivery_id}", D.SENDING, status)
-    values = {"status": str(status), "updated_at": moment, **fields}
-    unknown = set(values) - set(_FINISH_FIELDS)
-    if unknown:  # pragma: no cover - programming error
-        raise TypeError(f"unexpected delivery fields {sorted(unknown)}")
-    statement = _finish_statement(frozenset(values))
-    params = {f"v_{name}": value for name, value in values.items()}
-    params["delivery_id"] = delivery_id
+    batches: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for outcome in outcomes:
+        _check(DELIVERY_MOVES, f"sms {outcome.delivery_id}", D.SENDING, outcome.status)
+        values = {"status": str(outcome.status), "updated_at": outcome.moment, **outcome.fields}
+        unknown = set(values) - set(_FINISH_FIELDS)
+        if unknown:  # pragma: no cover - programming error
+            raise TypeError(f"unexpected delivery fields {sorted(unknown)}")
+        params = {f"v_{name}": value for name, value in values.items()}
+        params["delivery_id"] = outcome.delivery_id
+        batches.setdefault(frozenset(values), []).append(params)
+    if not batches:
+        return 0
+    moved = 0
     with _WRITE_LOCK, engine.begin() as conn:
-        if not conn.execute(statement, params).rowcount:
-            log.warning("delivery %s was changed by someone else while it was being sent; left as it is",
-                        delivery_id)
-            return False
-        if opt_out_phone:
+        for fields, rows in batches.items():
+            moved += max(0, conn.execute(_finish_statement(fields), rows).rowcount)
+        opt_outs = [o for o in outcomes if o.opt_out_phone]
+        if opt_outs:
             from .contacts import opt_out
 
             with _Session(bind=conn) as session:  # joins this transaction
-                opt_out(session, opt_out_phone, f"Twilio {fields.get('error_code')}: người nhận đã hủy đăng ký / "
-                                                "recipient unsubscribed (STOP)", when=moment)
-    return True
+                for outcome in opt_outs:
+                    opt_out(session, outcome.opt_out_phone,
+                            f"Twilio {outcome.fields.get('error_code')}: người nhận đã hủy đăng ký / "
+                            "recipient unsubscribed (STOP)", when=outcome.moment)
+    if moved < len(outcomes):
+        log.warning("%d SMS row(s) were changed by someone else while being sent; left as they are",
+                    len(outcomes) - moved)
+    return moved
+
+
+_RELEASE = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.SENDING.value)
+    .values(status=D.PENDING.value, attempts=_TABLE.c.attempts - 1,
+            updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type))
+)
+
+
+def release_sms(engine: Engine, delivery_ids: Sequence[int], moment: datetime) -> int:
+    """Rows this caller claimed and never handed to the provider: sending → pending, the claim's attempt
+    given back (the dispatch stopped: quiet hours began, the daemon stopped, the network is down)."""
+    _check(DELIVERY_MOVES, "sms", D.SENDING, D.PENDING)
+    if not delivery_ids:
+        return 0
+    with _WRITE_LOCK, engine.begin() as conn:
+        return int(conn.execute(_RELEASE, {"ids": list(delivery_ids), "moment": moment}).rowcount)
+
+
+#: PostgreSQL advisory lock: every dispatcher sending holds it shared; recovery needs it alone.
+SMS_DISPATCH_LOCK_KEY = 0x534D5344  # "SMSD"
+
+
+@contextmanager
+def sms_dispatching(engine: Engine) -> Iterator[None]:
+    """Mark this process as sending SMS from the database, for as long as the block runs.
+
+    On PostgreSQL, several PCs may dispatch from one database, each under its own data folder's
+    lock: each holds :data:`SMS_DISPATCH_LOCK_KEY` shared (session level: the server drops it when
+    the process dies), so that :func:`recover_sms_sending` can tell rows a live dispatcher is sending
+    from rows a dead one left. SQLite needs nothing: its dispatchers share one data folder's lock.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock_shared(:key)"), {"key": SMS_DISPATCH_LOCK_KEY})
+        conn.commit()  # the lock is the session's: no transaction is left open while sending
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock_shared(:key)"), {"key": SMS_DISPATCH_LOCK_KEY})
+            conn.commit()
 
 
 def recover_sms_sending(engine: Engine, *, now: datetime) -> int:
-    """Rows left ``sending`` by a dead process → ``uncertain`` (call only while holding the dispatch lock)."""
+    """Rows left ``sending`` by a dead process → ``uncertain`` (call only while holding the dispatch lock).
+
+    On PostgreSQL only when no dispatcher anywhere is sending (:func:`sms_dispatching`): otherwise its
+    rows would be taken for a dead one's; the rows wait for a moment when none is (returns 0).
+    """
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            alone = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": SMS_DISPATCH_LOCK_KEY}).scalar()
+            conn.commit()
+            if not alone:
+                log.info("another dispatcher is sending from this database: rows left 'sending' are "
+                         "recovered when none is")
+                return 0
+            try:
+                return _recover_sms_sending(engine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SMS_DISPATCH_LOCK_KEY})
+                conn.commit()
+    return _recover_sms_sending(engine)
+
+
+def _recover_sms_sending(engine: Engine) -> int:
     with session_scope(engine) as session:
         rows = session.exec(select(Delivery).where(Delivery.channel == Channel.SMS,
                                                    Delivery.status == D.SENDING)).all()

@@ -42,6 +42,13 @@ def is_mobile(e164: str) -> bool:
             and phonenumbers.number_type(number) in _MOBILE_TYPES)
 
 
+def mobile_e164_pattern() -> str:
+    """A regular expression matching exactly the E.164 strings :func:`is_mobile` accepts, built from the
+    same phonenumbers metadata, for choosing recipients inside the database (SQLite and PostgreSQL)."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(DEFAULT_REGION)
+    return rf"^\+{meta.country_code}(?:{meta.mobile.national_number_pattern})$"
+
+
 def normalize_mobile(raw: str) -> str:
     """E.164 of a Vietnamese mobile number; ValueError naming why otherwise."""
     e164 = normalize_phone(raw)

@@ -54,9 +54,9 @@ def sms_preview(text: str | None, item_id: int | None, group_name: str | None, k
 
                 text = sms_body(session, get_item(session, item_id))
             if group_name:
-                from ..contacts import recipients as group_recipients
+                from ..contacts import count_recipients
 
-                recipients = len(group_recipients(session, group_name))
+                recipients = count_recipients(session, group_name)
     strip = bool(config.sms.strip_diacritics) and not keep_diacritics
     enc = encode_sms(text or "", strip=strip)
     price = float(config.sms.price_per_segment)

@@ -2,7 +2,8 @@
 
 :func:`create_campaign` expands the group (Vietnamese mobiles, not opted out)
 and writes every recipient's row ``pending`` in **one transaction, before
-anything is sent**. Rows are unique on (campaign, item, contact), so a person
+anything is sent** (one ``INSERT … SELECT`` from the group's membership: a
+100,000-recipient campaign takes seconds and no memory per row). Rows are unique on (campaign, item, contact), so a person
 can never get two messages from one campaign; the dispatcher
 (:mod:`broadcaster.sms.dispatcher`) only ever sends a row it moved from
 ``pending`` to ``sending`` itself.
@@ -32,6 +33,7 @@ editing the item later does not change what a resumed campaign sends.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +53,6 @@ from ..errors import AlreadyExistsError, ConfigError, InputError
 from ..models import (
     Campaign,
     Channel,
-    Contact,
     ContactGroup,
     ContentItem,
     Delivery,
@@ -104,12 +105,19 @@ def held_by_quiet_hours(config: Config, item: ContentItem | None, moment: dateti
 
     An emergency item is never held.
     """
-    if item is not None and item.priority == Priority.EMERGENCY:
+    return quiet_hold(config, item)(moment)
+
+
+def quiet_hold(config: Config, item: ContentItem | None) -> Callable[[datetime], datetime | None]:
+    """:func:`held_by_quiet_hours` for many moments: the config's quiet hours are parsed once."""
+    quiet = None if item is not None and item.priority == Priority.EMERGENCY else quiet_hours_of(config)
+
+    def held_until(moment: datetime) -> datetime | None:
+        if quiet is not None and quiet.contains(moment):
+            return quiet.end_after(moment)
         return None
-    quiet = quiet_hours_of(config)
-    if quiet is not None and quiet.contains(moment):
-        return quiet.end_after(moment)
-    return None
+
+    return held_until
 
 
 def require_sendable(item: ContentItem) -> None:
@@ -167,7 +175,7 @@ def open_campaign(session: Session, item_id: int, group_name: str, at: datetime 
     item, no SMS text), ``SmsTooLong`` (a ``ValueError``) or
     ``AlreadyExistsError`` (already sent, without ``again``).
     """
-    from ..contacts import recipients
+    from ..contacts import recipients_query
     from ..content import get_item, sms_body
 
     config = config or default_config()
@@ -193,8 +201,8 @@ def open_campaign(session: Session, item_id: int, group_name: str, at: datetime 
         )
 
     enc = encode_sms(sms_body(session, item), strip=bool(config.sms.strip_diacritics))
-    people: list[Contact] = recipients(session, group.name)
-    if not people:
+    people = recipients_query(group.id)
+    if session.exec(people.limit(1)).first() is None:
         raise InputError(f"nhóm '{group.name}' không có số di động nào nhận được tin / "
                          f"group '{group.name}' has no mobile number that can receive SMS")
     not_before = as_utc(at) if at is not None and as_utc(at) > now else None
@@ -209,8 +217,8 @@ def open_campaign(session: Session, item_id: int, group_name: str, at: datetime 
                         status=OPEN, created_at=now)
     session.add(campaign)
     session.flush()
-    add_sms_rows(session, campaign, people, plan_id=plan_id, topic_id=topic_id, now=now)
-    return CampaignOpening(campaign, True, len(people))
+    written = add_sms_rows(session, campaign, people, plan_id=plan_id, topic_id=topic_id, now=now)
+    return CampaignOpening(campaign, True, written)
 
 
 def create_campaign(session: Session, item_id: int, group_name: str, at: datetime | None = None,

@@ -1,17 +1,26 @@
 """Send a campaign's pending rows: bounded concurrency, a global rate, retries, a trace before every send.
 
-For each row, in its own committed transaction:
+Rows go through three steps:
 
-1. ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) — *before* the HTTP call;
-   a recipient who opted out since the campaign was written (or whose contact
-   was deleted) becomes ``skipped`` instead and is not sent;
-2. the call;
-3. ``sent`` (``provider_id`` = Twilio SID) — or, on an error:
+1. a claimer thread claims small batches of rows
+   (:func:`~broadcaster.deliveries.claim_sms`, :func:`claim_batch_size`: up
+   to 16, fewer with a rate limit), a little ahead of the workers so that none
+   waits for a claim's commit, each batch in one committed transaction —
+   ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) *before* any of
+   their HTTP calls; a recipient who opted out since the campaign was written
+   (or whose contact was deleted) becomes ``skipped`` instead and is not sent;
+2. each worker thread takes the next claimed row and makes its call;
+3. it hands the outcome — ``sent`` (``provider_id`` = Twilio SID) or an error
+   below — to the dispatch's result writer, which writes every outcome that
+   arrived meanwhile in one transaction (a group commit). Rows of the batch
+   not handed over when the dispatch stops (quiet hours began, the daemon
+   stops, the network is down) are released: ``pending`` again. On an error:
 
    - retryable (429 / 20429, 5xx): back to ``pending``, wait
      ``sms.retry_backoff × 2^n`` seconds (or Twilio's ``Retry-After`` when
      longer) plus up to 25 % random jitter, so workers throttled together do
-     not retry in lockstep; at most ``sms.max_retries`` times, then ``failed``;
+     not retry in lockstep, then claimed again; at most ``sms.max_retries``
+     times, then ``failed``;
    - **network** (a connection that was never made: refused, DNS, connect
      timeout): not a failure of the message. The row goes back to ``pending``
      and every pending row of the campaign waits (``scheduled_for``) for
@@ -36,6 +45,22 @@ For each row, in its own committed transaction:
    - fatal (bad credentials, 401 / 20003): the row goes back to ``pending`` and
      the whole dispatch stops — nothing can be sent with this configuration.
 
+Durability — why a message is never sent twice, even across a power cut:
+a row is sent only by the worker whose claim moved it ``pending`` →
+``sending``, and that claim is committed before the request. On PostgreSQL the
+claim takes the rows ``FOR UPDATE SKIP LOCKED`` (two dispatchers, on one PC or
+several, never take one row; a committed transaction is on disk with the
+server's default ``synchronous_commit``). On SQLite the claim runs under the
+database's one write lock and its transaction commits with
+``synchronous=FULL``: the WAL is fsynced before the commit returns, so the
+claim survives a power cut (``NORMAL``, used elsewhere, survives a crash of the
+process but can lose the last commits to a power cut — a lost claim would put
+a sent row back to ``pending``, and it would be sent again). One fsync per
+batch of rows, not per message, is what makes this affordable. Results need no
+such care: an outcome lost with the last group commit leaves its row
+``sending``, which recovery turns ``uncertain``, and the provider is asked
+before anything is re-sent.
+
 Concurrency: ``sms.concurrency`` worker threads, each with its *own* sender (a
 Twilio client holds a ``requests.Session``, which is not thread-safe), sharing
 one token bucket of ``sms.rate_per_second`` (0 or less: no limit).
@@ -44,7 +69,11 @@ One dispatcher at a time per data directory: :func:`dispatch_lock` holds an OS
 file lock (``data_dir/sms-dispatch.lock``) that the kernel releases when the
 process dies. Whoever takes it first turns every row still ``sending`` into
 ``uncertain`` (:func:`recover_interrupted`): with the lock free, no live
-process can be sending them, so they were left by a crash.
+process can be sending them, so they were left by a crash. PCs sharing one
+PostgreSQL each have their own data directory: there a dispatcher sending
+holds a shared advisory lock, and rows left ``sending`` are recovered only
+when no dispatcher anywhere holds it
+(:func:`~broadcaster.deliveries.sms_dispatching`).
 
 Quiet hours (station time, read from the *current* config at the moment of
 sending; never for an emergency item) and ``not_before`` hold a campaign: the
@@ -52,7 +81,8 @@ dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
 :func:`dispatch_due` and it sends every open campaign that has become due. The
 operator's decision holds at the moment of sending: a campaign whose item was
 retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
-rows are ``cancelled`` and never claimed. Every write goes through
+rows are ``cancelled`` and never claimed (rows already claimed — a batch or
+two, about a second's worth under a rate limit — go out). Every write goes through
 :mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
 the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
 once (rows not yet claimed stay pending).
@@ -66,6 +96,7 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,13 +112,17 @@ from ..config import Config
 from ..db import session_scope
 from ..deliveries import (
     DeliveryStatus,
+    SmsOutcome,
     campaign_counts,
     claim_sms,
     expire_unsent,
     finish_sms,
+    finish_sms_many,
     provider_ids_in_use,
     recover_sms_sending,
     refresh_campaign_status,
+    release_sms,
+    sms_dispatching,
     uncertain_rows,
     wait_for_network,
     waiting_for_network,
@@ -105,6 +140,7 @@ from .campaigns import (
     find_campaign,
     held_by_quiet_hours,
     open_campaigns,
+    quiet_hold,
     require_sendable,
 )
 
@@ -254,35 +290,109 @@ class _Job:
     lock: threading.Lock
     on_progress: Progress | None
     held_until: Callable[[datetime], datetime | None]  # quiet hours, read at each send
+    batch: int = 1  # rows a worker claims at once
+    writer: _ResultWriter | None = None
 
 
-def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int,
-             recipient: str) -> str | None:
-    """Send one row to its end state. Returns the final status, or None if it was left pending."""
+#: Rows one worker claims in one transaction when nothing limits the rate.
+CLAIM_BATCH = 16
+#: Results written in one group commit at most, and how long the writer gathers them after the first.
+GROUP_COMMIT_MAX = 256
+GROUP_COMMIT_WAIT_S = 0.05
+_LEFT = "left"  # the row was not sent by this run and is not this worker's any more (pending, or taken)
+
+
+def claim_batch_size(rows: int, workers: int, rate: float) -> int:
+    """Rows a worker claims at once: :data:`CLAIM_BATCH`, fewer so that every worker gets some, and with a
+    rate limit about one second of that worker's sending (a claimed row waits for its turn, and a
+    cancellation does not reach it)."""
+    size = CLAIM_BATCH
+    if rate > 0:
+        size = min(size, max(1, int(rate / workers)))
+    return max(1, min(size, -(-rows // workers)))
+
+
+class _ResultWriter:
+    """Writes finished rows in group commits: one transaction for every result that arrived meanwhile."""
+
+    def __init__(self, engine: Engine, job: _Job) -> None:
+        self.engine = engine
+        self.job = job
+        self.queue: queue.Queue[SmsOutcome | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=f"sms-{job.campaign_id}-log", daemon=True)
+        self.thread.start()
+
+    def put(self, outcome: SmsOutcome) -> None:
+        self.queue.put(outcome)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch: list[SmsOutcome] = []
+            entry = self.queue.get()
+            deadline = time.monotonic() + GROUP_COMMIT_WAIT_S
+            while True:
+                if entry is None:
+                    done = True
+                    break
+                batch.append(entry)
+                if len(batch) >= GROUP_COMMIT_MAX:
+                    break
+                try:
+                    entry = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            if not batch:
+                continue
+            try:
+                finish_sms_many(self.engine, batch)
+            except Exception as exc:  # rows stay 'sending': recovery makes them uncertain, never re-sent blindly
+                log.exception("SMS results could not be written: %s", type(exc).__name__)
+                with self.job.lock:
+                    self.job.result.error = self.job.result.error or (
+                        f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}")
+                self.job.stop.set()
+
+
+def _finish(job: _Job, delivery_id: int, status: DeliveryStatus, *, opt_out_phone: str | None = None,
+            **fields: object) -> DeliveryStatus:
+    job.writer.put(SmsOutcome(delivery_id, status, job.now(), dict(fields), opt_out_phone))
+    return status
+
+
+def _held(job: _Job) -> bool:
+    """Quiet hours began (read at each send): the dispatch stops, leaving rows pending."""
+    held_until = job.held_until(job.now())
+    if held_until is None:
+        return False
+    with job.lock:
+        job.result.held = job.result.held or "quiet_hours"
+        job.result.held_until = held_until
+    job.stop.set()
+    return True
+
+
+def _send_claimed(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, delivery_id: int,
+                  recipient: str) -> str | None:
+    """Send one row this worker holds (``sending``) to its end state.
+
+    Returns the final status (written by the group writer), or None when the row is still held and was
+    not handed to the provider (the caller releases it), or :data:`_LEFT`.
+    """
     retries = 0
     while True:
-        if job.stop.is_set():
+        if job.stop.is_set() or _held(job) or not bucket.acquire(job.stop):
             return None
-        held_until = job.held_until(job.now())
-        if held_until is not None:
-            with job.lock:
-                job.result.held = job.result.held or "quiet_hours"
-                job.result.held_until = held_until
-            job.stop.set()
-            return None
-        if not bucket.acquire(job.stop):
-            return None
-        claim = claim_sms(engine, delivery_id, sender.name, job.now())
-        if claim is None:
-            return None
-        if claim == "skipped":
-            return DeliveryStatus.SKIPPED
-        masked = mask_phone(recipient)
         try:
             result = sender.send(recipient, job.body, callback_with_reference(job.status_callback, delivery_id),
                                  meta={"campaign": job.campaign_id, "delivery": delivery_id})
         except SmsSendError as exc:
             message = redact_numbers(exc.message)[:500]
+            masked = mask_phone(recipient)
             if exc.fatal:
                 finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
                            error_message=message)
@@ -291,15 +401,15 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                         f"{sender.name} từ chối thông tin đăng nhập / rejected the credentials "
                         f"({exc.code}): {message}")
                 job.stop.set()
-                return None
+                return _LEFT
             if exc.uncertain:
                 log.warning("SMS to %s: %s (delivery %s is now uncertain: Twilio is asked before any re-send)", masked, message,
                             delivery_id)
-                finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code=exc.code,
-                           error_message=message, ended_at=job.now())
-                return DeliveryStatus.UNCERTAIN
+                return _finish(job, delivery_id, DeliveryStatus.UNCERTAIN, error_code=exc.code,
+                               error_message=message, ended_at=job.now())
             if exc.network:
-                return _wait_for_network(engine, job, delivery_id, exc, message)
+                _wait_for_network(engine, job, delivery_id, exc, message)
+                return _LEFT
             if exc.retryable and retries < job.max_retries:
                 delay = jittered(max(job.backoff * (2 ** retries), exc.retry_after or 0.0))
                 retries += 1
@@ -307,25 +417,28 @@ def _process(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, 
                 finish_sms(engine, delivery_id, DeliveryStatus.PENDING, job.now(), error_code=exc.code,
                            error_message=message)
                 if delay > 0 and job.stop.wait(delay):
-                    return None
+                    return _LEFT
+                claim = claim_sms(engine, [delivery_id], sender.name, job.now())
+                if claim.skipped:
+                    return DeliveryStatus.SKIPPED
+                if not claim.send:  # cancelled meanwhile
+                    return _LEFT
                 continue
             log.warning("SMS to %s failed: %s %s", masked, exc.code, message)
             opted_out = recipient if exc.code in OPT_OUT_CODES and recipient else None
-            finish_sms(engine, delivery_id, DeliveryStatus.FAILED, job.now(), opt_out_phone=opted_out,
-                       error_code=exc.code, error_message=message, ended_at=job.now())
             if opted_out:
                 log.warning("%s opted out (Twilio %s)", masked, exc.code)
-            return DeliveryStatus.FAILED
+            return _finish(job, delivery_id, DeliveryStatus.FAILED, opt_out_phone=opted_out, error_code=exc.code,
+                           error_message=message, ended_at=job.now())
         except Exception as exc:  # a bug or an unexpected library error: we cannot know if it left
-            log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", masked, type(exc).__name__,
+            log.error("SMS to %s: unexpected %s; delivery %s is now uncertain", mask_phone(recipient), type(exc).__name__,
                       delivery_id)
-            finish_sms(engine, delivery_id, DeliveryStatus.UNCERTAIN, job.now(), error_code="error",
-                       error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
-            return DeliveryStatus.UNCERTAIN
-        finish_sms(engine, delivery_id, DeliveryStatus.SENT, job.now(), provider_id=result.provider_id,
-                   backend=sender.name, error_code=None, error_message=None, ended_at=job.now())
-        log.debug("SMS to %s sent (%s)", masked, result.provider_id)
-        return DeliveryStatus.SENT
+            return _finish(job, delivery_id, DeliveryStatus.UNCERTAIN, error_code="error",
+                           error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
+        if log.isEnabledFor(logging.DEBUG):  # masking parses the number: not for every message
+            log.debug("SMS to %s sent (%s)", mask_phone(recipient), result.provider_id)
+        return _finish(job, delivery_id, DeliveryStatus.SENT, provider_id=result.provider_id, backend=sender.name,
+                       error_code=None, error_message=None, ended_at=job.now())
 
 
 def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendError, message: str) -> None:
@@ -345,31 +458,122 @@ def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendE
         log.warning("campaign %s: không kết nối được %s (%s), chờ mạng tới %s / cannot reach the provider, "
                     "waiting for the network", job.campaign_id, exc.code, message, until.isoformat(timespec="seconds"))
     job.stop.set()
-    return None
 
 
-def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, work: queue.Queue) -> None:
-    while not job.stop.is_set():
+def _take(work: queue.Queue, size: int) -> list[tuple[int, str | None]]:
+    batch = []
+    while len(batch) < size:
         try:
-            delivery_id, recipient = work.get_nowait()
+            batch.append(work.get_nowait())
         except queue.Empty:
+            break
+    return batch
+
+
+def _count(job: _Job, final: str) -> None:
+    with job.lock:
+        job.result.attempted += 1
+        job.result.counts[DeliveryStatus.PENDING] -= 1
+        job.result.counts[final] = job.result.counts.get(final, 0) + 1
+        if job.on_progress is None:
             return
+        snapshot = DispatchResult(**{**job.result.__dict__, "counts": dict(job.result.counts)})
+    job.on_progress(snapshot)
+
+
+class _Claimer:
+    """Claims batches of rows a little ahead of the workers, so that no worker waits for a claim's commit.
+
+    At most about ``batch`` + ``low`` rows are claimed and not yet handed over: ``low`` =
+    max(batch, 2 × workers), so every worker has its next row ready.
+    """
+
+    def __init__(self, engine: Engine, job: _Job, work: queue.Queue, backend: str, workers: int) -> None:
+        self.engine, self.job, self.work, self.backend = engine, job, work, backend
+        self.low = max(job.batch, 2 * workers)
+        self.ready: deque[tuple[int, str]] = deque()
+        self.done = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name=f"sms-{job.campaign_id}-claim", daemon=True)
+
+    def _run(self) -> None:
+        job = self.job
         try:
-            final = _process(engine, job, sender, bucket, delivery_id, recipient or "")
+            while not job.stop.is_set():
+                with self.changed:
+                    while len(self.ready) >= self.low and not job.stop.is_set():
+                        self.changed.wait(0.2)
+                batch = _take(self.work, job.batch)
+                if not batch or job.stop.is_set() or _held(job):
+                    return
+                recipients = dict(batch)
+                claim = claim_sms(self.engine, list(recipients), self.backend, job.now())
+                with self.changed:
+                    self.ready.extend((delivery_id, recipients[delivery_id] or "") for delivery_id in claim.send)
+                    self.changed.notify_all()
+                for _skipped in claim.skipped:
+                    _count(job, DeliveryStatus.SKIPPED)
         except Exception as exc:  # the database failed us: stop rather than guess
             log.exception("SMS dispatch stopped: %s", type(exc).__name__)
             with job.lock:
                 job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
             job.stop.set()
-            return
-        if final is not None:
+        finally:
+            with self.changed:
+                self.done = True
+                self.changed.notify_all()
+
+    def next(self) -> tuple[int, str] | None:
+        """The next claimed row to send; None when there is none left or the dispatch stops."""
+        with self.changed:
+            while not self.ready and not self.done and not self.job.stop.is_set():
+                self.changed.wait(0.2)
+            if self.job.stop.is_set() or not self.ready:
+                return None
+            row = self.ready.popleft()
+            self.changed.notify_all()
+            return row
+
+    def give_back(self, row: tuple[int, str]) -> None:
+        with self.changed:
+            self.ready.appendleft(row)
+
+    def unsent(self) -> list[int]:
+        """Rows claimed and never handed over (call once every worker has stopped)."""
+        with self.changed:
+            ids = [delivery_id for delivery_id, _ in self.ready]
+            self.ready.clear()
+        return ids
+
+
+def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, claimer: _Claimer) -> None:
+    while (row := claimer.next()) is not None:
+        try:
+            final = _send_claimed(engine, job, sender, bucket, *row)
+        except Exception as exc:  # the database failed us: stop rather than guess
+            log.exception("SMS dispatch stopped: %s", type(exc).__name__)
             with job.lock:
-                job.result.attempted += 1
-                job.result.counts[DeliveryStatus.PENDING] -= 1
-                job.result.counts[final] = job.result.counts.get(final, 0) + 1
-                snapshot = DispatchResult(**{**job.result.__dict__, "counts": dict(job.result.counts)})
-            if job.on_progress is not None:
-                job.on_progress(snapshot)
+                job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
+            job.stop.set()
+            final = None
+        if final is None:  # still ours and never handed over: released with the claimer's rest
+            claimer.give_back(row)
+            return
+        if final != _LEFT:
+            _count(job, final)
+
+
+def _release_unsent(engine: Engine, job: _Job, claimer: _Claimer) -> None:
+    """Claimed rows never handed over: pending again (a row the release misses stays sending → uncertain)."""
+    unsent = claimer.unsent()
+    if not unsent:
+        return
+    try:
+        release_sms(engine, unsent, job.now())
+        if job.result.held == "network" and job.result.held_until is not None:
+            wait_for_network(engine, job.campaign_id, job.result.held_until, now=as_utc(job.now()))
+    except Exception as exc:
+        log.error("SMS rows claimed but not sent could not be released: %s", type(exc).__name__)
 
 
 def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: SenderFactory | None,
@@ -409,8 +613,10 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         result.held, result.held_until = "not_before", not_before
         return result
 
+    quiet = quiet_hold(config, item)
+
     def held_until(at: datetime) -> datetime | None:
-        return held_by_quiet_hours(config, item, as_utc(at))
+        return quiet(as_utc(at))
 
     quiet_until = held_until(moment)
     if ids and quiet_until is not None:
@@ -427,37 +633,47 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
                    network_backoff=max(0.0, float(config.sms.network_retry_seconds)),
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
-                   on_progress=on_progress, held_until=held_until)
+                   on_progress=on_progress, held_until=held_until,
+                   batch=claim_batch_size(len(ids), workers, float(config.sms.rate_per_second)))
         if stop is not None:  # the daemon stopping ends this dispatch too
             watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
             watcher.start()
         bucket = TokenBucket(float(config.sms.rate_per_second))
-        threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, work),
+        claimer = _Claimer(engine, job, work, senders[0].name, workers)
+        threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, claimer),
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,
                  senders[0].name)
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
-        except KeyboardInterrupt:  # let every worker finish its current row, then stop
-            job.stop.set()
-            for thread in threads:
-                thread.join()
-            raise
-        finally:
-            for sender in senders:
-                close = getattr(sender, "close", None)
-                if close is not None:
-                    close()
+        with sms_dispatching(engine):
+            job.writer = _ResultWriter(engine, job)
+            _run_workers(job, [claimer.thread, *threads], senders, claimer)
     with session_scope(engine) as session:
         campaign = find_campaign(session, campaign_id)
         result.campaign_status = refresh_campaign_status(session, campaign)
         result.counts = campaign_counts(session, campaign_id)
         result.total = sum(result.counts.values())
     return result
+
+
+def _run_workers(job: _Job, threads: list[threading.Thread], senders: list[SmsSender], claimer: _Claimer) -> None:
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:  # let every worker finish its current row, then stop
+        job.stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    finally:
+        _release_unsent(claimer.engine, job, claimer)
+        job.writer.close()  # every result is written before the campaign's state is read
+        for sender in senders:
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()
 
 
 def _age_out(app: App, campaign_id: int, moment: datetime) -> int:

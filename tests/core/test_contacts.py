@@ -197,3 +197,34 @@ def test_recipients_unknown_group(run, workspace, app):
         recipients(session, "Không có")
     result = run("contacts", "list", "--group", "Không có", ok=False)
     assert "Không có" in result.output
+
+
+def test_import_in_one_call_merges_repeated_numbers_and_counts_like_one_row_at_a_time(app):
+    from broadcaster.contacts import ContactRow, import_contacts
+
+    with app.session() as session:
+        first = import_contacts(session, [ContactRow("+84912000001", 2, name="A", groups=["Thôn 1"]),
+                                          ContactRow("+84912000001", 3, village="Bản Na", groups=["Thôn 2"]),
+                                          ContactRow("+84912000002", 4)], ["Xã"])
+    assert (first.new, first.updated, first.unchanged) == (2, 1, 0)
+    assert first.groups_created == ["Thôn 1", "Xã", "Thôn 2"]
+    with app.session() as session:
+        opt_out(session, "+84912000002", "xin dừng")
+    with app.session() as session:
+        again = import_contacts(session, [ContactRow("+84912000001", 2, name="A"),
+                                          ContactRow("+84912000002", 3, name="B", groups=["Thôn 1"])])
+        assert (again.new, again.updated, again.unchanged) == (0, 1, 1) and again.groups_created == []
+        contacts = {c.phone: c for c in session.exec(select(Contact)).all()}
+    assert (contacts["+84912000001"].name, contacts["+84912000001"].village) == ("A", "Bản Na")
+    assert contacts["+84912000002"].name == "B" and contacts["+84912000002"].opted_out_at is not None
+    with app.session() as session:
+        assert [c.phone for c in recipients(session, "Thôn 1")] == ["+84912000001"]
+        assert sorted(groups_of(session)) == [("+84912000001", ["Thôn 1", "Thôn 2", "Xã"]),
+                                              ("+84912000002", ["Thôn 1", "Xã"])]
+
+
+def groups_of(session):
+    from broadcaster.contacts import contact_groups
+
+    phones = {c.id: c.phone for c in session.exec(select(Contact)).all()}
+    return [(phones[cid], sorted(names)) for cid, names in contact_groups(session).items()]

@@ -47,3 +47,21 @@ def test_mask_never_shows_the_whole_number():
     for raw in ["+84912345678", "0912345678", "+16502530000", "not a number 0912345678"]:
         digits = "".join(ch for ch in mask_phone(raw) if ch.isdigit())
         assert "912345678" not in digits and "6502530000" not in digits
+
+
+def test_the_sql_mobile_pattern_accepts_exactly_what_is_mobile_accepts():
+    """Recipients are chosen in the database with this pattern: it must agree with is_mobile everywhere."""
+    import random
+    import re
+
+    from broadcaster.phones import mobile_e164_pattern
+
+    pattern = re.compile(mobile_e164_pattern())
+    chance = random.Random(16)
+    numbers = [f"+84{prefix}{chance.randrange(10 ** (9 - len(str(prefix)))):0{9 - len(str(prefix))}d}"
+               for prefix in range(100, 1000) for _ in range(3)]  # every three-digit start of a 9-digit number
+    numbers += [f"+84{chance.randrange(10 ** 8, 10 ** 10)}" for _ in range(500)]  # other lengths
+    numbers += ["+842838221234", "+14155552671", "+84912345678", "+8412101234"]
+    mobiles = [n for n in numbers if is_mobile(n)]
+    assert len(mobiles) > 1000  # the sample does hold mobiles and others
+    assert [n for n in numbers if pattern.search(n)] == mobiles

@@ -510,3 +510,52 @@ def test_retry_after_is_honoured_with_jitter(sms, monkeypatch):
     times = [r["time"] for r in sms.fake.requests]
     assert waits == [0.3] and times[1] - times[0] >= 0.3 and sms.rows(cid)[0].status == "sent"
     assert {real(1.0) for _ in range(20)} != {1.0} and all(1.0 <= real(1.0) <= 1.25 for _ in range(50))
+
+
+def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_commits(sms, monkeypatch):
+    """On SQLite every claim commits with synchronous=FULL (2), every result write with NORMAL (1)."""
+    from sqlalchemy import event
+
+    import broadcaster.sms.dispatcher as dispatcher
+
+    app, cid, numbers = start(sms, 64, concurrency=2)
+    engine = app.ready_engine()
+    commits: list[tuple[int, str]] = []
+
+    @event.listens_for(engine, "begin")
+    def _at_begin(conn):  # noqa: ANN001
+        conn.info["statements"] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn, cursor, statement, *args):  # noqa: ANN001
+        conn.info.setdefault("statements", []).append(statement)
+
+    @event.listens_for(engine, "commit")
+    def _at_commit(conn):  # noqa: ANN001 - what SQLite will apply to this very commit
+        synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        commits.append((synchronous, " ".join(conn.info.get("statements", []))))
+
+    claims = []
+    real_claim = dispatcher.claim_sms
+    monkeypatch.setattr(dispatcher, "claim_sms", lambda engine, ids, *a: claims.append(len(ids)) or
+                        real_claim(engine, ids, *a))
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    for name, listener in (("begin", _at_begin), ("before_cursor_execute", _statement), ("commit", _at_commit)):
+        event.remove(engine, name, listener)
+    assert result.counts["sent"] == 64 and sms.sent_to() == {n: 1 for n in numbers}
+    assert claims == [16] * 4  # 64 rows, two workers, batches of 16
+    claim_commits = [s for s, sql in commits if "LEFT OUTER JOIN contact" in sql]
+    result_commits = [s for s, sql in commits if "provider_id" in sql and "JOIN contact" not in sql]
+    assert len(claim_commits) == 4
+    assert claim_commits and set(claim_commits) == {2}  # FULL
+    assert result_commits and set(result_commits) == {1}  # NORMAL
+    assert len(result_commits) < 64  # group commits: fewer transactions than messages
+
+
+def test_claim_batch_size():
+    from broadcaster.sms.dispatcher import CLAIM_BATCH, claim_batch_size
+
+    assert claim_batch_size(10_000, 4, 0.0) == CLAIM_BATCH == 16
+    assert claim_batch_size(12, 3, 0.0) == 4  # every worker gets rows
+    assert claim_batch_size(10_000, 4, 10.0) == 2  # about a second of sending per worker
+    assert claim_batch_size(10_000, 4, 1.0) == 1
