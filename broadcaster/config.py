@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigError, did_you_mean
 
 ENV_CONFIG = "BROADCASTER_CONFIG"
+ENV_DATABASE_URL = "BROADCASTER_DATABASE_URL"  # overrides database.url: a password need not be in the file
 LOCAL_CONFIG_NAME = "broadcaster.toml"
 
 DEFAULTS: dict[str, Any] = {
@@ -321,7 +322,7 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        url = self.values["database"]["url"]
+        url = os.environ.get(ENV_DATABASE_URL) or self.values["database"]["url"]
         return url or f"sqlite:///{self.data_dir / 'broadcaster.db'}"
 
     @property

@@ -1,0 +1,41 @@
+"""The suite's database switch: BROADCASTER_TEST_DATABASE_URL moves every workspace to PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+
+from broadcaster.app import App
+from tests.conftest import TEST_DATABASE_URL
+
+
+def test_workspace_is_on_the_suite_database_in_process_and_in_subprocesses(workspace, suite_database_url):
+    engine = App.load(None).engine
+    if TEST_DATABASE_URL:
+        assert engine.dialect.name == "postgresql"
+        assert engine.url.database == make_url(suite_database_url).database != make_url(TEST_DATABASE_URL).database
+    else:
+        assert suite_database_url is None and engine.dialect.name == "sqlite"
+    assert "station" in inspect(engine).get_table_names()
+    status = subprocess.run([sys.executable, "-m", "broadcaster", "db", "status"], capture_output=True, text=True,
+                            check=True, timeout=60).stdout
+    assert f"database: {engine.url.render_as_string(hide_password=True)}\n" in status
+
+
+@pytest.mark.sqlite
+def test_sqlite_marked_tests_keep_their_sqlite_file(workspace, suite_database_url):
+    assert suite_database_url is None
+    assert App.load(None).engine.dialect.name == "sqlite"
+
+
+def test_database_url_from_the_environment_overrides_the_config(run, isolated_home, monkeypatch):
+    database = isolated_home / "elsewhere" / "chosen.db"
+    (isolated_home / "broadcaster.toml").write_text('[database]\nurl = "postgresql+psycopg://nobody@192.0.2.1/x"\n')
+    monkeypatch.setenv("BROADCASTER_DATABASE_URL", f"sqlite:///{database}")
+    run("init")
+    assert database.is_file()
+    assert str(App.load(None).engine.url) == f"sqlite:///{database}"
