@@ -32,10 +32,22 @@ def test_sqlite_marked_tests_keep_their_sqlite_file(workspace, suite_database_ur
     assert App.load(None).engine.dialect.name == "sqlite"
 
 
-def test_database_url_from_the_environment_overrides_the_config(run, isolated_home, monkeypatch):
+def test_database_url_from_the_environment_serves_a_config_that_names_none(run, isolated_home, monkeypatch):
     database = isolated_home / "elsewhere" / "chosen.db"
-    (isolated_home / "broadcaster.toml").write_text('[database]\nurl = "postgresql+psycopg://nobody@192.0.2.1/x"\n')
     monkeypatch.setenv("BROADCASTER_DATABASE_URL", f"sqlite:///{database}")
     run("init")
     assert database.is_file()
     assert str(App.load(None).engine.url) == f"sqlite:///{database}"
+    named = isolated_home / "named.db"
+    (isolated_home / "broadcaster.toml").write_text(f'[database]\nurl = "sqlite:///{named}"\n')
+    run("init")
+    assert str(App.load(None).engine.url) == f"sqlite:///{named}" and named.is_file()
+
+
+def test_demo_keeps_its_own_sqlite_file_whatever_the_environment_names(isolated_home, monkeypatch):
+    from broadcaster.demo import prepare_workspace
+
+    monkeypatch.setenv("BROADCASTER_DATABASE_URL", f"sqlite:///{isolated_home / 'production.db'}")
+    app = prepare_workspace(isolated_home / "demo")
+    assert str(app.engine.url) == f"sqlite:///{isolated_home / 'demo' / 'data' / 'broadcaster.db'}"
+    assert not (isolated_home / "production.db").exists()
