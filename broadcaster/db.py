@@ -46,7 +46,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    # Timestamps are aware UTC; a "timestamp without time zone" column keeps one in the session's zone.
+    # Timestamps are aware UTC; PostgreSQL stores an aware value in a "timestamp without time zone"
+    # column as the session's local time, so the session's zone must be UTC whatever the server's is.
     connect_args = {"options": "-c timezone=UTC"} if url.startswith("postgresql") else {}
     return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 

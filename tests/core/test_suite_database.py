@@ -51,3 +51,24 @@ def test_demo_keeps_its_own_sqlite_file_whatever_the_environment_names(isolated_
     app = prepare_workspace(isolated_home / "demo")
     assert str(app.engine.url) == f"sqlite:///{isolated_home / 'demo' / 'data' / 'broadcaster.db'}"
     assert not (isolated_home / "production.db").exists()
+
+
+def test_timestamps_are_stored_in_utc_whatever_the_servers_zone(workspace):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from broadcaster.models import Station
+    from broadcaster.timeutil import as_utc
+
+    app = App.load(None)
+    if app.engine.dialect.name == "postgresql":
+        with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'ALTER DATABASE "{app.engine.url.database}" SET timezone = \'Asia/Ho_Chi_Minh\''))
+        app = App.load(None)  # new connections take the database's zone
+    moment = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+    with app.session() as session:
+        session.add(Station(code="XA-09", name="Xã thử", created_at=moment))
+    with app.engine.connect() as connection:
+        stored = connection.execute(text("SELECT created_at FROM station WHERE code = 'XA-09'")).scalar()
+    assert as_utc(stored) == moment
