@@ -57,6 +57,7 @@ def test_timestamps_are_stored_in_utc_whatever_the_servers_zone(workspace):
     from datetime import UTC, datetime
 
     from sqlalchemy import text
+    from sqlmodel import select
 
     from broadcaster.models import Station
     from broadcaster.timeutil import as_utc
@@ -69,6 +70,6 @@ def test_timestamps_are_stored_in_utc_whatever_the_servers_zone(workspace):
     moment = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
     with app.session() as session:
         session.add(Station(code="XA-09", name="Xã thử", created_at=moment))
-    with app.engine.connect() as connection:
-        stored = connection.execute(text("SELECT created_at FROM station WHERE code = 'XA-09'")).scalar()
+    with app.session() as session:
+        stored = session.exec(select(Station.created_at).where(Station.code == "XA-09")).one()
     assert as_utc(stored) == moment
