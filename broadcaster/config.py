@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigError, did_you_mean
 
 ENV_CONFIG = "BROADCASTER_CONFIG"
+ENV_DATABASE_URL = "BROADCASTER_DATABASE_URL"  # when database.url is empty: a password need not be in a file
 LOCAL_CONFIG_NAME = "broadcaster.toml"
 
 DEFAULTS: dict[str, Any] = {
@@ -331,7 +332,7 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        url = self.values["database"]["url"]
+        url = self.values["database"]["url"] or os.environ.get(ENV_DATABASE_URL)
         return url or f"sqlite:///{self.data_dir / 'broadcaster.db'}"
 
     @property

@@ -50,7 +50,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # Timestamps are aware UTC; PostgreSQL stores an aware value in a "timestamp without time zone"
+    # column as the session's local time, so the session's zone must be UTC whatever the server's is.
+    connect_args = {"options": "-c timezone=UTC"} if url.startswith("postgresql") else {}
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _configure_sqlite(engine: Engine) -> None:

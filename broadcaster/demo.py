@@ -22,6 +22,7 @@ from . import content as content_mod
 from . import plans, schedules, stations
 from .app import App, initialise
 from .assets import EXAMPLES_DIR
+from .config import render_config_toml
 from .deliveries import BulletinStatus, DeliveryStatus
 from .errors import BroadcasterError
 from .models import Bulletin, Campaign, Delivery
@@ -58,7 +59,11 @@ def prepare_workspace(directory: Path) -> App:
     directory.mkdir(parents=True)
     (directory / MARKER).write_text("made by `broadcaster demo`; safe to delete\n", encoding="utf-8")
     config_path = directory / "broadcaster.toml"
-    initialise(config_path, directory / "data")
+    # Its own SQLite file, whatever $BROADCASTER_DATABASE_URL names: fictitious residents stay out of it.
+    database_url = f"sqlite:///{(directory / 'data' / 'broadcaster.db').as_posix()}"
+    config = render_config_toml(directory / "data").replace('\nurl = ""', f'\nurl = "{database_url}"', 1)
+    config_path.write_text(config, encoding="utf-8")
+    initialise(config_path)
     text = config_path.read_text(encoding="utf-8")
     # Offline by design: espeak-ng speaks (gTTS would be tried first and fall back anyway), SMS go to the
     # outbox file, no quiet hours so the demo sends at any hour, quick heartbeats.

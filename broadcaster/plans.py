@@ -402,4 +402,6 @@ def period_warning(plan: Plan, today: date) -> str | None:
 def plans_of_topics(session: Session, topic_ids: list[int]) -> list[Plan]:
     if not topic_ids:
         return []
-    return list(session.exec(select(Plan).join(Topic).where(Topic.id.in_(topic_ids)).distinct()).all())
+    # IN, not JOIN + DISTINCT: PostgreSQL cannot compare the JSON audiences column for DISTINCT.
+    plan_ids = select(Topic.plan_id).where(Topic.id.in_(topic_ids))
+    return list(session.exec(select(Plan).where(Plan.id.in_(plan_ids)).order_by(Plan.id)).all())

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # LibreOffice (calc, writer), poppler-utils and a Times-compatible font: the report tests print the
 # XLSX and DOCX report to PDF and check the pages. Chromium (and its driver): the web console's browser tests.
+# PostgreSQL: scripts/test.sh runs the suite on it too.
 SYSTEM_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-mp3 icecast2 libreoffice-calc libreoffice-writer poppler-utils
-                 fonts-liberation chromium chromium-driver)
+                 fonts-liberation chromium chromium-driver postgresql)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -23,4 +24,4 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,postgres]'

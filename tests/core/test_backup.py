@@ -9,12 +9,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from broadcaster.app import App
 from broadcaster.models import DaemonState, Delivery
 from broadcaster.timeutil import utcnow
 from tests.conftest import db_snapshot
+
+pytestmark = pytest.mark.sqlite  # db backup and db restore copy the SQLite file (PostgreSQL: pg_dump)
 
 
 def _count(path: Path) -> int:

@@ -7,6 +7,8 @@ import os
 import stat
 from datetime import UTC, datetime
 
+import pytest
+
 from broadcaster.app import App
 from broadcaster.db import session_scope
 from broadcaster.models import ContentItem
@@ -20,6 +22,7 @@ def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@pytest.mark.sqlite  # the database is a file in the data folder
 def test_data_folder_database_and_outbox_are_owner_only_even_with_a_loose_umask(run, isolated_home, tmp_path):
     previous = os.umask(0o022)
     try:
@@ -41,6 +44,7 @@ def test_data_folder_database_and_outbox_are_owner_only_even_with_a_loose_umask(
     assert mode(config.sms_outbox_path) == 0o600 and json.loads(config.sms_outbox_path.read_text().splitlines()[0])
 
 
+@pytest.mark.sqlite
 def test_init_repairs_looser_modes_and_says_so(run, isolated_home):
     run("init")
     config = App.load(None).config
