@@ -512,6 +512,7 @@ def test_retry_after_is_honoured_with_jitter(sms, monkeypatch):
     assert {real(1.0) for _ in range(20)} != {1.0} and all(1.0 <= real(1.0) <= 1.25 for _ in range(50))
 
 
+@pytest.mark.sqlite  # the synchronous pragma is SQLite's; PostgreSQL commits durably always
 def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_commits(sms, monkeypatch):
     """On SQLite every claim commits with synchronous=FULL (2), every result write with NORMAL (1)."""
     from sqlalchemy import event
