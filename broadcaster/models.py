@@ -271,3 +271,39 @@ class DaemonState(SQLModel, table=True):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     stopped_at: datetime | None = None
+
+
+class DeliveryHour(SQLModel, table=True):
+    """The delivery log counted by UTC hour (``reports.rollup``): kept by database triggers on ``delivery``.
+
+    Key columns hold 0 where the log has NULL, so one unique index serves the upsert.
+    An hour, not a day: a report's days are those of its time zone, chosen when it is run.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("topic_id", "channel", "hour", "station_id", "bulletin_id", "campaign_id", "status",
+                         name="uq_deliveryhour_key"),
+        Index("ix_deliveryhour_station", "station_id", "hour"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    hour: datetime  # created_at truncated to the hour (UTC)
+    topic_id: int = 0
+    station_id: int = 0
+    channel: str
+    bulletin_id: int = 0
+    campaign_id: int = 0
+    status: str
+    n: int = 0  # deliveries
+    seconds: float = 0.0  # their duration_s
+
+
+class DeliveryReach(SQLModel, table=True):
+    """Who an SMS reached (``sent``/``delivered``) per topic: how many such rows, the first and last written."""
+
+    __table_args__ = (UniqueConstraint("topic_id", "recipient", name="uq_deliveryreach_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    topic_id: int = 0
+    recipient: str
+    n: int = 0
+    first_at: datetime
+    last_at: datetime
