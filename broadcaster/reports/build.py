@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 from sqlmodel import Session, select
@@ -20,6 +20,7 @@ from .aggregate import (
     _people,
     _played,
     _Scope,
+    _rollup_statements,
     _Selection,
     _sms_count,
     _statements,
@@ -166,35 +167,42 @@ def _outside_plan(agg: _Agg) -> Totals | None:
 
 
 def _resolve(session: Session, plan_code: str, period: str | None, station_code: str | None,
-             tz_name: str | None) -> tuple[Plan, list[Topic], Period, Station | None, str, _Scope]:
+             tz_name: str | None, rollup: bool = True) -> tuple[Plan, list[Topic], Period, Station | None, str,
+                                                               _Scope]:
     plan = get_plan(session, plan_code)
     station = get_station(session, station_code) if station_code else None
     tz_name = station.timezone if station else (tz_name or DEFAULT_TIMEZONE)
     report_period = parse_report_period(period, plan)
     topics = plan_topics(session, plan)
     start, end = report_period.bounds(tz_name)
-    scope = _Scope([t.id for t in topics], start, end, station.id if station else None)
+    scope = _Scope([t.id for t in topics], start, end, station.id if station else None, rollup)
     return plan, topics, report_period, station, tz_name, scope
 
 
 def aggregate_statements(session: Session, plan_code: str, period: str | None = None,
-                         station_code: str | None = None, tz_name: str | None = None) -> list:
+                         station_code: str | None = None, tz_name: str | None = None, *,
+                         rollup: bool = True) -> list:
     """The SQL statements a report runs (for the benchmark and EXPLAIN QUERY PLAN)."""
-    *_, scope = _resolve(session, plan_code, period, station_code, tz_name)
-    return list(_statements(scope).values())
+    *_, scope = _resolve(session, plan_code, period, station_code, tz_name, rollup)
+    statements = _statements(scope)
+    if rollup and scope.on_hours():
+        statements.update(_rollup_statements(scope))
+        statements.pop("straddles", None)
+    return list(statements.values())
 
 
 def build_report(session: Session, plan_code: str, period: str | None = None, station_code: str | None = None,
                  as_of: datetime | None = None, *, tz_name: str | None = None, commune: str = "",
-                 with_log: bool = False) -> Report:
+                 with_log: bool = False, rollup: bool = True) -> Report:
     """Measure the plan's targets over ``period`` (default: the whole plan) as of ``as_of`` (default: now).
 
     ``commune`` names the commune in the heading (the config's
     ``broadcaster.commune``; empty: the stations' commune). ``with_log`` adds the
-    period's delivery log (``Report.log``, oldest first).
+    period's delivery log (``Report.log``, oldest first). ``rollup=False``
+    counts from the log itself (the reference the rollup is tested against).
     """
     plan, topics, report_period, station, tz_name, scope = _resolve(session, plan_code, period, station_code,
-                                                                    tz_name)
+                                                                    tz_name, rollup)
     as_of = as_utc(as_of) if as_of else utcnow()
     elapsed = elapsed_fraction(report_period, tz_name, as_of)
     stations = {s.id: s for s in session.exec(select(Station).order_by(Station.code)).all()}
@@ -267,7 +275,7 @@ def _window_agg(session: Session, scope: _Scope, agg: _Agg, counted: Period, tz_
     if key not in cache:
         start, end = counted.bounds(tz_name)
         if start < scope.start and end == scope.end:
-            earlier = _aggregate(session, _Scope(scope.topic_ids, start, scope.start, scope.station_id),
+            earlier = _aggregate(session, replace(scope, start=start, end=scope.start),
                                  ("loudspeaker", "reach"))
             merged = _Agg(loudspeaker=earlier.loudspeaker + agg.loudspeaker, bulletins=agg.bulletins)
             for part in (earlier, agg):
@@ -275,7 +283,7 @@ def _window_agg(session: Session, scope: _Scope, agg: _Agg, counted: Period, tz_
                     merged.recipients[topic_id] |= people
             cache[key] = merged.index()
         else:
-            cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, scope.station_id),
+            cache[key] = _aggregate(session, replace(scope, start=start, end=end),
                                     ("loudspeaker", "reach"))
     return cache[key]
 
@@ -285,7 +293,7 @@ def _station_sms(session: Session, scope: _Scope, counted: Period, tz_name: str,
     key = (counted.start, counted.end, station_id)
     if key not in cache:
         start, end = counted.bounds(tz_name)
-        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, station_id), ("sms", "reach"))
+        cache[key] = _aggregate(session, replace(scope, start=start, end=end, station_id=station_id), ("sms", "reach"))
     return cache[key]
 
 
