@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,7 +83,7 @@ def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict
     ordered = sorted(ids)
     for first in range(0, len(ordered), chunk):
         statement = select(*_BULLETIN_COLUMNS).where(Bulletin.id.in_(ordered[first:first + chunk]))
-        found.update(_bulletin(r) for r in session.exec(statement))
+        found.update(_bulletin(r) for r in session.connection().execute(statement))
     return found
 
 
@@ -104,16 +104,35 @@ class _Agg:
     recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
     bulletins: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (those that carried plan items)
     aired: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (every loudspeaker bulletin aired)
-    # topic_id -> [(status, station_id, bulletin_id, n, seconds, channel-table row)]: what the tables filter
-    facts: dict = field(default_factory=lambda: defaultdict(list))
+    # topic_id -> {(channel-table row, station_id): _Cell}: what the tables filter
+    cells: dict = field(default_factory=lambda: defaultdict(dict))
 
     def index(self) -> _Agg:
-        self.facts = defaultdict(list)
+        self.cells = defaultdict(dict)
+        played = ACHIEVED_LOUDSPEAKER
         for topic_id, status, station_id, bulletin_id, n, seconds in self.loudspeaker:
             bulletin = self.bulletins.get(bulletin_id)
             row = ANNOUNCEMENT if bulletin is not None and bulletin.kind == ANNOUNCEMENT else SCHEDULED
-            self.facts[topic_id].append((status, station_id, bulletin_id, n, seconds, row))
+            cell = self.cells[topic_id].get((row, station_id))
+            if cell is None:
+                cell = self.cells[topic_id][(row, station_id)] = _Cell()
+            cell.statuses[status] += n
+            if status in played:
+                cell.played += n
+                cell.seconds += seconds or 0.0
+                if bulletin_id is not None:
+                    cell.bulletins.add(bulletin_id)
         return self
+
+
+@dataclass
+class _Cell:
+    """One topic's loudspeaker deliveries in one channel-table row at one station."""
+
+    statuses: Counter = field(default_factory=Counter)  # status -> deliveries
+    played: int = 0  # deliveries played
+    seconds: float = 0.0  # their content seconds
+    bulletins: set = field(default_factory=set)  # the bulletins that played them
 
 
 def _bulletin(row) -> tuple[int, _Bulletin]:
@@ -179,22 +198,25 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
         statements.update(rolled)
     ours = set(scope.topic_ids)
     parts = set(parts)
+    run = session.connection().execute  # Core rows: the ORM's per-row work cost more than the SQL
     if "loudspeaker" in parts:
-        agg.loudspeaker = [tuple(r) for r in session.exec(statements["loudspeaker"]) if r[0] in ours]
+        agg.loudspeaker = [tuple(r) for r in run(statements["loudspeaker"]).all() if r[0] in ours]
     if "sms" in parts:
-        agg.sms = [tuple(r) for r in session.exec(statements["sms"]) if r[0] in ours]
+        agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
     if "reach" in parts:
-        for topic_id, recipient in session.exec(statements["reach"]):
+        for topic_id, recipient in run(statements["reach"]).all():
             if topic_id in ours:
                 agg.recipients[topic_id].add(recipient)
     if "sends" in parts:
-        for campaign_id, topic_id in session.exec(statements["sends"]):
+        for campaign_id, topic_id in run(statements["sends"]).all():
             if topic_id in ours:
                 agg.sends[topic_id].add(campaign_id)
-    if "sessions" in parts:
-        agg.bulletins = _bulletins_by_id(session, {r[3] for r in agg.loudspeaker if r[3] is not None})
     if "aired" in parts:
-        agg.aired = dict(_bulletin(r) for r in session.exec(statements["aired"]))
+        agg.aired = dict(_bulletin(r) for r in run(statements["aired"]).all())
+    if "sessions" in parts:
+        carried = {r[3] for r in agg.loudspeaker if r[3] is not None}
+        agg.bulletins = {b: agg.aired[b] for b in carried if b in agg.aired}
+        agg.bulletins.update(_bulletins_by_id(session, carried - agg.bulletins.keys()))
     return agg.index()
 
 
@@ -208,12 +230,12 @@ class _Selection:
     rows: frozenset = frozenset(CHANNEL_ROWS)
     station_id: int | None = None
 
-    def loudspeaker(self, agg: _Agg) -> Iterable[tuple]:
-        """(status, station_id, bulletin_id, n, seconds, row) of the selected loudspeaker deliveries."""
+    def loudspeaker(self, agg: _Agg) -> Iterable[tuple[int | None, _Cell]]:
+        """(station_id, cell) of the selected loudspeaker deliveries."""
         for topic_id in self.topic_ids:
-            for fact in agg.facts.get(topic_id, ()):
-                if fact[5] in self.rows and self.station_id in (None, fact[1]):
-                    yield fact
+            for (row, station_id), cell in agg.cells.get(topic_id, {}).items():
+                if row in self.rows and self.station_id in (None, station_id):
+                    yield station_id, cell
 
     def sms(self, agg: _Agg) -> Iterable[tuple]:
         """SMS facts of the topics (``agg`` holds one station's only when a station is selected)."""
@@ -224,8 +246,17 @@ class _Selection:
                 yield row
 
 
-def _played(sel: _Selection, agg: _Agg) -> list[tuple]:
-    return [r for r in sel.loudspeaker(agg) if r[0] in ACHIEVED_LOUDSPEAKER]
+def _played(sel: _Selection, agg: _Agg) -> tuple[int, float, set[int], set[int]]:
+    """Deliveries played, their content seconds, the bulletins and the stations that played them."""
+    n, seconds, bulletins, stations = 0, 0.0, set(), set()
+    for station_id, cell in sel.loudspeaker(agg):
+        if cell.played:
+            n += cell.played
+            seconds += cell.seconds
+            bulletins |= cell.bulletins
+            if station_id is not None:
+                stations.add(station_id)
+    return n, seconds, bulletins, stations
 
 
 def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
@@ -234,7 +265,7 @@ def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
 
 
 def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int]) -> int:
-    stations = {r[1] for r in _played(sel, agg) if r[1] is not None}
+    stations = _played(sel, agg)[3]
     people = sum(listeners.get(s) or 0 for s in stations)
     if SMS_ROW in sel.rows:
         people += len(set().union(*(agg.recipients.get(t, set()) for t in sel.topic_ids)))
@@ -243,9 +274,9 @@ def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int]) -> int:
 
 def _measure(sel: _Selection, agg: _Agg, metric: str, listeners: dict[int, int]) -> float:
     if metric == Metric.BROADCASTS:
-        return sum(r[3] for r in _played(sel, agg))
+        return _played(sel, agg)[0]
     if metric == Metric.AIRTIME_MINUTES:
-        return sum(r[4] or 0.0 for r in _played(sel, agg)) / 60
+        return _played(sel, agg)[1] / 60
     if metric == Metric.SMS_SENT:
         return _sms_count(sel, agg, ACHIEVED_SMS_SENT)
     if metric == Metric.SMS_DELIVERED:

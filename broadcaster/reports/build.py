@@ -137,10 +137,8 @@ class Report:
 
 def _totals(agg: _Agg, key: str, title: str, sel: _Selection, listeners: dict[int, int]) -> Totals:
     row = Totals(key, title)
-    played = _played(sel, agg)
-    row.broadcasts = sum(r[3] for r in played)
-    row.content_minutes = sum(r[4] or 0.0 for r in played) / 60
-    sessions = {r[2] for r in played if r[2] is not None}
+    row.broadcasts, seconds, sessions, _ = _played(sel, agg)
+    row.content_minutes = seconds / 60
     row.late_sessions = sum(1 for b in sessions if agg.bulletins[b].late)
     row.on_air_minutes = sum(agg.bulletins[b].on_air_s for b in sessions) / 60
     sends = set().union(*(agg.sends.get(t, set()) for t in sel.topic_ids)) if SMS_ROW in sel.rows else set()
@@ -149,7 +147,8 @@ def _totals(agg: _Agg, key: str, title: str, sel: _Selection, listeners: dict[in
     row.sms_delivered = _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
     row.sms_undelivered = _sms_count(sel, agg, {DeliveryStatus.UNDELIVERED.value})
     row.people_reached = _people(sel, agg, listeners)
-    for status, n in [(r[0], r[3]) for r in sel.loudspeaker(agg)] + [(r[1], r[2]) for r in sel.sms(agg)]:
+    counted = [pair for _, cell in sel.loudspeaker(agg) for pair in cell.statuses.items()]
+    for status, n in counted + [(r[1], r[2]) for r in sel.sms(agg)]:
         column = STATUS_COLUMNS.get(status)
         if column:
             setattr(row, column, getattr(row, column) + n)

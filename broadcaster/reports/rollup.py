@@ -21,6 +21,8 @@ whole-hour offset, Asia/Ho_Chi_Minh included) is a sum of hours.
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -227,3 +229,18 @@ def drift(connection: Connection) -> list[str]:
 def _hour_text(key: tuple) -> tuple:
     hour, *rest = key
     return (str(hour)[:13], *rest)
+
+
+def report_differences(a, b, path: str = "report") -> list[str]:
+    """Where two ``Report.to_dict()`` differ; floats to 1e-9 (the rollup adds seconds in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a)} != {sorted(b)}"]
+        return [d for k in a for d in report_differences(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} rows != {len(b)} rows"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in report_differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) or isinstance(b, float):
+        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) else [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
