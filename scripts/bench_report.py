@@ -183,7 +183,7 @@ def measure(engine, plan: str, period: str | None, station: str | None, runs: in
     """Median seconds of: the report from the rollup, its bare SQL, the report from the log, its bare SQL."""
     figures = []
     # One session at a time: the engine opens every write transaction with BEGIN IMMEDIATE.
-    with Session(engine) as session:
+    with Session(engine.execution_options(**{db.READ_ONLY_OPTION: True})) as session:
         for use_rollup in (True, False):
             def report(use_rollup=use_rollup):
                 return reports.build_report(session, plan, period, station, as_of=AS_OF, rollup=use_rollup)
@@ -207,7 +207,7 @@ def check_sample(engine, stations: int, sample: int, seed: int = 16) -> int:
     """Rollup and scan reports compared on random plans, periods and stations; returns how many differed."""
     rng = random.Random(seed)
     differed = 0
-    with Session(engine) as session:
+    with Session(engine.execution_options(**{db.READ_ONLY_OPTION: True})) as session:
         for _ in range(sample):
             plan = rng.choice(PLANS)[0]
             first = date(2023, 1, 1) + timedelta(days=rng.randrange(300))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from ..deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
@@ -102,10 +103,18 @@ class _Agg:
     sms: list = field(default_factory=list)  # (topic_id, status, n)
     sends: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {campaign_id} that sent
     recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
+    # Read from the rollup instead of ``recipients``: topics -> how many distinct people those topics reached.
+    reach_count: Callable[[frozenset[int]], int] | None = None
     bulletins: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (those that carried plan items)
     aired: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (every loudspeaker bulletin aired)
     # topic_id -> {(channel-table row, station_id): _Cell}: what the tables filter
     cells: dict = field(default_factory=lambda: defaultdict(dict))
+
+    def reached(self, topic_ids: Iterable[int]) -> int:
+        """Distinct people the SMS of these topics reached."""
+        if self.reach_count is not None:
+            return self.reach_count(frozenset(topic_ids))
+        return len(set().union(*(self.recipients.get(t, set()) for t in topic_ids)))
 
     def index(self) -> _Agg:
         self.cells = defaultdict(dict)
@@ -179,9 +188,10 @@ def _rollup_statements(scope: _Scope) -> dict:
         # A recipient whose first reach is in the period, or whose last is, was reached in it; one reached
         # only before and after it is unknown here ("straddles"): then the log answers (``_aggregate``).
         ours = [r.topic_id.in_(scope.topic_ids)]
-        statements["reach"] = select(r.topic_id, r.recipient).where(
-            *ours, ((r.first_at >= scope.start) & (r.first_at < scope.end))
-            | ((r.last_at >= scope.start) & (r.last_at < scope.end)))
+        statements["reach"] = select(func.count(func.distinct(r.recipient))).where(
+            r.topic_id.in_(bindparam("topics", expanding=True)),
+            ((r.first_at >= scope.start) & (r.first_at < scope.end)) | ((r.last_at >= scope.start)
+                                                                          & (r.last_at < scope.end)))
         statements["straddles"] = select(r.id).where(*ours, r.first_at < scope.start, r.last_at >= scope.end).limit(1)
     return statements
 
@@ -190,7 +200,8 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
     agg = _Agg()
     if not scope.topic_ids:
         return agg
-    statements = _statements(scope)
+    scan = _statements(scope)
+    statements = dict(scan)
     if scope.rollup and scope.on_hours():
         rolled = _rollup_statements(scope)
         if "straddles" in rolled and session.exec(rolled.pop("straddles")).first() is not None:
@@ -203,7 +214,10 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
         agg.loudspeaker = [tuple(r) for r in run(statements["loudspeaker"]).all() if r[0] in ours]
     if "sms" in parts:
         agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
-    if "reach" in parts:
+    if "reach" in parts and statements["reach"] is not scan["reach"]:
+        agg.reach_count = functools.cache(
+            lambda topics: run(statements["reach"], {"topics": sorted(topics)}).scalar() or 0)
+    elif "reach" in parts:
         for topic_id, recipient in run(statements["reach"]).all():
             if topic_id in ours:
                 agg.recipients[topic_id].add(recipient)
@@ -268,7 +282,7 @@ def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int]) -> int:
     stations = _played(sel, agg)[3]
     people = sum(listeners.get(s) or 0 for s in stations)
     if SMS_ROW in sel.rows:
-        people += len(set().union(*(agg.recipients.get(t, set()) for t in sel.topic_ids)))
+        people += agg.reached(sel.topic_ids)
     return people
 
 

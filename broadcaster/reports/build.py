@@ -29,6 +29,9 @@ from .log import LogRow, query_log
 from .periods import Period, elapsed_fraction, pace_status, parse_report_period, people_window, target_scale
 from .terms import (
     ANNOUNCEMENT,
+    BEHIND,
+    DONE,
+    ON_TRACK,
     CHANNEL_ROWS,
     LATE_AFTER_S,
     OUTSIDE_PLAN,
@@ -94,6 +97,20 @@ class StationInfo:
 
 
 @dataclass
+class StationResult:
+    """One station's row of ``report --by station``: its totals and how its targets stand."""
+
+    code: str
+    name: str
+    commune: str
+    totals: Totals
+    targets: int  # its targets: its own, and the plan's where it has none of its own
+    behind: int  # of them behind pace
+    pace: float | None  # the lowest "achieved ÷ due by now" among them, in percent (None: nothing due yet)
+    status: str | None  # the worst of their statuses (None: no targets)
+
+
+@dataclass
 class Report:
     plan_code: str
     plan_title: str
@@ -114,6 +131,7 @@ class Report:
     channels: list[Totals] = field(default_factory=list)
     outside_plan: Totals | None = None  # bulletins that aired no plan content
     log: list[LogRow] | None = None  # the period's deliveries, when asked for
+    by_station: list[StationResult] | None = None  # one row per station, furthest behind pace first
 
     @property
     def illustrative(self) -> bool:
@@ -187,18 +205,22 @@ def aggregate_statements(session: Session, plan_code: str, period: str | None = 
     if rollup and scope.on_hours():
         statements.update(_rollup_statements(scope))
         statements.pop("straddles", None)
+        if "reach" in statements:  # whole-plan distinct people, as the topic table's total asks
+            statements["reach"] = statements["reach"].params(topics=scope.topic_ids)
     return list(statements.values())
 
 
 def build_report(session: Session, plan_code: str, period: str | None = None, station_code: str | None = None,
                  as_of: datetime | None = None, *, tz_name: str | None = None, commune: str = "",
-                 with_log: bool = False, rollup: bool = True) -> Report:
+                 with_log: bool = False, rollup: bool = True, by_station: bool = False) -> Report:
     """Measure the plan's targets over ``period`` (default: the whole plan) as of ``as_of`` (default: now).
 
     ``commune`` names the commune in the heading (the config's
     ``broadcaster.commune``; empty: the stations' commune). ``with_log`` adds the
     period's delivery log (``Report.log``, oldest first). ``rollup=False``
     counts from the log itself (the reference the rollup is tested against).
+    ``by_station`` adds one row per station (``Report.by_station``): each is
+    what ``station_code`` would report for that station.
     """
     plan, topics, report_period, station, tz_name, scope = _resolve(session, plan_code, period, station_code,
                                                                     tz_name, rollup)
@@ -217,9 +239,7 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
                     plan_issued_on=plan.issued_on,
                     stations=[StationInfo(s.code, s.name, s.commune, s.listeners) for s in covered])
     windows: dict[tuple[date, date, int | None], dict] = {}
-    for target in plan_targets(session, plan):
-        if station and target.station_id not in (None, station.id):
-            continue
+    for target in _targets_for(plan_targets(session, plan), station):
         topic = topic_by_id.get(target.topic_id)
         rows = {Channel.LOUDSPEAKER.value: frozenset({SCHEDULED, ANNOUNCEMENT}),
                 Channel.SMS.value: frozenset({SMS_ROW})}.get(target.channel, frozenset(CHANNEL_ROWS))
@@ -240,7 +260,7 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
             # The shared aggregate keeps loudspeaker rows per station, not SMS rows: ask for that station's.
             own = _station_sms(session, scope, counted, tz_name, target.station_id, windows)
             source = _Agg(loudspeaker=source.loudspeaker, bulletins=source.bulletins, sms=own.sms,
-                          recipients=own.recipients).index()
+                          recipients=own.recipients, reach_count=own.reach_count).index()
         achieved = _measure(sel, source, target.metric, listeners)
         report.targets.append(TargetResult(
             topic_code=topic.code if topic else None, topic_title=topic.title if topic else None,
@@ -257,6 +277,8 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
     for key in CHANNEL_ROWS:
         report.channels.append(_totals(agg, key, "", _Selection(all_ids, frozenset({key})), listeners))
     report.outside_plan = _outside_plan(agg)
+    if by_station:
+        report.by_station = _by_station(session, plan.code, period, as_of, tz_name, scope.rollup, stations)
     if with_log:
         report.log = query_log(session, tz_name=tz_name, between=(scope.start, scope.end), plan=plan.code,
                                station=station.code if station else None, limit=None, oldest_first=True)
@@ -267,13 +289,14 @@ def _window_agg(session: Session, scope: _Scope, agg: _Agg, counted: Period, tz_
                 cache: dict) -> _Agg:
     """What a people target needs (who played, who received) over its own window.
 
-    A window that ends with the report period and starts before it is the
-    period's aggregate plus only the part before the period.
+    Counting the log, a window that ends with the report period and starts
+    before it is the period's aggregate plus only the part before the period
+    (the rollup counts any window as cheaply).
     """
     key = (counted.start, counted.end, None)
     if key not in cache:
         start, end = counted.bounds(tz_name)
-        if start < scope.start and end == scope.end:
+        if start < scope.start and end == scope.end and not scope.rollup:
             earlier = _aggregate(session, replace(scope, start=start, end=scope.start),
                                  ("loudspeaker", "reach"))
             merged = _Agg(loudspeaker=earlier.loudspeaker + agg.loudspeaker, bulletins=agg.bulletins)
@@ -296,3 +319,39 @@ def _station_sms(session: Session, scope: _Scope, counted: Period, tz_name: str,
     return cache[key]
 
 
+
+
+def _targets_for(targets: list, station: Station | None) -> list:
+    """A station's targets: its own, and the plan's for whatever (topic, channel, metric) it has none of its own.
+
+    Without a station: every target (the plan's count every station, a station's count that station).
+    """
+    if station is None:
+        return list(targets)
+    own = {(t.topic_id, t.channel, t.metric) for t in targets if t.station_id == station.id}
+    return [t for t in targets if t.station_id == station.id
+            or (t.station_id is None and (t.topic_id, t.channel, t.metric) not in own)]
+
+
+STATUS_ORDER = {BEHIND: 0, ON_TRACK: 1, DONE: 2}
+
+
+def pace_summary(targets: list[TargetResult]) -> tuple[int, float | None, str | None]:
+    """(targets behind, the lowest achieved ÷ due by now in percent, the worst status) of a report's targets."""
+    ratios = [100 * r.achieved / r.due for r in targets if r.due > 0]
+    worst = min((r.status for r in targets), key=STATUS_ORDER.__getitem__, default=None)
+    return sum(1 for r in targets if r.status == BEHIND), min(ratios, default=None), worst
+
+
+def _by_station(session: Session, plan_code: str, period: str | None, as_of: datetime, tz_name: str,
+                rollup: bool, stations: dict[int, Station]) -> list[StationResult]:
+    rows = []
+    for station in stations.values():
+        one = build_report(session, plan_code, period, station.code, as_of, tz_name=tz_name, rollup=rollup)
+        behind, pace, status = pace_summary(one.targets)
+        one.total.key, one.total.title = station.code, station.name
+        rows.append(StationResult(station.code, station.name, station.commune, one.total, len(one.targets),
+                                  behind, pace, status))
+    # Furthest behind first: the lowest pace, then the most targets behind; stations with nothing due last.
+    rows.sort(key=lambda r: (r.pace is None, r.pace if r.pace is not None else 0.0, -r.behind, r.code))
+    return rows
