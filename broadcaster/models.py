@@ -300,7 +300,11 @@ class DeliveryHour(SQLModel, table=True):
 class DeliveryReach(SQLModel, table=True):
     """Who an SMS reached (``sent``/``delivered``) per topic: how many such rows, the first and last written."""
 
-    __table_args__ = (UniqueConstraint("topic_id", "recipient", name="uq_deliveryreach_key"),)
+    __table_args__ = (
+        UniqueConstraint("topic_id", "recipient", name="uq_deliveryreach_key"),
+        # covers counting the people a topic reached in a period
+        Index("ix_deliveryreach_window", "topic_id", "first_at", "last_at", "recipient"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     topic_id: int = 0
     recipient: str

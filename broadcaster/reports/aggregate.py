@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -185,14 +184,17 @@ def _rollup_statements(scope: _Scope) -> dict:
     statements = {"loudspeaker": loudspeaker, "sms": sms, "sends": sends}
     if scope.station_id is None:
         r = DeliveryReach
-        # A recipient whose first reach is in the period, or whose last is, was reached in it; one reached
-        # only before and after it is unknown here ("straddles"): then the log answers (``_aggregate``).
-        ours = [r.topic_id.in_(scope.topic_ids)]
-        statements["reach"] = select(func.count(func.distinct(r.recipient))).where(
-            r.topic_id.in_(bindparam("topics", expanding=True)),
-            ((r.first_at >= scope.start) & (r.first_at < scope.end)) | ((r.last_at >= scope.start)
-                                                                          & (r.last_at < scope.end)))
-        statements["straddles"] = select(r.id).where(*ours, r.first_at < scope.start, r.last_at >= scope.end).limit(1)
+        # Someone first reached before the period and last reached after it may or may not have been
+        # reached in it ("straddles"): then the log answers (``_aggregate``). Without such a row, a
+        # recipient was reached in the period exactly when their first reach is before its end and
+        # their last one after its start.
+        window = [r.topic_id.in_(bindparam("topics", expanding=True)), r.first_at < scope.end,
+                  r.last_at >= scope.start]
+        statements["reach"] = select(func.count(func.distinct(r.recipient))).where(*window)
+        statements["reach_by_topic"] = (select(r.topic_id, func.count()).where(*window)
+                                        .group_by(r.topic_id))
+        statements["straddles"] = select(r.id).where(r.topic_id.in_(scope.topic_ids), r.first_at < scope.start,
+                                                     r.last_at >= scope.end).limit(1)
     return statements
 
 
@@ -206,6 +208,7 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
         rolled = _rollup_statements(scope)
         if "straddles" in rolled and session.exec(rolled.pop("straddles")).first() is not None:
             rolled.pop("reach")
+            rolled.pop("reach_by_topic")
         statements.update(rolled)
     ours = set(scope.topic_ids)
     parts = set(parts)
@@ -215,8 +218,15 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
     if "sms" in parts:
         agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
     if "reach" in parts and statements["reach"] is not scan["reach"]:
-        agg.reach_count = functools.cache(
-            lambda topics: run(statements["reach"], {"topics": sorted(topics)}).scalar() or 0)
+        counts = {frozenset({topic_id}): n for topic_id, n in
+                  run(statements["reach_by_topic"], {"topics": scope.topic_ids}).all()}
+
+        def reach_count(topics: frozenset[int]) -> int:
+            if topics not in counts:
+                counts[topics] = 0 if len(topics) == 1 else (
+                    run(statements["reach"], {"topics": sorted(topics)}).scalar() or 0)
+            return counts[topics]
+        agg.reach_count = reach_count
     elif "reach" in parts:
         for topic_id, recipient in run(statements["reach"]).all():
             if topic_id in ours:

@@ -205,8 +205,9 @@ def aggregate_statements(session: Session, plan_code: str, period: str | None = 
     if rollup and scope.on_hours():
         statements.update(_rollup_statements(scope))
         statements.pop("straddles", None)
-        if "reach" in statements:  # whole-plan distinct people, as the topic table's total asks
-            statements["reach"] = statements["reach"].params(topics=scope.topic_ids)
+        for name in ("reach", "reach_by_topic"):  # people per topic, and in all the plan's topics
+            if name in statements:
+                statements[name] = statements[name].params(topics=scope.topic_ids)
     return list(statements.values())
 
 

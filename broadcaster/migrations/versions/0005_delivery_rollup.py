@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("topic_id", "recipient", name="uq_deliveryreach_key"),
     )
+    op.create_index("ix_deliveryreach_window", "deliveryreach", ["topic_id", "first_at", "last_at", "recipient"])
     connection = op.get_bind()
     rollup.install_triggers(connection)
     rollup.rebuild(connection)
@@ -55,6 +56,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     rollup.drop_triggers(op.get_bind())
+    op.drop_index("ix_deliveryreach_window", table_name="deliveryreach")
     op.drop_table("deliveryreach")
     op.drop_index("ix_deliveryhour_station", table_name="deliveryhour")
     op.drop_table("deliveryhour")
