@@ -14,7 +14,7 @@ from broadcaster import db, deliveries, reports
 from broadcaster.models import Bulletin, Campaign, ContentItem, Delivery, Station, Topic
 from broadcaster.reports import rollup
 
-from .conftest import PLAN, phone
+from .conftest import phone
 
 PLAN_CODE = "911/KH-UBND"
 AS_OF = datetime(2023, 11, 15, 3, tzinfo=UTC)
