@@ -252,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     for label, period, station in cases:
         figures = measure(engine, plan, period, station, args.runs, args.explain)
         print(f"{label:<16} " + " ".join(f"{x * 1000:>6.0f} ms" for x in figures))
+    with Session(engine.execution_options(**{db.READ_ONLY_OPTION: True})) as session:
+        figures = [median_time(lambda use_rollup=use_rollup: reports.build_report(
+            session, plan, None, None, as_of=AS_OF, rollup=use_rollup, by_station=True), max(1, args.runs // 2))
+            for use_rollup in (True, False)]
+    print(f"{'--by station':<16} {figures[0] * 1000:>6.0f} ms {'':>9} {figures[1] * 1000:>6.0f} ms   "
+          f"({args.stations} stations)")
     print(f"rollup = scan on {args.sample} sampled reports:")
     differed = check_sample(engine, args.stations, args.sample)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -213,7 +213,8 @@ def aggregate_statements(session: Session, plan_code: str, period: str | None = 
 
 def build_report(session: Session, plan_code: str, period: str | None = None, station_code: str | None = None,
                  as_of: datetime | None = None, *, tz_name: str | None = None, commune: str = "",
-                 with_log: bool = False, rollup: bool = True, by_station: bool = False) -> Report:
+                 with_log: bool = False, rollup: bool = True, by_station: bool = False,
+                 _known: tuple[dict[int, Station], list] | None = None) -> Report:
     """Measure the plan's targets over ``period`` (default: the whole plan) as of ``as_of`` (default: now).
 
     ``commune`` names the commune in the heading (the config's
@@ -227,7 +228,9 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
                                                                     tz_name, rollup)
     as_of = as_utc(as_of) if as_of else utcnow()
     elapsed = elapsed_fraction(report_period, tz_name, as_of)
-    stations = {s.id: s for s in session.exec(select(Station).order_by(Station.code)).all()}
+    # ``_known``: the stations and the plan's targets, already read for every station's row of ``by_station``
+    stations, targets = _known or ({s.id: s for s in session.exec(select(Station).order_by(Station.code)).all()},
+                                   plan_targets(session, plan))
     listeners = {sid: s.listeners or 0 for sid, s in stations.items()}
     agg = _aggregate(session, scope)
     all_ids = set(scope.topic_ids)
@@ -240,7 +243,7 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
                     plan_issued_on=plan.issued_on,
                     stations=[StationInfo(s.code, s.name, s.commune, s.listeners) for s in covered])
     windows: dict[tuple[date, date, int | None], dict] = {}
-    for target in _targets_for(plan_targets(session, plan), station):
+    for target in _targets_for(targets, station):
         topic = topic_by_id.get(target.topic_id)
         rows = {Channel.LOUDSPEAKER.value: frozenset({SCHEDULED, ANNOUNCEMENT}),
                 Channel.SMS.value: frozenset({SMS_ROW})}.get(target.channel, frozenset(CHANNEL_ROWS))
@@ -279,7 +282,8 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
         report.channels.append(_totals(agg, key, "", _Selection(all_ids, frozenset({key})), listeners))
     report.outside_plan = _outside_plan(agg)
     if by_station:
-        report.by_station = _by_station(session, plan.code, period, as_of, tz_name, scope.rollup, stations)
+        report.by_station = _by_station(session, plan.code, period, as_of, tz_name, scope.rollup,
+                                        (stations, targets))
     if with_log:
         report.log = query_log(session, tz_name=tz_name, between=(scope.start, scope.end), plan=plan.code,
                                station=station.code if station else None, limit=None, oldest_first=True)
@@ -345,10 +349,11 @@ def pace_summary(targets: list[TargetResult]) -> tuple[int, float | None, str | 
 
 
 def _by_station(session: Session, plan_code: str, period: str | None, as_of: datetime, tz_name: str,
-                rollup: bool, stations: dict[int, Station]) -> list[StationResult]:
+                rollup: bool, known: tuple[dict[int, Station], list]) -> list[StationResult]:
     rows = []
-    for station in stations.values():
-        one = build_report(session, plan_code, period, station.code, as_of, tz_name=tz_name, rollup=rollup)
+    for station in known[0].values():
+        one = build_report(session, plan_code, period, station.code, as_of, tz_name=tz_name, rollup=rollup,
+                           _known=known)
         behind, pace, status = pace_summary(one.targets)
         one.total.key, one.total.title = station.code, station.name
         rows.append(StationResult(station.code, station.name, station.commune, one.total, len(one.targets),
