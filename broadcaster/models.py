@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .timeutil import DEFAULT_TIMEZONE, utcnow
@@ -223,6 +223,9 @@ class Campaign(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+REACHED_WHERE = "channel = 'sms' AND status IN ('sent', 'delivered')"  # SMS that reached a person
+
+
 class Delivery(SQLModel, table=True):
     """One thing that left (or should have left) the machine: an item aired, an SMS sent.
 
@@ -235,6 +238,10 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_report", "topic_id", "channel", "status", "created_at", "recipient"),
         Index("ix_delivery_plan_time", "plan_id", "created_at"),
         Index("ix_delivery_station_time", "station_id", "created_at"),
+        # The SMS that reached someone, per person: the rollup's triggers find a person's first and last
+        # reach here when the one that was first or last stops counting (``reports.rollup``).
+        Index("ix_delivery_reached", "recipient", "topic_id", "created_at",
+              sqlite_where=text(REACHED_WHERE), postgresql_where=text(REACHED_WHERE)),
     )
     id: int | None = Field(default=None, primary_key=True)
     channel: str

@@ -26,12 +26,16 @@ import math
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..models import REACHED_WHERE
+
 REACHED = ("sent", "delivered")  # reports.terms.PEOPLE_SMS, spelled out for the SQL below
 _REACHED_SQL = ", ".join(f"'{s}'" for s in REACHED)
+assert REACHED_WHERE == f"channel = 'sms' AND status IN ({_REACHED_SQL})"  # ix_delivery_reached serves the lookups
 HOUR_KEY = "topic_id, channel, hour, station_id, bulletin_id, campaign_id, status"
 COUNTED_COLUMNS = ("status", "channel", "topic_id", "station_id", "bulletin_id", "campaign_id", "created_at",
                    "duration_s", "recipient")
-TRIGGERS = ("delivery_rollup_insert", "delivery_rollup_delete", "delivery_rollup_update", "delivery_reach_update")
+TRIGGERS = ("delivery_rollup_insert", "delivery_reach_insert", "delivery_rollup_delete", "delivery_reach_delete",
+            "delivery_rollup_update", "delivery_reach_leave", "delivery_reach_enter")
 
 
 def _qualifies(row: str) -> str:
@@ -72,32 +76,38 @@ def _sqlite_reach_add(row: str = "NEW") -> str:
 
 
 def _sqlite_reach_remove(row: str = "OLD") -> str:
+    """The statements for a row that counted leaving (the trigger's WHEN says it counted)."""
     # The first or last row leaving: look the new bound up in the log (after the change, so without it).
-    others = (f"FROM delivery WHERE topic_id IS {row}.topic_id AND channel = 'sms' AND status IN ({_REACHED_SQL}) "
-              f"AND recipient = {row}.recipient")
+    # INDEXED BY: without statistics SQLite would walk the topic's part of ix_delivery_report instead
+    others = (f"FROM delivery INDEXED BY ix_delivery_reached WHERE recipient = {row}.recipient "
+              f"AND topic_id IS {row}.topic_id AND {REACHED_WHERE}")
     key = f"topic_id = coalesce({row}.topic_id, 0) AND recipient = {row}.recipient"
-    return (f"UPDATE deliveryreach SET n = n - 1, "
-            f"first_at = CASE WHEN n > 1 AND first_at = {row}.created_at THEN (SELECT min(created_at) {others}) "
-            f"ELSE first_at END, "
-            f"last_at = CASE WHEN n > 1 AND last_at = {row}.created_at THEN (SELECT max(created_at) {others}) "
-            f"ELSE last_at END WHERE {key} AND {_qualifies(row)}; "
-            f"DELETE FROM deliveryreach WHERE {key} AND n <= 0 AND {_qualifies(row)};")
+    return (f"UPDATE deliveryreach SET n = n - 1 WHERE {key}; "
+            f"DELETE FROM deliveryreach WHERE {key} AND n <= 0; "
+            f"UPDATE deliveryreach SET first_at = (SELECT min(created_at) {others}) "
+            f"WHERE {key} AND first_at = {row}.created_at; "
+            f"UPDATE deliveryreach SET last_at = (SELECT max(created_at) {others}) "
+            f"WHERE {key} AND last_at = {row}.created_at;")
 
 
 def _sqlite_triggers() -> list[str]:
     counted = ", ".join(COUNTED_COLUMNS)
-    reach_changed = (f"({_qualifies('OLD')} OR {_qualifies('NEW')}) AND NOT ({_qualifies('OLD')} AND "
-                     f"{_qualifies('NEW')} AND OLD.topic_id IS NEW.topic_id AND OLD.recipient IS NEW.recipient "
-                     "AND OLD.created_at IS NEW.created_at)")
+    same_reach = (f"{_qualifies('OLD')} AND {_qualifies('NEW')} AND OLD.topic_id IS NEW.topic_id "
+                  "AND OLD.recipient IS NEW.recipient AND OLD.created_at IS NEW.created_at")
     return [
-        f"CREATE TRIGGER delivery_rollup_insert AFTER INSERT ON delivery BEGIN {_sqlite_add()} "
-        f"{_sqlite_reach_add()} END",
-        f"CREATE TRIGGER delivery_rollup_delete AFTER DELETE ON delivery BEGIN {_sqlite_remove()} "
-        f"{_sqlite_reach_remove()} END",
+        f"CREATE TRIGGER delivery_rollup_insert AFTER INSERT ON delivery BEGIN {_sqlite_add()} END",
+        f"CREATE TRIGGER delivery_reach_insert AFTER INSERT ON delivery WHEN {_qualifies('NEW')} "
+        f"BEGIN {_sqlite_reach_add()} END",
+        f"CREATE TRIGGER delivery_rollup_delete AFTER DELETE ON delivery BEGIN {_sqlite_remove()} END",
+        f"CREATE TRIGGER delivery_reach_delete AFTER DELETE ON delivery WHEN {_qualifies('OLD')} "
+        f"BEGIN {_sqlite_reach_remove()} END",
         f"CREATE TRIGGER delivery_rollup_update AFTER UPDATE OF {counted} ON delivery "
         f"WHEN {_changed(COUNTED_COLUMNS[:-1])} BEGIN {_sqlite_remove()} {_sqlite_add()} END",
-        f"CREATE TRIGGER delivery_reach_update AFTER UPDATE OF {counted} ON delivery "
-        f"WHEN {reach_changed} BEGIN {_sqlite_reach_remove()} {_sqlite_reach_add()} END",
+        # Leaving before entering: a row that moves between two people's keys leaves one, enters the other.
+        f"CREATE TRIGGER delivery_reach_leave AFTER UPDATE OF {counted} ON delivery "
+        f"WHEN {_qualifies('OLD')} AND NOT ({same_reach}) BEGIN {_sqlite_reach_remove()} END",
+        f"CREATE TRIGGER delivery_reach_enter AFTER UPDATE OF {counted} ON delivery "
+        f"WHEN {_qualifies('NEW')} AND NOT ({same_reach}) BEGIN {_sqlite_reach_add()} END",
     ]
 
 
@@ -108,8 +118,8 @@ _PG_HOUR = "(date_trunc('hour', {row}.created_at AT TIME ZONE 'UTC') AT TIME ZON
 
 def _pg_function() -> str:
     old_hour, new_hour = _PG_HOUR.format(row="OLD"), _PG_HOUR.format(row="NEW")
-    others = ("FROM delivery d WHERE d.topic_id IS NOT DISTINCT FROM OLD.topic_id AND d.channel = 'sms' "
-              f"AND d.status IN ({_REACHED_SQL}) AND d.recipient = OLD.recipient")
+    others = ("FROM delivery d WHERE d.recipient = OLD.recipient AND d.topic_id IS NOT DISTINCT FROM OLD.topic_id "
+              f"AND d.channel = 'sms' AND d.status IN ({_REACHED_SQL})")
     return f"""
 CREATE OR REPLACE FUNCTION delivery_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -156,6 +156,7 @@ def test_upgrade_counts_the_existing_log(dataset, app):
         rollup.drop_triggers(connection)
         connection.execute(text("DROP TABLE deliveryhour"))
         connection.execute(text("DROP TABLE deliveryreach"))
+        connection.execute(text("DROP INDEX ix_delivery_reached"))
         connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
     with pytest.raises(Exception, match="0003"):
         db.require_current_schema(app.engine)

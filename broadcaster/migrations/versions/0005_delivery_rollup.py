@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from broadcaster.models import REACHED_WHERE
 from broadcaster.reports import rollup
 
 revision: str = "0005"
@@ -49,6 +50,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("topic_id", "recipient", name="uq_deliveryreach_key"),
     )
     op.create_index("ix_deliveryreach_window", "deliveryreach", ["topic_id", "first_at", "last_at", "recipient"])
+    op.create_index("ix_delivery_reached", "delivery", ["recipient", "topic_id", "created_at"],
+                    sqlite_where=sa.text(REACHED_WHERE), postgresql_where=sa.text(REACHED_WHERE))
     connection = op.get_bind()
     rollup.install_triggers(connection)
     rollup.rebuild(connection)
@@ -56,6 +59,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     rollup.drop_triggers(op.get_bind())
+    op.drop_index("ix_delivery_reached", table_name="delivery")
     op.drop_index("ix_deliveryreach_window", table_name="deliveryreach")
     op.drop_table("deliveryreach")
     op.drop_index("ix_deliveryhour_station", table_name="deliveryhour")
