@@ -103,7 +103,8 @@ def _sqlite_triggers() -> list[str]:
         f"BEGIN {_sqlite_reach_remove()} END",
         f"CREATE TRIGGER delivery_rollup_update AFTER UPDATE OF {counted} ON delivery "
         f"WHEN {_changed(COUNTED_COLUMNS[:-1])} BEGIN {_sqlite_remove()} {_sqlite_add()} END",
-        # Leaving before entering: a row that moves between two people's keys leaves one, enters the other.
+        # A counted row that changes person, topic or time leaves and enters (either order: a bound is
+        # looked up in the log as it is after the change).
         f"CREATE TRIGGER delivery_reach_leave AFTER UPDATE OF {counted} ON delivery "
         f"WHEN {_qualifies('OLD')} AND NOT ({same_reach}) BEGIN {_sqlite_reach_remove()} END",
         f"CREATE TRIGGER delivery_reach_enter AFTER UPDATE OF {counted} ON delivery "
@@ -128,7 +129,8 @@ BEGIN
      WHERE topic_id = coalesce(OLD.topic_id, 0) AND channel = OLD.channel AND hour = {old_hour}
        AND station_id = coalesce(OLD.station_id, 0) AND bulletin_id = coalesce(OLD.bulletin_id, 0)
        AND campaign_id = coalesce(OLD.campaign_id, 0) AND status = OLD.status;
-    IF {_qualifies('OLD')} THEN
+    IF {_qualifies('OLD')} AND NOT (TG_OP = 'UPDATE' AND {_qualifies('NEW')} AND OLD.topic_id IS NOT DISTINCT
+        FROM NEW.topic_id AND OLD.recipient = NEW.recipient AND OLD.created_at = NEW.created_at) THEN
       UPDATE deliveryreach r SET n = r.n - 1,
         first_at = CASE WHEN r.n > 1 AND r.first_at = OLD.created_at
                         THEN (SELECT min(d.created_at) {others}) ELSE r.first_at END,
@@ -144,7 +146,8 @@ BEGIN
     VALUES ({new_hour}, coalesce(NEW.topic_id, 0), coalesce(NEW.station_id, 0), NEW.channel,
             coalesce(NEW.bulletin_id, 0), coalesce(NEW.campaign_id, 0), NEW.status, 1, coalesce(NEW.duration_s, 0))
     ON CONFLICT ({HOUR_KEY}) DO UPDATE SET n = deliveryhour.n + 1, seconds = deliveryhour.seconds + EXCLUDED.seconds;
-    IF {_qualifies('NEW')} THEN
+    IF {_qualifies('NEW')} AND NOT (TG_OP = 'UPDATE' AND {_qualifies('OLD')} AND OLD.topic_id IS NOT DISTINCT
+        FROM NEW.topic_id AND OLD.recipient = NEW.recipient AND OLD.created_at = NEW.created_at) THEN
       INSERT INTO deliveryreach (topic_id, recipient, n, first_at, last_at)
       VALUES (coalesce(NEW.topic_id, 0), NEW.recipient, 1, NEW.created_at, NEW.created_at)
       ON CONFLICT (topic_id, recipient) DO UPDATE SET n = deliveryreach.n + 1,
