@@ -37,6 +37,10 @@ Meaning of the rows, which the reports rest on:
 Functions that take an ``Engine`` commit before they return: the row must
 survive a crash that follows. Functions that take a ``Session`` join the
 caller's transaction (used when the write must be atomic with others).
+
+The reports' rollup of this log (``reports.rollup``) is kept by database
+triggers on ``delivery``: every write here, by row or set-based, updates it in
+the same transaction, and nothing here calls it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .timeutil import DEFAULT_TIMEZONE, utcnow
@@ -228,6 +228,9 @@ class Campaign(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+REACHED_WHERE = "channel = 'sms' AND status IN ('sent', 'delivered')"  # SMS that reached a person
+
+
 class Delivery(SQLModel, table=True):
     """One thing that left (or should have left) the machine: an item aired, an SMS sent.
 
@@ -240,6 +243,10 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_report", "topic_id", "channel", "status", "created_at", "recipient"),
         Index("ix_delivery_plan_time", "plan_id", "created_at"),
         Index("ix_delivery_station_time", "station_id", "created_at"),
+        # The SMS that reached someone, per person: the rollup's triggers find a person's first and last
+        # reach here when the one that was first or last stops counting (``reports.rollup``).
+        Index("ix_delivery_reached", "recipient", "topic_id", "created_at",
+              sqlite_where=text(REACHED_WHERE), postgresql_where=text(REACHED_WHERE)),
     )
     id: int | None = Field(default=None, primary_key=True)
     channel: str
@@ -311,3 +318,43 @@ class ContentStation(SQLModel, table=True):
 
     item_id: int = Field(foreign_key="contentitem.id", primary_key=True, ondelete="CASCADE")
     station_id: int = Field(foreign_key="station.id", primary_key=True, ondelete="CASCADE")
+
+
+class DeliveryHour(SQLModel, table=True):
+    """The delivery log counted by UTC hour (``reports.rollup``): kept by database triggers on ``delivery``.
+
+    Key columns hold 0 where the log has NULL, so one unique index serves the upsert.
+    An hour, not a day: a report's days are those of its time zone, chosen when it is run.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("topic_id", "channel", "hour", "station_id", "bulletin_id", "campaign_id", "status",
+                         name="uq_deliveryhour_key"),
+        Index("ix_deliveryhour_station", "station_id", "hour"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    hour: datetime  # created_at truncated to the hour (UTC)
+    topic_id: int = 0
+    station_id: int = 0
+    channel: str
+    bulletin_id: int = 0
+    campaign_id: int = 0
+    status: str
+    n: int = 0  # deliveries
+    seconds: float = 0.0  # their duration_s
+
+
+class DeliveryReach(SQLModel, table=True):
+    """Who an SMS reached (``sent``/``delivered``) per topic: how many such rows, the first and last written."""
+
+    __table_args__ = (
+        UniqueConstraint("topic_id", "recipient", name="uq_deliveryreach_key"),
+        # covers counting the people a topic reached in a period
+        Index("ix_deliveryreach_window", "topic_id", "first_at", "last_at", "recipient"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    topic_id: int = 0
+    recipient: str
+    n: int = 0
+    first_at: datetime
+    last_at: datetime

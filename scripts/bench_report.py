@@ -1,35 +1,37 @@
 #!/usr/bin/env python3
-"""Time ``broadcaster report`` over a large delivery log.
+"""Time ``broadcaster report`` read from the rollup, counted from the log (the scan), and their bare SQL.
 
-Usage: .venv/bin/python scripts/bench_report.py [--rows 1000000] [--runs 5] [--rebuild] [--explain]
-                                                [--proposed-index]
+Usage: .venv/bin/python scripts/bench_report.py [--rows 1000000] [--stations 6] [--runs 5] [--rebuild]
+                                                [--explain] [--sample 12]
 
-Builds (once, cached in ``.bench/report-<rows>.sqlite``) a database with the
-project's real schema (Alembic head) and a realistic year of deliveries for
-one 2023 plan: 8 topics, 6 commune stations with two slots a day (about 4
-items per slot, a few late, missed, failed or interrupted), and SMS campaigns
-to 6,000 contacts that fill the rest (delivered, sent, undelivered, failed,
-uncertain, skipped, and some still pending). Rows are inserted with
-``executemany`` in one transaction.
+Builds (once, cached in ``.bench/report-<rows>-<stations>.sqlite``) a database
+with the project's real schema (Alembic head) and a year of deliveries for two
+2023 plans (8 + 2 topics): commune stations with two slots a day (4 items per
+slot; a few late, missed, failed or interrupted) and SMS campaigns to 6,000
+contacts that fill the rest (delivered, sent, undelivered, failed, uncertain,
+skipped, cancelled, pending). The log is written set-based (``INSERT …
+SELECT`` over the slots and the campaigns × contacts, statuses from a hash of
+the ids, so a build is the same every time), the rollup triggers set aside
+while it is written and the rollup counted afterwards (``rollup.rebuild``, as
+the migration does).
 
-Then prints the median time of ``build_report`` for the whole plan, one
-quarter, one month and one station, each beside the median time of the bare
-SQL aggregate the report rests on (``--explain``: and the query plans of those
-statements). ``--proposed-index`` runs on a copy where ``ix_delivery_report``
-also carries ``recipient`` (``PROPOSED_INDEX``), which makes the
-people-reached query covering.
+Prints, for the whole plan, a quarter, a month and one station, the median of
+``build_report`` from the rollup, from the log, and the bare SQL each rests
+on; then checks that both give the same report on a random sample of plans,
+periods and stations (``--sample``), and exits 1 if one differs. The load
+average is printed beside the figures: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
-import shutil
 import sqlite3
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,118 +40,133 @@ sys.path.insert(0, str(REPO))
 from sqlmodel import Session  # noqa: E402
 
 from broadcaster import db, reports  # noqa: E402
+from broadcaster.reports import rollup  # noqa: E402
 
-PLAN_CODE = "BENCH/KH-UBND"
-TOPICS = ["CSPL", "CDDH", "TCHC", "TTHC", "BMNN", "CCCV", "TCC", "CDS"]
-STATIONS = 6
+PLANS = [("BENCH/KH-UBND", ["CSPL", "CDDH", "TCHC", "TTHC", "BMNN", "CCCV", "TCC", "CDS"]),
+         ("BENCH2/KH-UBND", ["PCCC", "ATGT"])]
+TOPICS = sum(len(codes) for _, codes in PLANS)
+ITEMS = 10 * TOPICS
 CONTACTS = 6000
 TS = "%Y-%m-%d %H:%M:%S.%f"
-PROPOSED_INDEX = ("DROP INDEX ix_delivery_report",
-                  "CREATE INDEX ix_delivery_report ON delivery (topic_id, channel, status, created_at, recipient)")
-LOCAL = timedelta(hours=7)
+YEAR_START = datetime(2022, 12, 31, 17, tzinfo=UTC)  # 2023-01-01 00:00 local
+AS_OF = datetime(2023, 11, 15, 3, tzinfo=UTC)
+# A pseudo-random number in [0, 100) from a row's ids: the same database on every build.
+HASH = "(((({x}) % 1000003) * 2654435761 + 40503) % 4294967291 % 100)"
 
 
 def _ts(moment: datetime) -> str:
     return moment.strftime(TS)
 
 
-def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
-    roll = rng.random()
-    for value, weight in weighted:
-        roll -= weight
-        if roll <= 0:
-            return value
-    return weighted[-1][0]
-
-
-def build(path: Path, rows: int, seed: int = 7) -> None:
-    """Create the schema with Alembic, then fill it with raw executemany in one transaction."""
+def build(path: Path, rows: int, stations: int, seed: int = 7) -> None:
+    """The schema by Alembic, small tables by executemany, the log set-based; then the rollup counted."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".building")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
     engine = db.make_engine(f"sqlite:///{tmp}")
     db.upgrade(engine)
+    with engine.begin() as connection:
+        rollup.drop_triggers(connection)
     engine.dispose()
     rng = random.Random(seed)
     con = sqlite3.connect(tmp, isolation_level=None)
     con.execute("PRAGMA journal_mode=DELETE")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("BEGIN")
-    now = _ts(datetime(2023, 1, 1, tzinfo=UTC))
-    con.execute("INSERT INTO plan (id, code, title, issuer, period_start, period_end, audiences, source, notes, "
-                "created_at) VALUES (1, ?, 'Kế hoạch thử tốc độ', 'UBND', '2023-01-01', '2023-12-31', '[]', "
-                "'', '', ?)", (PLAN_CODE, now))
-    con.executemany("INSERT INTO topic (id, plan_id, code, title, description, position) VALUES (?, 1, ?, ?, '', ?)",
-                    [(i, code, f"Chủ đề {code}", i) for i, code in enumerate(TOPICS, 1)])
+    now = _ts(YEAR_START)
+    topic_id = 0
+    for plan_id, (code, topics) in enumerate(PLANS, 1):
+        con.execute("INSERT INTO plan (id, code, title, issuer, period_start, period_end, audiences, source, notes, "
+                    "created_at) VALUES (?, ?, 'Kế hoạch thử tốc độ', 'UBND', '2023-01-01', '2023-12-31', '[]', "
+                    "'', '', ?)", (plan_id, code, now))
+        for position, topic in enumerate(topics):
+            topic_id += 1
+            con.execute("INSERT INTO topic (id, plan_id, code, title, description, position) VALUES (?, ?, ?, ?, '', ?)",
+                        (topic_id, plan_id, topic, f"Chủ đề {topic}", position))
+            con.executemany("INSERT INTO target (plan_id, topic_id, channel, metric, amount, period, station_id, "
+                            "illustrative, note) VALUES (?, ?, ?, ?, ?, ?, ?, 1, '')", [
+                                (plan_id, topic_id, "loudspeaker", "broadcasts", 40.0, "month", None),
+                                (plan_id, topic_id, "loudspeaker", "airtime_minutes", 300.0, "quarter", None),
+                                (plan_id, topic_id, "sms", "sms_sent", 20000.0, "year", None),
+                                (plan_id, topic_id, "loudspeaker", "broadcasts", 3.0, "month",
+                                 1 + topic_id % stations)])
+        con.execute("INSERT INTO target (plan_id, topic_id, channel, metric, amount, period, station_id, illustrative, "
+                    "note) VALUES (?, NULL, 'any', 'people_reached', 30000.0, 'plan', NULL, 1, '')", (plan_id,))
     con.executemany(
         "INSERT INTO station (id, code, name, commune, timezone, player, player_options, listeners, created_at) "
         "VALUES (?, ?, ?, '', 'Asia/Ho_Chi_Minh', 'file', '{}', ?, ?)",
-        [(i, f"XA-{i:02d}", f"Xã {i}", 1500 + 250 * i, now) for i in range(1, STATIONS + 1)])
-    targets = [(1, t, "loudspeaker", "broadcasts", 40.0, "month", None) for t in range(1, 9)]
-    targets += [(1, t, "loudspeaker", "airtime_minutes", 300.0, "quarter", None) for t in range(1, 9)]
-    targets += [(1, t, "sms", "sms_sent", 20000.0, "year", None) for t in range(1, 9)]
-    targets += [(1, 4, "loudspeaker", "broadcasts", 10.0, "month", 2), (1, None, "any", "people_reached",
-                                                                        30000.0, "plan", None)]
-    con.executemany("INSERT INTO target (plan_id, topic_id, channel, metric, amount, period, station_id, "
-                    "illustrative, note) VALUES (?, ?, ?, ?, ?, ?, ?, 1, '')", targets)
+        [(i, f"XA-{i:03d}", f"Xã {i}", 1500 + 250 * (i % 9), now) for i in range(1, stations + 1)])
     con.executemany("INSERT INTO contentitem (id, title, topic_id, channels, priority, repeat, status, created_at, "
                     "updated_at) VALUES (?, ?, ?, '[\"loudspeaker\", \"sms\"]', 'normal', 1, 'approved', ?, ?)",
-                    [(i, f"Tin {i}", (i - 1) % 8 + 1, now, now) for i in range(1, 81)])
+                    [(i, f"Tin {i}", (i - 1) % TOPICS + 1, now, now) for i in range(1, ITEMS + 1)])
     con.executemany("INSERT INTO contact (id, phone, name, village, opt_out_reason, created_at) "
-                    "VALUES (?, ?, '', '', '', ?)",
-                    [(i, f"+8490{i:07d}", now) for i in range(1, CONTACTS + 1)])
+                    "VALUES (?, ?, '', '', '', ?)", [(i, f"+8490{i:07d}", now) for i in range(1, CONTACTS + 1)])
     con.executemany("INSERT INTO schedule (id, name, station_id, channel, cron, length_s, topic_codes, paused, "
                     "created_at, updated_at) VALUES (?, '', ?, 'loudspeaker', '0 6,17 * * *', 900, '[]', 0, ?, ?)",
-                    [(i, i, now, now) for i in range(1, STATIONS + 1)])
-    year_start = datetime(2022, 12, 31, 17, tzinfo=UTC)  # 2023-01-01 00:00 local
-    bulletins, deliveries = [], []
-    bulletin_id = 0
-    for day in range(365):
-        for hour in (6, 17):
-            for station in range(1, STATIONS + 1):
-                bulletin_id += 1
-                slot = year_start + timedelta(days=day, hours=hour)
-                status = _pick(rng, [("played", 0.95), ("missed", 0.03), ("interrupted", 0.02)])
-                late = rng.choice([0.0] * 9 + [rng.uniform(60, 900)]) if status != "missed" else None
-                started = slot + timedelta(seconds=late or 0)
-                bulletins.append((bulletin_id, station, station, _ts(slot), status, late,
-                                  _ts(started), _ts(slot - timedelta(minutes=30))))
-                for _ in range(4):
-                    item = rng.randint(1, 80)
-                    item_status = status if status != "played" else _pick(rng, [("played", 0.98), ("failed", 0.02)])
-                    duration = rng.uniform(60, 240) if item_status != "missed" else None
-                    deliveries.append((
-                        "loudspeaker", item_status, 1, (item - 1) % 8 + 1, item, station, bulletin_id, None, None,
-                        None, _ts(slot), _ts(started), duration, late, None, _ts(started), _ts(started)))
-    con.executemany("INSERT INTO bulletin (id, schedule_id, station_id, channel, kind, slot_time, status, late_s, "
-                    "reason, started_at, created_at) VALUES (?, ?, ?, 'loudspeaker', 'slot', ?, ?, ?, '', ?, ?)",
-                    bulletins)
-    sms_rows = max(0, rows - len(deliveries))
-    campaigns, campaign_id = [], 0
-    while sms_rows > 0:
-        campaign_id += 1
-        size = min(sms_rows, rng.randint(2000, CONTACTS))
-        sms_rows -= size
-        item = rng.randint(1, 80)
-        created = year_start + timedelta(seconds=rng.uniform(0, 365 * 86400))
-        station = rng.choice([None, *range(1, STATIONS + 1)])
-        campaigns.append((campaign_id, item, "Tin nhắn", _ts(created)))
-        for contact in rng.sample(range(1, CONTACTS + 1), size):
-            status = _pick(rng, [("delivered", 0.85), ("sent", 0.05), ("undelivered", 0.04), ("failed", 0.03),
-                                 ("uncertain", 0.01), ("skipped", 0.01), ("pending", 0.01)])
-            deliveries.append((
-                "sms", status, 1, (item - 1) % 8 + 1, item, station, None, campaign_id, contact,
-                f"+8490{contact:07d}", None, None, None, None, 1, _ts(created), _ts(created)))
-    con.executemany("INSERT INTO campaign (id, item_id, body, encoding, segments, status, created_at) "
-                    "VALUES (?, ?, ?, 'gsm7', 1, 'done', ?)", campaigns)
-    con.executemany(
-        "INSERT INTO delivery (channel, status, plan_id, topic_id, item_id, station_id, bulletin_id, campaign_id, "
-        "contact_id, recipient, scheduled_for, started_at, duration_s, late_s, segments, attempts, created_at, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)", deliveries)
+                    [(i, i, now, now) for i in range(1, stations + 1)])
+    # Two slots a day per station (local 06:00 and 17:00), as the daemon writes them.
+    con.execute(f"""
+        WITH RECURSIVE day(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM day WHERE d < 364),
+             slot(h) AS (VALUES (6), (17))
+        INSERT INTO bulletin (id, schedule_id, station_id, channel, kind, slot_time, status, late_s, reason,
+                              started_at, created_at, attempts)
+        SELECT id, s, s, 'loudspeaker', 'slot', t, status,
+               CASE WHEN status = 'missed' THEN NULL WHEN {HASH.format(x='id + 7')} < 10
+                    THEN 60 + {HASH.format(x='id + 11')} * 8 ELSE 0 END, '', t, t, 1
+        FROM (SELECT (d * 2 + (h = 17)) * {stations} + station.id AS id, station.id AS s,
+                     strftime('%Y-%m-%d %H:%M:%S.000000', '{YEAR_START:%Y-%m-%d %H:%M:%S}',
+                              '+' || d || ' days', '+' || h || ' hours') AS t,
+                     CASE WHEN {HASH.format(x='(d * 2 + (h = 17)) * 1000 + station.id')} < 95 THEN 'played'
+                          WHEN {HASH.format(x='(d * 2 + (h = 17)) * 1000 + station.id')} < 98 THEN 'missed'
+                          ELSE 'interrupted' END AS status
+              FROM day, slot, station)""")
+    con.execute(f"""
+        WITH RECURSIVE part(p) AS (SELECT 0 UNION ALL SELECT p + 1 FROM part WHERE p < 3)
+        INSERT INTO delivery (channel, status, plan_id, topic_id, item_id, station_id, bulletin_id, scheduled_for,
+                              started_at, duration_s, late_s, attempts, created_at, updated_at)
+        SELECT 'loudspeaker', status, (SELECT plan_id FROM topic WHERE topic.id = (item - 1) % {TOPICS} + 1),
+               (item - 1) % {TOPICS} + 1, item, station_id, id, slot_time, started_at,
+               CASE WHEN status = 'missed' THEN NULL ELSE 60 + {HASH.format(x='id * 4 + p + 5')} * 1.8 END,
+               late_s, 1, slot_time, slot_time
+        FROM (SELECT b.*, part.p, 1 + {HASH.format(x='b.id * 4 + part.p')} * {ITEMS} / 100 AS item,
+                     CASE WHEN b.status != 'played' THEN b.status
+                          WHEN {HASH.format(x='b.id * 4 + part.p + 3')} < 2 THEN 'failed' ELSE 'played' END
+                     AS status
+              FROM bulletin b, part)""")
+    loudspeaker = con.execute("SELECT count(*) FROM delivery").fetchone()[0]
+    con.execute("CREATE TEMP TABLE send (id INTEGER PRIMARY KEY, item INTEGER, station INTEGER, created TEXT, "
+                "size INTEGER)")
+    left, sends = max(0, rows - loudspeaker), []
+    while left > 0:
+        size = min(left, rng.randint(2000, CONTACTS))
+        left -= size
+        created = YEAR_START + timedelta(seconds=rng.uniform(0, 365 * 86400))
+        sends.append((len(sends) + 1, rng.randint(1, ITEMS), rng.choice([None, *range(1, stations + 1)]),
+                      _ts(created), size))
+    con.executemany("INSERT INTO send VALUES (?, ?, ?, ?, ?)", sends)
+    con.execute("INSERT INTO campaign (id, item_id, body, encoding, segments, status, created_at) "
+                "SELECT id, item, 'Tin nhắn', 'gsm7', 1, 'done', created FROM send")
+    # (contact × 7919 + campaign × 104729) mod 6000 is a permutation of the contacts: exactly `size` per campaign.
+    status = HASH.format(x="c.id * 7001 + k.id")
+    con.execute(f"""
+        INSERT INTO delivery (channel, status, plan_id, topic_id, item_id, station_id, campaign_id, contact_id,
+                              recipient, segments, attempts, created_at, updated_at)
+        SELECT 'sms', CASE WHEN {status} < 85 THEN 'delivered' WHEN {status} < 90 THEN 'sent'
+                           WHEN {status} < 94 THEN 'undelivered' WHEN {status} < 96 THEN 'failed'
+                           WHEN {status} < 97 THEN 'uncertain' WHEN {status} < 98 THEN 'skipped'
+                           WHEN {status} < 99 THEN 'cancelled' ELSE 'pending' END,
+               (SELECT plan_id FROM topic WHERE topic.id = (c.item - 1) % {TOPICS} + 1), (c.item - 1) % {TOPICS} + 1,
+               c.item, c.station, c.id, k.id, k.phone, 1, 1, c.created, c.created
+        FROM send c JOIN contact k ON (k.id * 7919 + c.id * 104729) % {CONTACTS} < c.size""")
     con.execute("COMMIT")
-    con.execute("ANALYZE")
     con.close()
+    engine = db.make_engine(f"sqlite:///{tmp}")
+    with engine.begin() as connection:
+        rollup.rebuild(connection)
+        rollup.install_triggers(connection)
+        connection.exec_driver_sql("ANALYZE")
+    engine.dispose()
     tmp.replace(path)
 
 
@@ -162,63 +179,92 @@ def median_time(func, runs: int) -> float:
     return statistics.median(times)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="delivery rows (default 1,000,000)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per measurement; the median is printed")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN QUERY PLAN of each statement")
-    parser.add_argument("--proposed-index", action="store_true",
-                        help="measure on a copy with ix_delivery_report extended by recipient")
-    args = parser.parse_args(argv)
-    path = REPO / ".bench" / f"report-{args.rows}.sqlite"
-    if args.rebuild or not path.exists():
-        start = time.perf_counter()
-        build(path, args.rows)
-        print(f"built {path} in {time.perf_counter() - start:.1f} s")
-    if args.proposed_index:
-        variant = path.with_name(f"report-{args.rows}-proposed.sqlite")
-        if args.rebuild or not variant.exists() or variant.stat().st_mtime < path.stat().st_mtime:
-            tmp = variant.with_suffix(".building")
-            shutil.copyfile(path, tmp)
-            con = sqlite3.connect(tmp)
-            for statement in PROPOSED_INDEX:
-                con.execute(statement)
-            con.execute("ANALYZE")
-            con.commit()
-            con.close()
-            tmp.replace(variant)
-        path = variant
-    engine = db.make_engine(f"sqlite:///{path}")
-    with engine.connect() as connection:
-        count = connection.exec_driver_sql("SELECT COUNT(*) FROM delivery").scalar()
-    print(f"{path.name}: {count:,} delivery rows")
-    as_of = datetime(2023, 11, 15, 3, tzinfo=UTC)
-    cases = [("whole plan", None, None), ("2023-Q2", "2023-Q2", None), ("2023-05", "2023-05", None),
-             ("station XA-02", None, "XA-02")]
-    print(f"{'case':<16} {'report':>10} {'bare SQL':>10}")
-    for label, period, station in cases:
-        # One session at a time: the engine opens every transaction with BEGIN IMMEDIATE.
-        with Session(engine) as session:
-            def report(session=session, period=period, station=station):
-                return reports.build_report(session, PLAN_CODE, period, station, as_of=as_of)
-            report_s = median_time(report, args.runs)
-            statements = reports.aggregate_statements(session, PLAN_CODE, period, station)
+def measure(engine, plan: str, period: str | None, station: str | None, runs: int, explain: bool) -> list[float]:
+    """Median seconds of: the report from the rollup, its bare SQL, the report from the log, its bare SQL."""
+    figures = []
+    # One session at a time: the engine opens every write transaction with BEGIN IMMEDIATE.
+    with Session(engine.execution_options(**{db.READ_ONLY_OPTION: True})) as session:
+        for use_rollup in (True, False):
+            def report(use_rollup=use_rollup):
+                return reports.build_report(session, plan, period, station, as_of=AS_OF, rollup=use_rollup)
+            statements = reports.aggregate_statements(session, plan, period, station, rollup=use_rollup)
 
-            def bare(session=session, statements=statements):
+            def bare(statements=statements):
                 for statement in statements:
                     session.exec(statement).all()
-            sql_s = median_time(bare, args.runs)
-            if args.explain:
+            figures += [median_time(report, runs), median_time(bare, runs)]
+            if explain:
                 connection = session.connection()
                 for statement in statements:
                     compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
-                    plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
                     print("  " + " ".join(str(compiled).split()))
-                    for row in plan:
+                    for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all():
                         print(f"      {row[-1]}")
-        print(f"{label:<16} {report_s * 1000:>8.0f} ms {sql_s * 1000:>7.0f} ms")
+    return figures
+
+
+def check_sample(engine, stations: int, sample: int, seed: int = 16) -> int:
+    """Rollup and scan reports compared on random plans, periods and stations; returns how many differed."""
+    rng = random.Random(seed)
+    differed = 0
+    with Session(engine.execution_options(**{db.READ_ONLY_OPTION: True})) as session:
+        for _ in range(sample):
+            plan = rng.choice(PLANS)[0]
+            first = date(2023, 1, 1) + timedelta(days=rng.randrange(300))
+            period = rng.choice([None, "2023", f"2023-Q{rng.randint(1, 4)}", f"2023-{rng.randint(1, 12):02d}",
+                                 f"{first}..{first + timedelta(days=rng.randrange(1, 60))}"])
+            station = rng.choice([None, None, f"XA-{rng.randint(1, stations):03d}"])
+            rolled = reports.build_report(session, plan, period, station, as_of=AS_OF).to_dict()
+            scanned = reports.build_report(session, plan, period, station, as_of=AS_OF, rollup=False).to_dict()
+            problems = rollup.report_differences(rolled, scanned)
+            print(f"  {plan} {period or 'cả kế hoạch'} {station or 'mọi đài'}: "
+                  + ("same" if not problems else f"DIFFERENT: {problems[:3]}"))
+            differed += bool(problems)
+    return differed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="delivery rows (default 1,000,000)")
+    parser.add_argument("--stations", type=int, default=6, help="stations (default 6)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement; the median is printed")
+    parser.add_argument("--sample", type=int, default=12, help="reports compared rollup against scan")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN QUERY PLAN of each statement")
+    args = parser.parse_args(argv)
+    path = REPO / ".bench" / f"report-{args.rows}-{args.stations}.sqlite"
+    if args.rebuild or not path.exists():
+        start = time.perf_counter()
+        build(path, args.rows, args.stations)
+        print(f"built {path} in {time.perf_counter() - start:.1f} s")
+    engine = db.make_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        count = connection.exec_driver_sql("SELECT COUNT(*) FROM delivery").scalar()
+        hours = connection.exec_driver_sql("SELECT COUNT(*) FROM deliveryhour").scalar()
+        reach = connection.exec_driver_sql("SELECT COUNT(*) FROM deliveryreach").scalar()
+    print(f"{path.name}: {count:,} delivery rows; rollup {hours:,} hour rows, {reach:,} reach rows; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    plan = PLANS[0][0]
+    cases = [("whole plan", None, None), ("2023-Q2", "2023-Q2", None), ("2023-05", "2023-05", None),
+             ("station XA-002", None, "XA-002")]
+    print(f"{'case':<16} {'rollup':>9} {'its SQL':>9} {'scan':>9} {'its SQL':>9}   (target: whole plan "
+          "< 100 ms at 1M rows, < 300 ms at 10M)")
+    for label, period, station in cases:
+        figures = measure(engine, plan, period, station, args.runs, args.explain)
+        print(f"{label:<16} " + " ".join(f"{x * 1000:>6.0f} ms" for x in figures))
+    with Session(engine.execution_options(**{db.READ_ONLY_OPTION: True})) as session:
+        figures = [median_time(lambda use_rollup=use_rollup: reports.build_report(
+            session, plan, None, None, as_of=AS_OF, rollup=use_rollup, by_station=True), max(1, args.runs // 2))
+            for use_rollup in (True, False)]
+    print(f"{'--by station':<16} {figures[0] * 1000:>6.0f} ms {'':>9} {figures[1] * 1000:>6.0f} ms   "
+          f"({args.stations} stations)")
+    print(f"rollup = scan on {args.sample} sampled reports:")
+    differed = check_sample(engine, args.stations, args.sample)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     engine.dispose()
+    if differed:
+        print(f"{differed} report(s) differ between rollup and scan")
+        return 1
     return 0
 
 

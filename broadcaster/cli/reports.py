@@ -104,11 +104,15 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
 @click.option("--period", help="Kỳ báo cáo / period: 2023, 2023-Q2, 2023-05 (mặc định cả kế hoạch / "
                                "default the whole plan).")
 @click.option("--station", help="Chỉ một đài / one station only.")
+@click.option("--by", "by", type=click.Choice(["station"]),
+              help="Thêm một dòng cho mỗi đài, đài chậm tiến độ nhất trước / add one row per station, furthest "
+                   "behind pace first.")
 @click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="table", show_default=True,
               help="Định dạng / output format (xlsx, docx: văn bản theo thể thức / the official form).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Ghi ra tệp / write to a file (bắt buộc với/required for xlsx, docx). CSV: report.csv → "
-                   "report-targets.csv, report-topics.csv, report-channels.csv, report-log.csv.")
+                   "report-targets.csv, report-topics.csv, report-channels.csv, report-log.csv "
+                   "(--by station: and report-stations.csv).")
 @click.option("--table", "table", type=click.Choice(formats.TABLES),
               help="CSV: chỉ một bảng / only this table.")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
@@ -117,16 +121,23 @@ def log_command(since: str | None, until: str | None, channel: str | None, statu
               help="Ngôn ngữ tiêu đề cột / language of the headings.")
 @click.option("--as-of", "as_of", help="Tính đến thời điểm (giờ địa phương) / as of this local date-time "
                                        "(mặc định bây giờ / default now).")
-def report_command(plan_code: str, period: str | None, station: str | None, fmt: str, output: Path | None,
-                   table: str | None, chart: Path | None, lang: str, as_of: str | None) -> None:
+def report_command(plan_code: str, period: str | None, station: str | None, by: str | None, fmt: str,
+                   output: Path | None, table: str | None, chart: Path | None, lang: str, as_of: str | None) -> None:
     """Báo cáo kết quả so với chỉ tiêu của kế hoạch / results against the plan's targets."""
+    by_station = by == "station"
+    if by_station and station:
+        raise click.UsageError("--by station là mọi đài, không dùng cùng --station / --by station covers every "
+                               "station: not with --station")
+    if table == "stations" and not by_station:
+        raise click.UsageError("--table stations cần --by station / --table stations needs --by station")
+    shown = tuple(name for name in formats.TABLES if name != "stations" or by_station)
     if fmt in ("xlsx", "docx") and output is None:
         raise click.UsageError(f"định dạng {fmt} cần -o TỆP.{fmt} / {fmt} needs -o FILE.{fmt}")
     if table is not None and fmt != "csv":
         raise click.UsageError("--table chỉ dùng với --format csv / --table is for --format csv")
     if fmt == "csv" and output is None and table is None:
         raise click.UsageError("CSV: mỗi tệp một bảng, thêm -o TỆP.csv hoặc --table "
-                               f"{'|'.join(formats.TABLES)} / CSV is one table per file: give -o FILE.csv "
+                               f"{'|'.join(shown)} / CSV is one table per file: give -o FILE.csv "
                                "or --table NAME")
     if chart is not None and chart.suffix.lower() != ".png":
         raise click.UsageError("biểu đồ phải là tệp .png / --chart must name a .png file")
@@ -136,11 +147,12 @@ def report_command(plan_code: str, period: str | None, station: str | None, fmt:
     if as_of:
         text = as_of.strip()
         moment = parse_local_datetime(text + " 23:59:59" if len(text) <= 10 else text, tz_name)
-    tables = (table,) if table else formats.TABLES
+    tables = (table,) if table else shown
     with_log = fmt == "xlsx" or (fmt == "csv" and "log" in tables)
     with app.read_session() as session:
         report = reports.build_report(session, plan_code, period, station, moment, tz_name=tz_name,
-                                      commune=app.config.broadcaster.commune, with_log=with_log)
+                                      commune=app.config.broadcaster.commune, with_log=with_log,
+                                      by_station=by_station)
     written: list[Path] = []
     if fmt == "xlsx":
         document.write_xlsx(report, output, lang)

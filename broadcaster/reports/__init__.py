@@ -53,10 +53,24 @@ rules are printed under every report (``formats.RULES``) and explained in
   a session of each topic and one session in the total.
 - **Scope.** A delivery belongs to a plan through its topic. A target with a
   station counts only that station's deliveries; ``station_code`` filters
-  everything (and drops targets of other stations).
+  everything (and drops targets of other stations, and the plan's targets for
+  a topic, channel and metric the station has a target of its own for).
+  ``by_station`` adds one row per station, each what that station's own
+  report says, furthest behind pace first.
+- **Rollup.** Figures are read from the hourly rollup (``rollup``) kept by
+  triggers on the log; ``rollup=False`` counts the log itself, the reference.
 """
 
-from .build import Report, StationInfo, TargetResult, Totals, aggregate_statements, build_report
+from .build import (
+    Report,
+    StationInfo,
+    StationResult,
+    TargetResult,
+    Totals,
+    aggregate_statements,
+    build_report,
+    pace_summary,
+)
 from .log import LogRow, parse_moment, query_log
 from .periods import (
     Period,
@@ -92,7 +106,7 @@ __all__ = [
     "ANNOUNCEMENT", "BEHIND", "CANCELLED", "CHANNEL_LABELS", "CHANNEL_ROWS", "CHANNEL_ROW_LABELS",
     "DELIVERY_STATUS_LABELS", "DONE", "KNOWN_STATUSES", "LATE_AFTER_S", "METRIC_LABELS", "ON_TRACK",
     "OUTSIDE_PLAN", "SCHEDULED", "SMS_ROW", "STATUS_COLUMNS", "STATUS_LABELS", "WHOLE_PLAN_LABEL", "LogRow",
-    "Period", "Report", "StationInfo", "TargetResult", "Totals", "aggregate_statements", "build_report",
-    "elapsed_fraction", "months_in", "pace_status", "parse_moment", "parse_report_period", "people_window",
+    "Period", "Report", "StationInfo", "StationResult", "TargetResult", "Totals", "aggregate_statements", "build_report",
+    "elapsed_fraction", "months_in", "pace_status", "pace_summary", "parse_moment", "parse_report_period", "people_window",
     "query_log", "target_scale",
 ]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from ..deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
-from ..models import Bulletin, Campaign, Channel, Delivery, Metric
+from ..models import Bulletin, Campaign, Channel, Delivery, DeliveryHour, DeliveryReach, Metric
 from ..timeutil import as_utc
 from .terms import ANNOUNCEMENT, CHANNEL_ROWS, KNOWN_STATUSES, LATE_AFTER_S, PEOPLE_SMS, SCHEDULED, SMS_ROW
 
@@ -22,6 +22,12 @@ class _Scope:
     start: datetime
     end: datetime
     station_id: int | None = None
+    # Read the rollup (``rollup``) where it holds the answer; False: scan the log (the reference).
+    rollup: bool = True
+
+    def on_hours(self) -> bool:
+        """Both bounds on whole UTC hours: the period is a sum of the rollup's hours."""
+        return all(as_utc(t).minute == t.second == t.microsecond == 0 for t in (self.start, self.end))
 
 
 def _delivery_filter(scope: _Scope, channels: Iterable[str], statuses: Iterable[str]) -> list:
@@ -77,7 +83,7 @@ def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict
     ordered = sorted(ids)
     for first in range(0, len(ordered), chunk):
         statement = select(*_BULLETIN_COLUMNS).where(Bulletin.id.in_(ordered[first:first + chunk]))
-        found.update(_bulletin(r) for r in session.exec(statement))
+        found.update(_bulletin(r) for r in session.connection().execute(statement))
     return found
 
 
@@ -96,18 +102,45 @@ class _Agg:
     sms: list = field(default_factory=list)  # (topic_id, status, n)
     sends: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {campaign_id} that sent
     recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
+    # Read from the rollup instead of ``recipients``: topics -> how many distinct people those topics reached.
+    reach_count: Callable[[frozenset[int]], int] | None = None
     bulletins: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (those that carried plan items)
     aired: dict = field(default_factory=dict)  # bulletin_id -> _Bulletin (every loudspeaker bulletin aired)
-    # topic_id -> [(status, station_id, bulletin_id, n, seconds, channel-table row)]: what the tables filter
-    facts: dict = field(default_factory=lambda: defaultdict(list))
+    # topic_id -> {(channel-table row, station_id): _Cell}: what the tables filter
+    cells: dict = field(default_factory=lambda: defaultdict(dict))
+
+    def reached(self, topic_ids: Iterable[int]) -> int:
+        """Distinct people the SMS of these topics reached."""
+        if self.reach_count is not None:
+            return self.reach_count(frozenset(topic_ids))
+        return len(set().union(*(self.recipients.get(t, set()) for t in topic_ids)))
 
     def index(self) -> _Agg:
-        self.facts = defaultdict(list)
+        self.cells = defaultdict(dict)
+        played = ACHIEVED_LOUDSPEAKER
         for topic_id, status, station_id, bulletin_id, n, seconds in self.loudspeaker:
             bulletin = self.bulletins.get(bulletin_id)
             row = ANNOUNCEMENT if bulletin is not None and bulletin.kind == ANNOUNCEMENT else SCHEDULED
-            self.facts[topic_id].append((status, station_id, bulletin_id, n, seconds, row))
+            cell = self.cells[topic_id].get((row, station_id))
+            if cell is None:
+                cell = self.cells[topic_id][(row, station_id)] = _Cell()
+            cell.statuses[status] += n
+            if status in played:
+                cell.played += n
+                cell.seconds += seconds or 0.0
+                if bulletin_id is not None:
+                    cell.bulletins.add(bulletin_id)
         return self
+
+
+@dataclass
+class _Cell:
+    """One topic's loudspeaker deliveries in one channel-table row at one station."""
+
+    statuses: Counter = field(default_factory=Counter)  # status -> deliveries
+    played: int = 0  # deliveries played
+    seconds: float = 0.0  # their content seconds
+    bulletins: set = field(default_factory=set)  # the bulletins that played them
 
 
 def _bulletin(row) -> tuple[int, _Bulletin]:
@@ -129,29 +162,85 @@ def _bulletin(row) -> tuple[int, _Bulletin]:
 ALL_PARTS = ("loudspeaker", "sms", "reach", "sends", "sessions", "aired")
 
 
+def _rollup_statements(scope: _Scope) -> dict:
+    """What ``_statements`` asks of the log, asked of the rollup (same rows, same order of columns)."""
+    h = DeliveryHour
+
+    def where(channel: str, statuses: Iterable[str]) -> list:
+        terms = [h.topic_id.in_(scope.topic_ids), h.channel == channel, h.status.in_(sorted(statuses)),
+                 h.hour >= scope.start, h.hour < scope.end, h.n > 0]
+        if scope.station_id is not None:
+            terms.append(h.station_id == scope.station_id)
+        return terms
+
+    loudspeaker = (select(h.topic_id, h.status, func.nullif(h.station_id, 0), func.nullif(h.bulletin_id, 0),
+                          func.sum(h.n), func.sum(h.seconds))
+                   .where(*where(Channel.LOUDSPEAKER.value, KNOWN_STATUSES))
+                   .group_by(h.topic_id, h.status, h.station_id, h.bulletin_id))
+    sms = (select(h.topic_id, h.status, func.sum(h.n)).where(*where(Channel.SMS.value, KNOWN_STATUSES))
+           .group_by(h.topic_id, h.status))
+    sends = (select(h.campaign_id, h.topic_id).where(*where(Channel.SMS.value, ACHIEVED_SMS_SENT), h.campaign_id != 0)
+             .group_by(h.campaign_id, h.topic_id))
+    statements = {"loudspeaker": loudspeaker, "sms": sms, "sends": sends}
+    if scope.station_id is None:
+        r = DeliveryReach
+        # Someone first reached before the period and last reached after it may or may not have been
+        # reached in it ("straddles"): then the log answers (``_aggregate``). Without such a row, a
+        # recipient was reached in the period exactly when their first reach is before its end and
+        # their last one after its start.
+        window = [r.topic_id.in_(bindparam("topics", expanding=True)), r.first_at < scope.end,
+                  r.last_at >= scope.start]
+        statements["reach"] = select(func.count(func.distinct(r.recipient))).where(*window)
+        statements["reach_by_topic"] = (select(r.topic_id, func.count()).where(*window)
+                                        .group_by(r.topic_id))
+        statements["straddles"] = select(r.id).where(r.topic_id.in_(scope.topic_ids), r.first_at < scope.start,
+                                                     r.last_at >= scope.end).limit(1)
+    return statements
+
+
 def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS) -> _Agg:
     agg = _Agg()
     if not scope.topic_ids:
         return agg
-    statements = _statements(scope)
+    scan = _statements(scope)
+    statements = dict(scan)
+    if scope.rollup and scope.on_hours():
+        rolled = _rollup_statements(scope)
+        if "straddles" in rolled and session.exec(rolled.pop("straddles")).first() is not None:
+            rolled.pop("reach")
+            rolled.pop("reach_by_topic")
+        statements.update(rolled)
     ours = set(scope.topic_ids)
     parts = set(parts)
+    run = session.connection().execute  # Core rows: the ORM's per-row work cost more than the SQL
     if "loudspeaker" in parts:
-        agg.loudspeaker = [tuple(r) for r in session.exec(statements["loudspeaker"]) if r[0] in ours]
+        agg.loudspeaker = [tuple(r) for r in run(statements["loudspeaker"]).all() if r[0] in ours]
     if "sms" in parts:
-        agg.sms = [tuple(r) for r in session.exec(statements["sms"]) if r[0] in ours]
-    if "reach" in parts:
-        for topic_id, recipient in session.exec(statements["reach"]):
+        agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
+    if "reach" in parts and statements["reach"] is not scan["reach"]:
+        counts = {frozenset({topic_id}): n for topic_id, n in
+                  run(statements["reach_by_topic"], {"topics": scope.topic_ids}).all()}
+
+        def reach_count(topics: frozenset[int]) -> int:
+            if topics not in counts:
+                counts[topics] = 0 if len(topics) == 1 else (
+                    run(statements["reach"], {"topics": sorted(topics)}).scalar() or 0)
+            return counts[topics]
+        agg.reach_count = reach_count
+    elif "reach" in parts:
+        for topic_id, recipient in run(statements["reach"]).all():
             if topic_id in ours:
                 agg.recipients[topic_id].add(recipient)
     if "sends" in parts:
-        for campaign_id, topic_id in session.exec(statements["sends"]):
+        for campaign_id, topic_id in run(statements["sends"]).all():
             if topic_id in ours:
                 agg.sends[topic_id].add(campaign_id)
-    if "sessions" in parts:
-        agg.bulletins = _bulletins_by_id(session, {r[3] for r in agg.loudspeaker if r[3] is not None})
     if "aired" in parts:
-        agg.aired = dict(_bulletin(r) for r in session.exec(statements["aired"]))
+        agg.aired = dict(_bulletin(r) for r in run(statements["aired"]).all())
+    if "sessions" in parts:
+        carried = {r[3] for r in agg.loudspeaker if r[3] is not None}
+        agg.bulletins = {b: agg.aired[b] for b in carried if b in agg.aired}
+        agg.bulletins.update(_bulletins_by_id(session, carried - agg.bulletins.keys()))
     return agg.index()
 
 
@@ -165,12 +254,12 @@ class _Selection:
     rows: frozenset = frozenset(CHANNEL_ROWS)
     station_id: int | None = None
 
-    def loudspeaker(self, agg: _Agg) -> Iterable[tuple]:
-        """(status, station_id, bulletin_id, n, seconds, row) of the selected loudspeaker deliveries."""
+    def loudspeaker(self, agg: _Agg) -> Iterable[tuple[int | None, _Cell]]:
+        """(station_id, cell) of the selected loudspeaker deliveries."""
         for topic_id in self.topic_ids:
-            for fact in agg.facts.get(topic_id, ()):
-                if fact[5] in self.rows and self.station_id in (None, fact[1]):
-                    yield fact
+            for (row, station_id), cell in agg.cells.get(topic_id, {}).items():
+                if row in self.rows and self.station_id in (None, station_id):
+                    yield station_id, cell
 
     def sms(self, agg: _Agg) -> Iterable[tuple]:
         """SMS facts of the topics (``agg`` holds one station's only when a station is selected)."""
@@ -181,8 +270,17 @@ class _Selection:
                 yield row
 
 
-def _played(sel: _Selection, agg: _Agg) -> list[tuple]:
-    return [r for r in sel.loudspeaker(agg) if r[0] in ACHIEVED_LOUDSPEAKER]
+def _played(sel: _Selection, agg: _Agg) -> tuple[int, float, set[int], set[int]]:
+    """Deliveries played, their content seconds, the bulletins and the stations that played them."""
+    n, seconds, bulletins, stations = 0, 0.0, set(), set()
+    for station_id, cell in sel.loudspeaker(agg):
+        if cell.played:
+            n += cell.played
+            seconds += cell.seconds
+            bulletins |= cell.bulletins
+            if station_id is not None:
+                stations.add(station_id)
+    return n, seconds, bulletins, stations
 
 
 def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
@@ -191,18 +289,18 @@ def _sms_count(sel: _Selection, agg: _Agg, statuses: Iterable[str]) -> int:
 
 
 def _people(sel: _Selection, agg: _Agg, listeners: dict[int, int]) -> int:
-    stations = {r[1] for r in _played(sel, agg) if r[1] is not None}
+    stations = _played(sel, agg)[3]
     people = sum(listeners.get(s) or 0 for s in stations)
     if SMS_ROW in sel.rows:
-        people += len(set().union(*(agg.recipients.get(t, set()) for t in sel.topic_ids)))
+        people += agg.reached(sel.topic_ids)
     return people
 
 
 def _measure(sel: _Selection, agg: _Agg, metric: str, listeners: dict[int, int]) -> float:
     if metric == Metric.BROADCASTS:
-        return sum(r[3] for r in _played(sel, agg))
+        return _played(sel, agg)[0]
     if metric == Metric.AIRTIME_MINUTES:
-        return sum(r[4] or 0.0 for r in _played(sel, agg)) / 60
+        return _played(sel, agg)[1] / 60
     if metric == Metric.SMS_SENT:
         return _sms_count(sel, agg, ACHIEVED_SMS_SENT)
     if metric == Metric.SMS_DELIVERED:

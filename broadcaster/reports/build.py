@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 from sqlmodel import Session, select
@@ -19,6 +19,7 @@ from .aggregate import (
     _measure,
     _people,
     _played,
+    _rollup_statements,
     _Scope,
     _Selection,
     _sms_count,
@@ -28,8 +29,11 @@ from .log import LogRow, query_log
 from .periods import Period, elapsed_fraction, pace_status, parse_report_period, people_window, target_scale
 from .terms import (
     ANNOUNCEMENT,
+    BEHIND,
     CHANNEL_ROWS,
+    DONE,
     LATE_AFTER_S,
+    ON_TRACK,
     OUTSIDE_PLAN,
     SCHEDULED,
     SMS_ROW,
@@ -93,6 +97,20 @@ class StationInfo:
 
 
 @dataclass
+class StationResult:
+    """One station's row of ``report --by station``: its totals and how its targets stand."""
+
+    code: str
+    name: str
+    commune: str
+    totals: Totals
+    targets: int  # its targets: its own, and the plan's where it has none of its own
+    behind: int  # of them behind pace
+    pace: float | None  # the lowest "achieved ÷ due by now" among them, in percent (None: nothing due yet)
+    status: str | None  # the worst of their statuses (None: no targets)
+
+
+@dataclass
 class Report:
     plan_code: str
     plan_title: str
@@ -113,6 +131,7 @@ class Report:
     channels: list[Totals] = field(default_factory=list)
     outside_plan: Totals | None = None  # bulletins that aired no plan content
     log: list[LogRow] | None = None  # the period's deliveries, when asked for
+    by_station: list[StationResult] | None = None  # one row per station, furthest behind pace first
 
     @property
     def illustrative(self) -> bool:
@@ -136,10 +155,8 @@ class Report:
 
 def _totals(agg: _Agg, key: str, title: str, sel: _Selection, listeners: dict[int, int]) -> Totals:
     row = Totals(key, title)
-    played = _played(sel, agg)
-    row.broadcasts = sum(r[3] for r in played)
-    row.content_minutes = sum(r[4] or 0.0 for r in played) / 60
-    sessions = {r[2] for r in played if r[2] is not None}
+    row.broadcasts, seconds, sessions, _ = _played(sel, agg)
+    row.content_minutes = seconds / 60
     row.late_sessions = sum(1 for b in sessions if agg.bulletins[b].late)
     row.on_air_minutes = sum(agg.bulletins[b].on_air_s for b in sessions) / 60
     sends = set().union(*(agg.sends.get(t, set()) for t in sel.topic_ids)) if SMS_ROW in sel.rows else set()
@@ -148,7 +165,8 @@ def _totals(agg: _Agg, key: str, title: str, sel: _Selection, listeners: dict[in
     row.sms_delivered = _sms_count(sel, agg, ACHIEVED_SMS_DELIVERED)
     row.sms_undelivered = _sms_count(sel, agg, {DeliveryStatus.UNDELIVERED.value})
     row.people_reached = _people(sel, agg, listeners)
-    for status, n in [(r[0], r[3]) for r in sel.loudspeaker(agg)] + [(r[1], r[2]) for r in sel.sms(agg)]:
+    counted = [pair for _, cell in sel.loudspeaker(agg) for pair in cell.statuses.items()]
+    for status, n in counted + [(r[1], r[2]) for r in sel.sms(agg)]:
         column = STATUS_COLUMNS.get(status)
         if column:
             setattr(row, column, getattr(row, column) + n)
@@ -166,38 +184,53 @@ def _outside_plan(agg: _Agg) -> Totals | None:
 
 
 def _resolve(session: Session, plan_code: str, period: str | None, station_code: str | None,
-             tz_name: str | None) -> tuple[Plan, list[Topic], Period, Station | None, str, _Scope]:
+             tz_name: str | None, rollup: bool = True) -> tuple[Plan, list[Topic], Period, Station | None, str,
+                                                               _Scope]:
     plan = get_plan(session, plan_code)
     station = get_station(session, station_code) if station_code else None
     tz_name = station.timezone if station else (tz_name or DEFAULT_TIMEZONE)
     report_period = parse_report_period(period, plan)
     topics = plan_topics(session, plan)
     start, end = report_period.bounds(tz_name)
-    scope = _Scope([t.id for t in topics], start, end, station.id if station else None)
+    scope = _Scope([t.id for t in topics], start, end, station.id if station else None, rollup)
     return plan, topics, report_period, station, tz_name, scope
 
 
 def aggregate_statements(session: Session, plan_code: str, period: str | None = None,
-                         station_code: str | None = None, tz_name: str | None = None) -> list:
+                         station_code: str | None = None, tz_name: str | None = None, *,
+                         rollup: bool = True) -> list:
     """The SQL statements a report runs (for the benchmark and EXPLAIN QUERY PLAN)."""
-    *_, scope = _resolve(session, plan_code, period, station_code, tz_name)
-    return list(_statements(scope).values())
+    *_, scope = _resolve(session, plan_code, period, station_code, tz_name, rollup)
+    statements = _statements(scope)
+    if rollup and scope.on_hours():
+        statements.update(_rollup_statements(scope))
+        statements.pop("straddles", None)
+        for name in ("reach", "reach_by_topic"):  # people per topic, and in all the plan's topics
+            if name in statements:
+                statements[name] = statements[name].params(topics=scope.topic_ids)
+    return list(statements.values())
 
 
 def build_report(session: Session, plan_code: str, period: str | None = None, station_code: str | None = None,
                  as_of: datetime | None = None, *, tz_name: str | None = None, commune: str = "",
-                 with_log: bool = False) -> Report:
+                 with_log: bool = False, rollup: bool = True, by_station: bool = False,
+                 _known: tuple[dict[int, Station], list] | None = None) -> Report:
     """Measure the plan's targets over ``period`` (default: the whole plan) as of ``as_of`` (default: now).
 
     ``commune`` names the commune in the heading (the config's
     ``broadcaster.commune``; empty: the stations' commune). ``with_log`` adds the
-    period's delivery log (``Report.log``, oldest first).
+    period's delivery log (``Report.log``, oldest first). ``rollup=False``
+    counts from the log itself (the reference the rollup is tested against).
+    ``by_station`` adds one row per station (``Report.by_station``): each is
+    what ``station_code`` would report for that station.
     """
     plan, topics, report_period, station, tz_name, scope = _resolve(session, plan_code, period, station_code,
-                                                                    tz_name)
+                                                                    tz_name, rollup)
     as_of = as_utc(as_of) if as_of else utcnow()
     elapsed = elapsed_fraction(report_period, tz_name, as_of)
-    stations = {s.id: s for s in session.exec(select(Station).order_by(Station.code)).all()}
+    # ``_known``: the stations and the plan's targets, already read for every station's row of ``by_station``
+    stations, targets = _known or ({s.id: s for s in session.exec(select(Station).order_by(Station.code)).all()},
+                                   plan_targets(session, plan))
     listeners = {sid: s.listeners or 0 for sid, s in stations.items()}
     agg = _aggregate(session, scope)
     all_ids = set(scope.topic_ids)
@@ -210,9 +243,7 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
                     plan_issued_on=plan.issued_on,
                     stations=[StationInfo(s.code, s.name, s.commune, s.listeners) for s in covered])
     windows: dict[tuple[date, date, int | None], dict] = {}
-    for target in plan_targets(session, plan):
-        if station and target.station_id not in (None, station.id):
-            continue
+    for target in _targets_for(targets, station):
         topic = topic_by_id.get(target.topic_id)
         rows = {Channel.LOUDSPEAKER.value: frozenset({SCHEDULED, ANNOUNCEMENT}),
                 Channel.SMS.value: frozenset({SMS_ROW})}.get(target.channel, frozenset(CHANNEL_ROWS))
@@ -233,7 +264,7 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
             # The shared aggregate keeps loudspeaker rows per station, not SMS rows: ask for that station's.
             own = _station_sms(session, scope, counted, tz_name, target.station_id, windows)
             source = _Agg(loudspeaker=source.loudspeaker, bulletins=source.bulletins, sms=own.sms,
-                          recipients=own.recipients).index()
+                          recipients=own.recipients, reach_count=own.reach_count).index()
         achieved = _measure(sel, source, target.metric, listeners)
         report.targets.append(TargetResult(
             topic_code=topic.code if topic else None, topic_title=topic.title if topic else None,
@@ -250,6 +281,9 @@ def build_report(session: Session, plan_code: str, period: str | None = None, st
     for key in CHANNEL_ROWS:
         report.channels.append(_totals(agg, key, "", _Selection(all_ids, frozenset({key})), listeners))
     report.outside_plan = _outside_plan(agg)
+    if by_station:
+        report.by_station = _by_station(session, plan.code, period, as_of, tz_name, scope.rollup,
+                                        (stations, targets))
     if with_log:
         report.log = query_log(session, tz_name=tz_name, between=(scope.start, scope.end), plan=plan.code,
                                station=station.code if station else None, limit=None, oldest_first=True)
@@ -260,14 +294,15 @@ def _window_agg(session: Session, scope: _Scope, agg: _Agg, counted: Period, tz_
                 cache: dict) -> _Agg:
     """What a people target needs (who played, who received) over its own window.
 
-    A window that ends with the report period and starts before it is the
-    period's aggregate plus only the part before the period.
+    Counting the log, a window that ends with the report period and starts
+    before it is the period's aggregate plus only the part before the period
+    (the rollup counts any window as cheaply).
     """
     key = (counted.start, counted.end, None)
     if key not in cache:
         start, end = counted.bounds(tz_name)
-        if start < scope.start and end == scope.end:
-            earlier = _aggregate(session, _Scope(scope.topic_ids, start, scope.start, scope.station_id),
+        if start < scope.start and end == scope.end and not scope.rollup:
+            earlier = _aggregate(session, replace(scope, start=start, end=scope.start),
                                  ("loudspeaker", "reach"))
             merged = _Agg(loudspeaker=earlier.loudspeaker + agg.loudspeaker, bulletins=agg.bulletins)
             for part in (earlier, agg):
@@ -275,7 +310,7 @@ def _window_agg(session: Session, scope: _Scope, agg: _Agg, counted: Period, tz_
                     merged.recipients[topic_id] |= people
             cache[key] = merged.index()
         else:
-            cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, scope.station_id),
+            cache[key] = _aggregate(session, replace(scope, start=start, end=end),
                                     ("loudspeaker", "reach"))
     return cache[key]
 
@@ -285,7 +320,44 @@ def _station_sms(session: Session, scope: _Scope, counted: Period, tz_name: str,
     key = (counted.start, counted.end, station_id)
     if key not in cache:
         start, end = counted.bounds(tz_name)
-        cache[key] = _aggregate(session, _Scope(scope.topic_ids, start, end, station_id), ("sms", "reach"))
+        cache[key] = _aggregate(session, replace(scope, start=start, end=end, station_id=station_id), ("sms", "reach"))
     return cache[key]
 
 
+
+
+def _targets_for(targets: list, station: Station | None) -> list:
+    """A station's targets: its own, and the plan's for whatever (topic, channel, metric) it has none of its own.
+
+    Without a station: every target (the plan's count every station, a station's count that station).
+    """
+    if station is None:
+        return list(targets)
+    own = {(t.topic_id, t.channel, t.metric) for t in targets if t.station_id == station.id}
+    return [t for t in targets if t.station_id == station.id
+            or (t.station_id is None and (t.topic_id, t.channel, t.metric) not in own)]
+
+
+STATUS_ORDER = {BEHIND: 0, ON_TRACK: 1, DONE: 2}
+
+
+def pace_summary(targets: list[TargetResult]) -> tuple[int, float | None, str | None]:
+    """(targets behind, the lowest achieved ÷ due by now in percent, the worst status) of a report's targets."""
+    ratios = [100 * r.achieved / r.due for r in targets if r.due > 0]
+    worst = min((r.status for r in targets), key=STATUS_ORDER.__getitem__, default=None)
+    return sum(1 for r in targets if r.status == BEHIND), min(ratios, default=None), worst
+
+
+def _by_station(session: Session, plan_code: str, period: str | None, as_of: datetime, tz_name: str,
+                rollup: bool, known: tuple[dict[int, Station], list]) -> list[StationResult]:
+    rows = []
+    for station in known[0].values():
+        one = build_report(session, plan_code, period, station.code, as_of, tz_name=tz_name, rollup=rollup,
+                           _known=known)
+        behind, pace, status = pace_summary(one.targets)
+        one.total.key, one.total.title = station.code, station.name
+        rows.append(StationResult(station.code, station.name, station.commune, one.total, len(one.targets),
+                                  behind, pace, status))
+    # Furthest behind first: the lowest pace, then the most targets behind; stations with nothing due last.
+    rows.sort(key=lambda r: (r.pace is None, r.pace if r.pace is not None else 0.0, -r.behind, r.code))
+    return rows

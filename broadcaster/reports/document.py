@@ -31,6 +31,7 @@ from .formats import (
     header_lines,
     number_text,
     rule_lines,
+    stations_view,
     topic_label,
     totals_row,
     views,
@@ -224,7 +225,7 @@ FORM_FORMATS = {INTEGER: "[$-42A]#,##0", MINUTES: "[$-42A]#,##0.0", DECIMAL: "[$
 CHARS_PER_UNIT = 1.25  # characters of 11 pt Times New Roman per column-width unit, in a table cell
 PARAGRAPH_CHARS_PER_UNIT = 1.45  # the same in a wide merged paragraph (less lost to word wrapping)
 FORM_WIDTHS = [6, 40, 17, 17, 11, 10, 9, 11, 10, 13]  # columns A..J of the "Báo cáo" sheet
-SHEET_NAMES = {"targets": "Chỉ tiêu", "topics": "Chủ đề", "channels": "Kênh", "log": "Nhật ký"}
+SHEET_NAMES = {"stations": "Theo đài", "targets": "Chỉ tiêu", "topics": "Chủ đề", "channels": "Kênh", "log": "Nhật ký"}
 
 
 def _page_setup(sheet, title_row: int | None) -> None:
@@ -496,6 +497,11 @@ def write_docx(report: Report, path: Path) -> None:
     heading("2. Kết quả so với chỉ tiêu")
     _docx_table(document, RESULT_HEADINGS, RESULT_KINDS, form.results, [1.2, 6.6, 2.9, 2.9, 2.0, 1.7, 1.7, 2.0,
                                                                          1.8, 2.4])
+    if report.by_station is not None:
+        view = stations_view(report)
+        heading("3. " + view.title)
+        _docx_table(document, view.headings, view.kinds, view.rows,
+                    [5.2, 2.0, 2.0, 2.6, 1.8, 1.8, 2.2, 2.2, 2.4, 1.4, 1.4], total_rows=view.total_rows)
     heading("II. CÁCH TÍNH SỐ LIỆU")
     for text in form.notes:
         para(document, "- " + text, size=11, italic=True, align=justify)

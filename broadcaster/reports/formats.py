@@ -24,7 +24,7 @@ from ..models import Metric, TargetPeriod
 from ..phones import mask_phone
 from ..plans import PERIOD_LABELS
 from ..timeutil import local
-from .build import Report, Totals
+from .build import Report, Totals, pace_summary
 from .terms import (
     CHANNEL_LABELS,
     CHANNEL_ROW_LABELS,
@@ -39,7 +39,7 @@ from .terms import (
 
 FORMATS = ("table", "csv", "json", "md", "xlsx", "docx")
 TEXT, INTEGER, MINUTES, DECIMAL, PERCENT, DATETIME = "text", "int", "minutes", "dec", "percent", "datetime"
-TABLES = ("targets", "topics", "channels", "log")
+TABLES = ("stations", "targets", "topics", "channels", "log")  # "stations": only with ``by_station``
 
 TEXTS = {
     "title": ("Báo cáo kết quả thông tin, tuyên truyền", "Communication results report"),
@@ -54,6 +54,7 @@ TEXTS = {
     "no_station": ("chưa có đài", "no station"),
     "targets": ("Kết quả so với chỉ tiêu", "Results against targets"),
     "topics": ("Kết quả theo chủ đề", "Results by topic"),
+    "by_station": ("Kết quả theo đài, đài chậm tiến độ nhất trước", "Results by station, furthest behind first"),
     "channels": ("Kết quả theo kênh", "Results by channel"),
     "log": ("Nhật ký phát và gửi tin trong kỳ", "Delivery log of the period"),
     "total": ("Tổng cộng", "Total"),
@@ -206,9 +207,43 @@ def views(report: Report, lang: str = "vi", *, short: int | None = None) -> list
     channels = View("channels", t("channels", lang), [("Kênh", "Channel")[i]] + heading[1:], kinds, channel_rows,
                     total_rows=1 + (report.outside_plan is not None))
     result = [targets, topics, channels]
+    if report.by_station is not None:
+        result.insert(0, stations_view(report, lang))
     if report.log is not None:
         result.append(log_view(report, lang))
     return result
+
+
+STATION_COLUMNS = [
+    ("pace", ("Tiến độ", "Pace"), PERCENT),
+    ("behind", ("Chỉ tiêu chậm", "Targets behind"), TEXT),
+    ("status", ("Đánh giá", "Status"), TEXT),
+    ("sessions", ("Buổi phát", "Sessions"), INTEGER),
+    ("broadcasts", ("Lượt phát", "Broadcasts"), INTEGER),
+    ("content_minutes", ("Phút nội dung", "Content minutes"), MINUTES),
+    ("sms_sent", ("SMS đã gửi", "SMS sent"), INTEGER),
+    ("people_reached", ("Người được tiếp cận", "People reached"), INTEGER),
+    ("failed", ("Lỗi", "Failed"), INTEGER),
+    ("missed", ("Bị lỡ", "Missed"), INTEGER),
+]
+
+
+def stations_view(report: Report, lang: str = "vi") -> View:
+    """One row per station, furthest behind pace first ("Tiến độ": its lowest achieved ÷ due by now), and
+    the whole report's row: on an 80-column screen the columns after the first few continue below."""
+    i = lang_index(lang)
+
+    def row(label: str, totals: Totals, targets: int, behind: int, pace: float | None, status: str | None):
+        values = {"pace": pace, "behind": f"{behind}/{targets}" if targets else "",
+                  "status": STATUS_LABELS[status][i] if status else ""}
+        return [label] + [values[k] if k in values else getattr(totals, k) for k, _, _ in STATION_COLUMNS]
+
+    rows = [row(r.code if not r.name or r.name == r.code else f"{r.code} · {short_title(r.name, 14)}",
+                r.totals, r.targets, r.behind, r.pace, r.status) for r in report.by_station or []]
+    behind, pace, status = pace_summary(report.targets)
+    rows.append(row(t("total", lang), report.total, len(report.targets), behind, pace, status))
+    return View("stations", t("by_station", lang), [("Đài", "Station")[i]] + [h[i] for _, h, _ in STATION_COLUMNS],
+                [TEXT] + [k for _, _, k in STATION_COLUMNS], rows, total_rows=1)
 
 
 def log_view(report: Report, lang: str = "vi") -> View:
