@@ -108,12 +108,14 @@ def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | 
              on_handover: Callable[[], None] | None = None) -> Announcement:
     """Create and air an announcement (see the module doc). Raises when it was neither aired nor accepted."""
     from .scheduling.daemon import lock_path
+    from .scheduling.wakeup import tell_daemons
 
     lock = FileLock(lock_path(app))
     if not lock.try_acquire(f"{os.getpid()}@{socket.gethostname()} (announce)"):
         result = create_announcement(app, text=text, station_codes=station_codes, sms_group=sms_group,
                                      title=title, topic_code=topic_code, repeat=repeat, until=until)
         result.handed_to_daemon = True
+        tell_daemons(app)
         if on_handover is not None:
             on_handover()
         _wait_for(app, result, accepted_within=ACCEPT_TIMEOUT_S, aired_within=wait_s if wait else 0.0)
