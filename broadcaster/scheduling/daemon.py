@@ -204,7 +204,12 @@ class Daemon:
     def loop(self) -> None:
         """The control loop, until stopped: asleep until something is due or a poke says something changed."""
         while not self.stop_event.is_set():
-            poked = self.wakeup.wait(self.seconds_until_due())
+            try:
+                sleep_s = self.seconds_until_due()
+            except Exception as exc:  # one bad computation must not stop the station: look again soon
+                log.error("Lỗi tính giờ thức / could not work out the next due moment: %s", exc)
+                sleep_s = 1.0
+            poked = self.wakeup.wait(sleep_s)
             if self.stop_event.is_set():
                 return
             self.tick(reload=poked)
