@@ -467,14 +467,15 @@ def test_the_idle_daemon_sleeps_until_a_slot_enters_the_render_ahead_window(live
     _slow_heartbeat(live)
     live.clock = utcnow  # real time: the sleep's end is the wall clock's due moment
     ahead = timedelta(minutes=live.app.config.render.ahead_minutes)
-    enters = utcnow() + timedelta(seconds=4)
+    enters = utcnow() + timedelta(seconds=8)
     live.schedule(enters + ahead)
     daemon = live.start()
     daemon.wait_idle()
     assert live.bulletins() == []  # not in the window yet
-    assert 2.0 < daemon.seconds_until_due() <= 4.1
+    remaining = (enters - utcnow()).total_seconds()
+    assert abs(daemon.seconds_until_due() - remaining) < 0.5  # asleep until then, not a heartbeat (60 s)
     ticks = _count_ticks(daemon)
-    time.sleep(1.5)
+    time.sleep(max(0.0, min(1.5, remaining - 1.0)))
     assert ticks == []  # asleep: no look at the database in between
     deadline = time.monotonic() + 15
     while not live.bulletins() and time.monotonic() < deadline:
@@ -496,9 +497,10 @@ def test_a_schedule_added_or_an_announcement_wakes_the_sleeping_daemon_at_once(l
     added = time.monotonic()
     live.run("schedule", "add", "--station", "XA-01", "--at", slot.astimezone(zone("Asia/Ho_Chi_Minh"))
              .strftime("%Y-%m-%d %H:%M:%S"), "--length", "5m")
-    while not live.bulletins() and time.monotonic() < added + 10:
+    done = time.monotonic()
+    while not live.bulletins() and time.monotonic() < done + 10:
         time.sleep(0.02)
-    assert ticks and ticks[0] - added < 2.0  # the poke woke it, not the heartbeat (60 s away)
+    assert ticks and added < ticks[0] < done + 2.0  # the command's poke woke it, not the heartbeat (60 s away)
     assert daemon.wakeup.pokes >= 1
     (bulletin,) = live.bulletins()  # rendered ahead for the new slot
     daemon.wait_idle()
@@ -506,7 +508,7 @@ def test_a_schedule_added_or_an_announcement_wakes_the_sleeping_daemon_at_once(l
     started = time.monotonic()
     out = live.run("announce", "--station", "XA-01", "--no-wait", "--repeat", "1", "--text", "Mất điện lúc 14 giờ.")
     assert "handed to the running daemon" in out.output
-    assert time.monotonic() - started < 5  # claimed at the poke (without it: at the heartbeat, 60 s)
+    assert time.monotonic() - started < 10  # claimed at the poke (without it: refused after 15 s)
     daemon.wait_idle()
     announcement = [b for b in live.bulletins() if b.kind == "announcement"]
     assert [b.status for b in announcement] == ["played"]
