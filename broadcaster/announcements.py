@@ -58,8 +58,11 @@ class Announcement:
 
 def create_announcement(app: App, *, text: str, station_codes: list[str], sms_group: str | None,
                         title: str | None = None, topic_code: str | None = None, repeat: int | None = None,
-                        until: datetime | None = None, now: datetime | None = None) -> Announcement:
-    """Write the item, one queued bulletin per station and the SMS campaign, in one transaction."""
+                        until: datetime | None = None, now: datetime | None = None,
+                        by: str | None = None) -> Announcement:
+    """Write the item, one queued bulletin per station and the SMS campaign, in one transaction.
+
+    ``by``: who announced it (recorded on the item as its announcer and approver)."""
     text = unicodedata.normalize("NFC", text or "").strip()
     if not text:
         raise InputError("nội dung thông báo trống / announcement text is empty", field="text")
@@ -84,7 +87,8 @@ def create_announcement(app: App, *, text: str, station_codes: list[str], sms_gr
                            channels=channels, priority=Priority.EMERGENCY,
                            repeat=repeat or app.config.audio.emergency_repeat, status=ItemStatus.APPROVED,
                            valid_from=now, valid_until=as_utc(until) if until else now,
-                           created_at=now, updated_at=now)
+                           created_at=now, updated_at=now, approved_by=by, approved_at=now, announced_by=by,
+                           announced_at=now)
         session.add(item)
         session.flush()
         session.add(ContentText(item_id=item.id, lang="vi", text=text))
@@ -105,7 +109,7 @@ def create_announcement(app: App, *, text: str, station_codes: list[str], sms_gr
 def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | None = None,
              title: str | None = None, topic_code: str | None = None, repeat: int | None = None,
              until: datetime | None = None, wait: bool = True, wait_s: float = 600.0,
-             on_handover: Callable[[], None] | None = None) -> Announcement:
+             on_handover: Callable[[], None] | None = None, by: str | None = None) -> Announcement:
     """Create and air an announcement (see the module doc). Raises when it was neither aired nor accepted."""
     from .scheduling.daemon import lock_path
     from .scheduling.wakeup import tell_daemons
@@ -113,7 +117,7 @@ def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | 
     lock = FileLock(lock_path(app))
     if not lock.try_acquire(f"{os.getpid()}@{socket.gethostname()} (announce)"):
         result = create_announcement(app, text=text, station_codes=station_codes, sms_group=sms_group,
-                                     title=title, topic_code=topic_code, repeat=repeat, until=until)
+                                     title=title, topic_code=topic_code, repeat=repeat, until=until, by=by)
         result.handed_to_daemon = True
         tell_daemons(app)
         if on_handover is not None:
@@ -122,7 +126,7 @@ def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | 
         return result
     try:
         result = create_announcement(app, text=text, station_codes=station_codes, sms_group=sms_group,
-                                     title=title, topic_code=topic_code, repeat=repeat, until=until)
+                                     title=title, topic_code=topic_code, repeat=repeat, until=until, by=by)
         _air_directly(app, result)
     finally:
         lock.release()

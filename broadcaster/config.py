@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "webhook": {"host": "127.0.0.1", "port": 8080},
+    "web": {"enabled": False, "host": "127.0.0.1", "port": 8090, "secret_file": "", "max_upload_mb": 50},
     "render": {"ahead_minutes": 30},
     "schedule": {"catch_up_minutes": 30, "repeat_gap_hours": 20},
     "daemon": {"log_file": "", "heartbeat_seconds": 5, "reload_seconds": 3},
@@ -254,6 +255,9 @@ VALUE_CHECKS: dict[str, Any] = {
     "sms.twilio.timeout": _between(0.01, 300, " s"),
     "webhook.host": _not_empty,
     "webhook.port": _between(1, 65535),
+    "web.host": _not_empty,
+    "web.port": _between(1, 65535),
+    "web.max_upload_mb": _between(1, 2048, " MB"),
     "render.ahead_minutes": _between(0, 24 * 60),
     "schedule.catch_up_minutes": _between(0, 24 * 60),
     "schedule.repeat_gap_hours": _between(0, 24 * 30),
@@ -340,6 +344,12 @@ class Config:
     def sms_outbox_path(self) -> Path:
         configured = self.values["sms"]["outbox_path"]
         return Path(configured).expanduser() if configured else self.data_dir / "sms-outbox.jsonl"
+
+    @property
+    def web_secret_path(self) -> Path:
+        """The key that signs console sessions: made on first use, owner-only, never in the config."""
+        configured = self.values["web"]["secret_file"]
+        return Path(configured).expanduser() if configured else self.data_dir / "web-secret.key"
 
     def twilio_credentials(self) -> tuple[str, str]:
         """Account SID and token: the environment wins over the file."""

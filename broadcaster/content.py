@@ -389,10 +389,15 @@ def default_repeat(priority: str, emergency_repeat: int = DEFAULT_EMERGENCY_REPE
 
 
 def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path, staged: StagedFiles,
-               emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT, flush: bool = True) -> ContentItem:
-    """Insert one checked item in the caller's transaction; recordings are copied after the flush."""
+               emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT, flush: bool = True,
+               by: str | None = None) -> ContentItem:
+    """Insert one checked item in the caller's transaction; recordings are copied after the flush.
+
+    An item written approved records ``by`` as its approver."""
     spec = prepared.spec
+    approved = spec.status == ItemStatus.APPROVED
     item = ContentItem(
+        approved_by=by if approved else None, approved_at=utcnow() if approved else None,
         title=spec.title, topic_id=prepared.topic.id if prepared.topic else None,
         channels=list(spec.channels or ITEM_CHANNELS),
         priority=spec.priority,
@@ -418,10 +423,10 @@ def write_item(session: Session, prepared: PreparedItem, *, recordings_dir: Path
 
 def add_item(session: Session, spec: ItemSpec, *, recordings_dir: Path, staged: StagedFiles,
              emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT, base_dir: Path | None = None,
-             cli: bool = False) -> ContentItem:
+             cli: bool = False, by: str | None = None) -> ContentItem:
     prepared = prepare_item(session, spec, base_dir=base_dir, cli=cli)
     return write_item(session, prepared, recordings_dir=recordings_dir, staged=staged,
-                      emergency_repeat=emergency_repeat)
+                      emergency_repeat=emergency_repeat, by=by)
 
 
 def spec_from_options(values: dict[str, Any], tz_name: str) -> ItemSpec:
@@ -509,13 +514,13 @@ def _read_csv(data: str, source: str, tz_name: str) -> list[tuple[ItemSpec, int 
 
 
 def import_items(session: Session, content: ContentSource, *, recordings_dir: Path, staged: StagedFiles,
-                 emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT) -> list[ContentItem]:
+                 emergency_repeat: int = DEFAULT_EMERGENCY_REPEAT, by: str | None = None) -> list[ContentItem]:
     """All-or-nothing: every item is checked before the first is written."""
     topics: dict[tuple[str, str | None], Topic] = {}
     prepared = [prepare_item(session, spec, base_dir=content.base_dir, source=content.source, line=line,
                              prefix=prefix, topics=topics) for spec, line, prefix in content.specs]
     items = [write_item(session, p, recordings_dir=recordings_dir, staged=staged,
-                        emergency_repeat=emergency_repeat, flush=False) for p in prepared]
+                        emergency_repeat=emergency_repeat, flush=False, by=by) for p in prepared]
     session.flush()
     return items
 
@@ -570,13 +575,16 @@ def list_items(session: Session, *, status: str | None = None, topic: str | None
     return items
 
 
-def set_status(session: Session, item_id: int, status: ItemStatus) -> tuple[ContentItem, bool]:
-    """Approve or retire. Returns (item, changed)."""
+def set_status(session: Session, item_id: int, status: ItemStatus, *, by: str | None = None
+               ) -> tuple[ContentItem, bool]:
+    """Approve or retire. Returns (item, changed). An approval records ``by`` (who) and when."""
     item = get_item(session, item_id)
     if item.status == status:
         return item, False
     item.status = status
     item.updated_at = utcnow()
+    if status == ItemStatus.APPROVED:
+        item.approved_by, item.approved_at = by, item.updated_at
     session.add(item)
     session.flush()
     return item, True
@@ -616,7 +624,8 @@ def _topic_label(session: Session, topic_id: int | None) -> str | None:
     return f"{plan_code}:{code}"
 
 
-def _current_spec_data(session: Session, item: ContentItem) -> dict[str, Any]:
+def item_values(session: Session, item: ContentItem) -> dict[str, Any]:
+    """What an edit starts from: the item's fields as an operator writes them (a form's initial values)."""
     texts = item_texts(session, item)
     return {
         "title": item.title, "topic": _topic_label(session, item.topic_id),
@@ -629,18 +638,19 @@ def _current_spec_data(session: Session, item: ContentItem) -> dict[str, Any]:
 
 
 def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_name: str,
-              approve: bool = False) -> ItemEdit:
+              approve: bool = False, by: str | None = None) -> ItemEdit:
     """Correct an item in the caller's transaction; every rule of ``add`` is checked again.
 
     ``changes`` maps fields of ``EDITABLE_FIELDS`` to what the operator typed (None: not given;
     "" clears one of ``CLEARABLE_FIELDS``). An approved item that changes goes back to draft unless
-    ``approve``; ``updated_at`` moves on, so a bulletin rendered ahead is rendered again.
+    ``approve`` (recorded as approved ``by``); ``updated_at`` moves on, so a bulletin rendered ahead is
+    rendered again.
     """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise InputError(f"không sửa được / cannot edit: {', '.join(sorted(unknown))}")
     item = get_item(session, item_id)
-    before = _current_spec_data(session, item)
+    before = item_values(session, item)
     given = {key: value for key, value in changes.items() if value is not None}
     for key, value in list(given.items()):
         if isinstance(value, str) and not value.strip():
@@ -685,6 +695,42 @@ def edit_item(session: Session, item_id: int, changes: dict[str, Any], *, tz_nam
             setattr(item, key, new)
     item.status = status
     item.updated_at = utcnow()
+    if approve:
+        item.approved_by, item.approved_at = by, item.updated_at
+    elif status != ItemStatus.APPROVED:  # the approval was of the text before the edit
+        item.approved_by = item.approved_at = None
     session.add(item)
     session.flush()
     return ItemEdit(item, changed, status_before, status)
+
+
+def set_recording(session: Session, item_id: int, lang: str, source: Path, *, recordings_dir: Path,
+                  staged: StagedFiles) -> ItemEdit:
+    """Give an item (a new) recording in ``lang``, checked as ``add`` checks one, in the caller's transaction.
+
+    Like any edit, an approved item goes back to draft and ``updated_at`` moves on (re-rendered)."""
+    try:
+        lang = _lang(lang)
+    except ValueError as exc:
+        raise InputError(str(exc), field="lang") from exc
+    try:
+        check_recording(source)
+    except ValueError as exc:
+        raise InputError(str(exc), field="audio") from exc
+    item = get_item(session, item_id)
+    row = item_texts(session, item).get(lang) or ContentText(item_id=item.id, lang=lang)
+    target = Path(recordings_dir) / f"{item.id}_{lang}{source.suffix.lower()}"
+    before = row.audio_path
+    copy_atomic(source, target)
+    if before is None or Path(before) != target:  # a file replaced in place is never removed on failure
+        staged.paths.append(target)
+    row.audio_path = str(target)
+    session.add(row)
+    status_before = item.status
+    if item.status == ItemStatus.APPROVED:
+        item.status = ItemStatus.DRAFT.value
+        item.approved_by = item.approved_at = None
+    item.updated_at = utcnow()
+    session.add(item)
+    session.flush()
+    return ItemEdit(item, [(f"audio.{lang}", before, str(target))], status_before, item.status)

@@ -116,6 +116,11 @@ class ContentItem(SQLModel, table=True):
     sms_text: str | None = None  # a short text for SMS; the Vietnamese text otherwise
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Who signed it off: a console user's name, or "cli:<login>" for the CLI.
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    announced_by: str | None = None  # an emergency announcement: who pressed the button
+    announced_at: datetime | None = None
 
 
 class ContentText(SQLModel, table=True):
@@ -260,6 +265,16 @@ class Delivery(SQLModel, table=True):
     error_message: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebUser(SQLModel, table=True):
+    """An account of the web console (see ``broadcaster.users``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    role: str  # users.Role
+    password_hash: str  # argon2id, never the password
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class DaemonState(SQLModel, table=True):

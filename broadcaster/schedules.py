@@ -123,6 +123,23 @@ def list_schedules(session: Session, *, include_paused: bool = True) -> list[Sch
     return list(session.exec(query).all())
 
 
+def overview(session: Session, now: datetime) -> list[dict]:
+    """Every schedule as ``schedule list`` and the web console show it, times in station time."""
+    from .timeutil import local
+
+    rows = []
+    for schedule in list_schedules(session):
+        station = session.get(Station, schedule.station_id)
+        upcoming = None if schedule.paused else next_fire_time(schedule, station.timezone, now)
+        rows.append({
+            "id": schedule.id, "name": schedule.name, "station": station.code, "channel": schedule.channel,
+            "cron": schedule.cron, "at": local(schedule.at, station.timezone) if schedule.at else None,
+            "length_s": schedule.length_s, "topics": schedule.topic_codes, "paused": schedule.paused,
+            "next": local(upcoming, station.timezone) if upcoming else None,
+        })
+    return rows
+
+
 def set_paused(session: Session, schedule_id: int, paused: bool) -> Schedule:
     schedule = get_schedule(session, schedule_id)
     schedule.paused = paused

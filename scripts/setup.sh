@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # LibreOffice (calc, writer), poppler-utils and a Times-compatible font: the report tests print the
-# XLSX and DOCX report to PDF and check the pages.
+# XLSX and DOCX report to PDF and check the pages. Chromium (and its driver): the web console's browser tests.
 SYSTEM_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-mp3 icecast2 libreoffice-calc libreoffice-writer poppler-utils
-                 fonts-liberation)
+                 fonts-liberation chromium chromium-driver)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -147,6 +147,16 @@ def get_app(ctx: click.Context | None = None) -> App:
     return root.obj
 
 
+def cli_signer() -> str:
+    """Who the CLI records as approving or announcing: the login that ran it."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
 def pass_app(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ from ..models import ItemStatus
 from ..timeutil import local, utcnow
 from .common import (
     BroadcasterGroup,
+    cli_signer,
     echo_changes,
     echo_json,
     echo_table,
@@ -95,7 +96,8 @@ def content_add(title: str, topic: str, plan_code: str | None, text: str | None,
     )
     with content.StagedFiles() as staged, app.session() as session:
         item = content.add_item(session, spec, recordings_dir=app.config.recordings_dir, staged=staged,
-                                emergency_repeat=app.config.audio.emergency_repeat, base_dir=Path.cwd(), cli=True)
+                                emergency_repeat=app.config.audio.emergency_repeat, base_dir=Path.cwd(), cli=True,
+                                by=cli_signer())
         item_id, status, item_channels = item.id, item.status, item.channels
         warnings = _period_warnings(app, session, [item.topic_id])
     click.echo(item_id)
@@ -126,7 +128,7 @@ def content_import(file: Path) -> None:
     parsed = content.read_content_file(file, app.config.broadcaster.timezone)
     with content.StagedFiles() as staged, app.session() as session:
         items = content.import_items(session, parsed, recordings_dir=app.config.recordings_dir, staged=staged,
-                                     emergency_repeat=app.config.audio.emergency_repeat)
+                                     emergency_repeat=app.config.audio.emergency_repeat, by=cli_signer())
         rows = [(item.id, item.status) for item in items]
         warnings = _period_warnings(app, session, [item.topic_id for item in items])
     drafts = sum(1 for _, status in rows if status == ItemStatus.DRAFT)
@@ -149,6 +151,8 @@ def _item_data(session, item, labels, tz: str, *, full: bool = False) -> dict:
         data.update({
             "topic_title": topic_title, "sms_text": item.sms_text, "timezone": tz,
             "created_at": item.created_at, "updated_at": item.updated_at,
+            "approved_by": item.approved_by, "approved_at": fmt_dt(item.approved_at, tz) or None,
+            "announced_by": item.announced_by, "announced_at": fmt_dt(item.announced_at, tz) or None,
             "texts": {lang: {"text": row.text, "audio_path": row.audio_path,
                              "audio_seconds": _seconds(row.audio_path)} for lang, row in texts.items()},
         })
@@ -218,6 +222,10 @@ def content_show(item_id: int, as_json: bool) -> None:
         "(không có, tin khẩn ngoài kế hoạch / none: an emergency item outside the plans)"
     echo_wrapped(f"Chủ đề / topic: {topic}")
     echo_wrapped(f"Trạng thái / status: {STATUS_LABELS.get(data['status'], data['status'])}")
+    if data["approved_at"]:
+        echo_wrapped(f"Duyệt bởi / approved by: {data['approved_by'] or '?'}, {data['approved_at']}")
+    if data["announced_at"]:
+        echo_wrapped(f"Thông báo khẩn bởi / announced by: {data['announced_by'] or '?'}, {data['announced_at']}")
     echo_wrapped(f"Ưu tiên / priority: {data['priority']}, đọc / read {data['repeat']} lần/times")
     echo_wrapped(f"Kênh / channels: {', '.join(data['channels'])}")
     if _valid_text(data):
@@ -273,7 +281,7 @@ def content_edit(item_id: int, title: str | None, topic: str | None, text: str |
                    priority=priority, repeat=repeat, valid_from=valid_from, valid_until=valid_until)
     tz = app.config.broadcaster.timezone
     with app.session() as session:
-        edit = content.edit_item(session, item_id, changes, tz_name=tz, approve=approve)
+        edit = content.edit_item(session, item_id, changes, tz_name=tz, approve=approve, by=cli_signer())
         title_now = edit.item.title
     if not edit.changed:
         echo_wrapped(f"Không có gì thay đổi / nothing changed: {item_id} {title_now}")
@@ -291,7 +299,7 @@ def content_edit(item_id: int, title: str | None, topic: str | None, text: str |
 
 def _set_status(item_id: int, status: ItemStatus, done: str, already: str) -> None:
     with get_app().session() as session:
-        item, changed = content.set_status(session, item_id, status)
+        item, changed = content.set_status(session, item_id, status, by=cli_signer())
         title = item.title
     click.echo(f"{done if changed else already}: {item_id} {title}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..timeutil import local, parse_local_datetime
-from .common import echo_json, get_app, json_option
+from .common import cli_signer, echo_json, get_app, json_option
 
 
 @click.command("daemon")
@@ -114,7 +114,7 @@ def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None
         with app.read_session() as session:
             stations = tuple(s.code for s in session.exec(select(Station).order_by(Station.code)).all())
     result = announce(app, text=text, station_codes=list(stations), sms_group=sms_group, title=title,
-                      topic_code=topic, repeat=repeat, until=until, wait=wait,
+                      topic_code=topic, repeat=repeat, until=until, wait=wait, by=cli_signer(),
                       on_handover=lambda: click.echo("Đã chuyển cho chương trình chạy nền (daemon) / handed to "
                                                      "the running daemon"))
     if not result.handed_to_daemon:

@@ -43,6 +43,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "log": ("reports:log_command", "Nhật ký phát và gửi tin, mới nhất trước / the delivery log, newest first."),
     "report": ("reports:report_command",
                "Báo cáo kết quả so với chỉ tiêu của kế hoạch / results against the plan's targets."),
+    "user": ("user:user_group", "Tài khoản trang quản lý web / web console accounts."),
+    "web": ("web:web_command", "Trang quản lý trên trình duyệt / serve the web console."),
 }
 
 

@@ -21,7 +21,7 @@ from .common import echo_json, echo_table, fmt_dt, get_app, terminal_width
 
 LOG_FIELDS = ["id", "created_at", "updated_at", "channel", "status", "plan", "topic", "item_id", "item_title",
               "station", "recipient", "bulletin_id", "campaign_id", "started_at", "duration_s", "late_s",
-              "attempts", "error", "created_at_utc"]
+              "attempts", "error", "approved_by", "approved_at", "announced_by", "announced_at", "created_at_utc"]
 
 
 @click.command("log")

@@ -7,9 +7,9 @@ from datetime import timedelta
 import click
 
 from .. import schedules
-from ..models import Channel, Station
+from ..models import Channel
 from ..stations import get_station
-from ..timeutil import as_utc, local, parse_local_datetime, utcnow
+from ..timeutil import local, parse_local_datetime, utcnow
 from .common import BroadcasterGroup, echo_json, echo_table, get_app, json_option
 
 
@@ -61,16 +61,7 @@ def schedule_list(as_json: bool) -> None:
     app = get_app()
     now = utcnow()
     with app.session() as session:
-        data = []
-        for schedule in schedules.list_schedules(session):
-            station = session.get(Station, schedule.station_id)
-            upcoming = None if schedule.paused else schedules.next_fire_time(schedule, station.timezone, now)
-            data.append({
-                "id": schedule.id, "name": schedule.name, "station": station.code, "channel": schedule.channel,
-                "cron": schedule.cron, "at": local(schedule.at, station.timezone) if schedule.at else None,
-                "length_s": schedule.length_s, "topics": schedule.topic_codes, "paused": schedule.paused,
-                "next": local(upcoming, station.timezone) if upcoming else None,
-            })
+        data = schedules.overview(session, now)
     if as_json:
         echo_json(data)
         return
@@ -123,19 +114,8 @@ def schedule_preview(days: int, as_json: bool) -> None:
 
     app = get_app()
     now = utcnow()
-    bulletins = Bulletins(app)
-    data = []
     with app.read_session() as session:
-        for schedule in schedules.list_schedules(session, include_paused=False):
-            station = session.get(Station, schedule.station_id)
-            for slot_time in schedules.fire_times(schedule, station.timezone, now, now + timedelta(days=days)):
-                source, items = bulletins.preview(session, schedule, station, slot_time)
-                data.append({
-                    "schedule": schedule.id, "station": station.code, "channel": schedule.channel,
-                    "time": local(slot_time, station.timezone), "utc": as_utc(slot_time), "bulletin": source,
-                    "items": items,
-                })
-    data.sort(key=lambda d: d["utc"])
+        data = Bulletins(app).upcoming(session, now, now + timedelta(days=days))
     if as_json:
         echo_json(data)
         return

@@ -216,12 +216,14 @@ def log_view(report: Report, lang: str = "vi") -> View:
     i = lang_index(lang)
     rows = [[r.id, local(r.created_at, report.timezone).replace(tzinfo=None), CHANNEL_LABELS[r.channel][i],
              DELIVERY_STATUS_LABELS.get(r.status, (r.status, r.status))[i], r.station or "", r.topic or "",
-             r.item_title or "", mask_phone(r.recipient) if r.recipient else "", r.duration_s, r.error or ""]
+             r.item_title or "", mask_phone(r.recipient) if r.recipient else "", r.duration_s, r.error or "",
+             r.signed_off(report.timezone, lang)]
             for r in report.log or []]
     return View("log", t("log", lang), [h[i] for h in [
         ("Số", "Id"), ("Thời điểm", "Time"), ("Kênh", "Channel"), ("Trạng thái", "Status"), ("Đài", "Station"),
         ("Chủ đề", "Topic"), ("Tin", "Item"), ("Người nhận", "Recipient"), ("Giây", "Seconds"),
-        ("Lỗi", "Error")]], [INTEGER, DATETIME, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, MINUTES, TEXT], rows)
+        ("Lỗi", "Error"), ("Người duyệt", "Signed off by")]],
+        [INTEGER, DATETIME, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, MINUTES, TEXT, TEXT], rows)
 
 
 def totals_row(x: Totals, label: str) -> list[Any]:

@@ -35,6 +35,22 @@ class LogRow:
     late_s: float | None
     attempts: int
     error: str | None
+    approved_by: str | None = None  # who approved the item, and when
+    approved_at: datetime | None = None
+    announced_by: str | None = None  # an emergency announcement: who sent it, and when
+    announced_at: datetime | None = None
+
+    def signed_off(self, tz_name: str, lang: str = "vi") -> str:
+        """Who approved (or announced) the item and when, in station time; "" when nobody is recorded."""
+        from ..timeutil import local
+
+        if self.announced_at is not None:
+            label, who, when = ("khẩn", "announced")[lang == "en"], self.announced_by, self.announced_at
+        elif self.approved_at is not None:
+            label, who, when = ("duyệt", "approved")[lang == "en"], self.approved_by, self.approved_at
+        else:
+            return ""
+        return f"{who or '?'} ({label} {local(when, tz_name):%Y-%m-%d %H:%M})"
 
 
 def parse_moment(text: str, tz_name: str, *, end: bool = False) -> datetime:
@@ -59,7 +75,8 @@ def query_log(session: Session, *, tz_name: str = DEFAULT_TIMEZONE, since: str |
     ``since``/``until`` are local dates (whole days) or date-times; ``between``
     is an aware [start, end) as a report period's ``bounds``.
     """
-    query = (select(Delivery, Plan.code, Topic.code, ContentItem.title, Station.code)
+    query = (select(Delivery, Plan.code, Topic.code, ContentItem.title, Station.code, ContentItem.approved_by,
+                    ContentItem.approved_at, ContentItem.announced_by, ContentItem.announced_at)
              .outerjoin(Plan, Delivery.plan_id == Plan.id)
              .outerjoin(Topic, Delivery.topic_id == Topic.id)
              .outerjoin(ContentItem, Delivery.item_id == ContentItem.id)
@@ -90,13 +107,16 @@ def query_log(session: Session, *, tz_name: str = DEFAULT_TIMEZONE, since: str |
     if limit:
         query = query.limit(limit)
     rows = []
-    for delivery, plan_code, topic_code, item_title, station_code in session.exec(query):
+    for (delivery, plan_code, topic_code, item_title, station_code, approved_by, approved_at, announced_by,
+         announced_at) in session.exec(query):
         rows.append(LogRow(
             id=delivery.id, created_at=delivery.created_at, updated_at=delivery.updated_at,
             channel=delivery.channel, status=delivery.status, plan=plan_code, topic=topic_code,
             item_id=delivery.item_id, item_title=item_title, station=station_code, recipient=delivery.recipient,
             bulletin_id=delivery.bulletin_id, campaign_id=delivery.campaign_id, started_at=delivery.started_at,
             duration_s=delivery.duration_s, late_s=delivery.late_s, attempts=delivery.attempts,
-            error=" ".join(x for x in (delivery.error_code, delivery.error_message) if x) or None))
+            error=" ".join(x for x in (delivery.error_code, delivery.error_message) if x) or None,
+            approved_by=approved_by, approved_at=approved_at, announced_by=announced_by,
+            announced_at=announced_at))
     return rows
 

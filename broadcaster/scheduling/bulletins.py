@@ -194,6 +194,22 @@ class Bulletins:
                           else None, "seconds": round(row.seconds or 0), "reason": row.reason, "dropped": drop})
         return str(bulletin.status), items
 
+    def upcoming(self, session: Session, start: datetime, end: datetime) -> list[dict]:
+        """Every slot of an active schedule firing in (start, end], soonest first, each with what it will
+        really air (:meth:`preview`): what ``schedule preview`` and the web console show."""
+        from ..schedules import fire_times, list_schedules
+
+        slots = []
+        for schedule in list_schedules(session, include_paused=False):
+            station = session.get(Station, schedule.station_id)
+            for slot_time in fire_times(schedule, station.timezone, start, end):
+                source, items = self.preview(session, schedule, station, slot_time)
+                slots.append({"schedule": schedule.id, "station": station.code, "channel": schedule.channel,
+                              "time": local(slot_time, station.timezone), "utc": as_utc(slot_time),
+                              "bulletin": source, "items": items})
+        slots.sort(key=lambda slot: slot["utc"])
+        return slots
+
     def _unreadable_recordings(self, session: Session, items: list[ContentItem],
                                emergency: bool) -> dict[int, str]:
         """Items whose stored recording cannot be read: dropped with the reason, the rest still airs."""

@@ -179,6 +179,7 @@ class Daemon:
         self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
         self._log_handler: logging.Handler | None = None
         self._webhook = None
+        self._web_console = None
         self._last_heartbeat = self._last_reload = float("-inf")
         self.wakeup = Wakeup(self.config)
         self._pg_listener: PostgresListener | None = None
@@ -196,6 +197,7 @@ class Daemon:
         try:
             self.start()
             self._start_webhook()
+            self._start_web_console()
             log.info("Daemon đã chạy / daemon started (pid %s)", os.getpid())
             self.loop()
         finally:
@@ -265,6 +267,7 @@ class Daemon:
             self.renderer.join(timeout=2)  # a render in progress is recovered as stale at the next start
         if self._webhook is not None:
             self._webhook.shutdown()
+        self._stop_web_console()
         self.wakeup.close()
         if self._lock.held:
             try:
@@ -807,6 +810,25 @@ class Daemon:
         self._webhook = make_webhook_server(self.app, self.config.webhook.host, self.config.webhook.port)
         threading.Thread(target=self._webhook.serve_forever, name="webhook", daemon=True).start()
         log.info("Webhook nghe tại / listening on %s:%s", self.config.webhook.host, self.config.webhook.port)
+
+    def _start_web_console(self) -> None:
+        """``[web] enabled``: the console in a thread of this process (its own thread pool)."""
+        if not self.config.web.enabled:
+            return
+        from ..web.server import WebThread
+
+        try:
+            self._web_console = WebThread(self.app, self.config.web.host, self.config.web.port).start()
+        except OSError as exc:  # the port is taken: the station still airs, without its console
+            log.error("Không mở được trang quản lý web / web console not started (%s:%s): %s",
+                      self.config.web.host, self.config.web.port, exc)
+            return
+        log.info("Trang quản lý web / web console at http://%s:%s/", self.config.web.host, self._web_console.port)
+
+    def _stop_web_console(self) -> None:
+        if self._web_console is not None:
+            self._web_console.stop()
+            self._web_console = None
 
 
 def _campaigns_with_pending_rows():  # noqa: ANN202
