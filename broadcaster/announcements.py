@@ -110,7 +110,8 @@ def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | 
              until: datetime | None = None, wait: bool = True, wait_s: float = 600.0,
              on_handover: Callable[[], None] | None = None, by: str | None = None) -> Announcement:
     """Create and air an announcement (see the module doc). Raises when it was neither aired nor accepted."""
-    from .scheduling.daemon import read_status
+    from .scheduling.status import read_status
+    from .scheduling.wakeup import tell_daemons
 
     engine = app.ready_engine()
     daemons_run = read_status(app).alive
@@ -133,8 +134,10 @@ def announce(app: App, *, text: str, station_codes: list[str], sms_group: str | 
         handed = [b for b in result.bulletin_ids if b not in here]
         send_sms_here = result.campaign_id is not None and not daemons_run
         result.handed_to_daemon = bool(handed) or (result.campaign_id is not None and not send_sms_here)
-        if result.handed_to_daemon and on_handover is not None:
-            on_handover()
+        if result.handed_to_daemon:
+            tell_daemons(app)
+            if on_handover is not None:
+                on_handover()
         _air_directly(app, result, sorted(here), send_sms=send_sms_here)
     finally:
         keeper.stop()

@@ -30,9 +30,18 @@ class App:
     def load(cls, config_path: str | Path | None = None) -> App:
         return cls(load_config(config_path))
 
+    committed: bool = field(default=False, repr=False)  #: this process wrote to the database
+
     @cached_property
     def engine(self) -> Engine:
-        return db.make_engine(self.config.database_url)
+        from sqlalchemy import event
+
+        engine = db.make_engine(self.config.database_url)
+        event.listen(engine, "commit", self._on_commit)
+        return engine
+
+    def _on_commit(self, _connection) -> None:  # noqa: ANN001
+        self.committed = True
 
     def ready_engine(self) -> Engine:
         """The engine, after checking the schema is initialised and current."""

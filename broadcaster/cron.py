@@ -314,6 +314,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def next_slot(cron_text: str | None, at: datetime | None, tz: tzinfo, after: datetime) -> datetime | None:
+    """A schedule's next fire time (aware UTC) after ``after``: its cron expression's, or its one-off ``at``."""
+    after = after.replace(tzinfo=UTC) if after.tzinfo is None else after
+    if cron_text:
+        return parse(cron_text).next_after(after, tz)
+    if at is None:
+        return None
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at if at > after else None
+
+
 def apscheduler_trigger(expression: CronExpression, timezone: tzinfo) -> BaseTrigger:
     """An APScheduler 3 trigger (a BaseTrigger) firing at ``expression``'s times in ``timezone``."""
     return _trigger_class()(expression, timezone)

@@ -154,8 +154,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
 
 def require_current_schema(engine: Engine) -> None:
     """Refuse to work on a database that is missing or behind the code."""
+    require_revision(current_revision(engine))
+
+
+def require_revision(current: str | None) -> None:
+    """Raise unless ``current`` (the database's revision, None: not initialised) is the code's."""
     head = HEAD_REVISION
-    current = current_revision(engine)
     if current is None:
         raise BroadcasterError(
             "Chưa có cơ sở dữ liệu, hãy chạy 'broadcaster init' / "

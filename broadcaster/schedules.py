@@ -69,10 +69,7 @@ def fire_times(schedule: Schedule, tz_name: str, start: datetime, end: datetime)
 
 
 def next_fire_time(schedule: Schedule, tz_name: str, after: datetime) -> datetime | None:
-    if schedule.cron:
-        return cron_mod.parse(schedule.cron).next_after(as_utc(after), _station_zone(tz_name))
-    at = as_utc(schedule.at)
-    return at if at and at > as_utc(after) else None
+    return cron_mod.next_slot(schedule.cron, schedule.at, _station_zone(tz_name), as_utc(after))
 
 
 def add_schedule(session: Session, *, station_code: str, channel: str, cron: str | None, at: datetime | None,

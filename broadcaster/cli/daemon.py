@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import click
-from sqlmodel import select
 
-from .. import schedules
-from ..deliveries import BulletinStatus
-from ..models import Bulletin, Delivery, Station
-from ..scheduling.daemon import Daemon, read_status
-from ..timeutil import local, parse_local_datetime, utcnow
+from ..timeutil import local, parse_local_datetime
 from .common import cli_signer, echo_json, get_app, json_option
 
 
@@ -30,6 +25,7 @@ def daemon_command(stations: tuple[str, ...]) -> None:
     import sys
 
     from ..logsetup import stderr_formatter
+    from ..scheduling.daemon import Daemon
 
     app = get_app()
     handler = logging.StreamHandler(sys.stderr)
@@ -46,34 +42,19 @@ def daemon_command(stations: tuple[str, ...]) -> None:
 @json_option
 def status_command(as_json: bool) -> None:
     """Daemon có chạy không, các lần phát tới, lần phát gần nhất / daemon, next slots, last deliveries."""
-    from ..phones import mask_phone
+    from ..scheduling.status import read_overview
 
     app = get_app()
-    state = read_status(app)
-    now = utcnow()
-    upcoming = []
-    with app.read_session() as session:
-        for schedule in schedules.list_schedules(session, include_paused=False):
-            station = session.get(Station, schedule.station_id)
-            moment = schedules.next_fire_time(schedule, station.timezone, now)
-            if moment:
-                upcoming.append((moment, schedule, station))
-        upcoming.sort(key=lambda row: row[0])
-        recent = session.exec(select(Delivery).order_by(Delivery.id.desc()).limit(10)).all()
-        recent_bulletins = session.exec(select(Bulletin).where(Bulletin.status.in_(
-            [BulletinStatus.MISSED, BulletinStatus.FAILED, BulletinStatus.STALE])).order_by(
-            Bulletin.id.desc()).limit(5)).all()
+    overview = read_overview(app)
+    state = overview.daemon
     tz = app.config.broadcaster.timezone
     data = {
         "daemon": {"alive": state.alive, "responding": state.responding, "pid": state.pid, "host": state.host,
                    "heartbeat_at": state.heartbeat_at, "started_at": state.started_at},
-        "next": [{"time": local(m, st.timezone), "schedule": s.id, "station": st.code, "channel": s.channel}
-                 for m, s, st in upcoming[:10]],
-        "last_deliveries": [{"id": d.id, "channel": d.channel, "status": d.status, "item": d.item_id,
-                             "recipient": mask_phone(d.recipient) if d.recipient else None,
-                             "at": d.started_at or d.updated_at} for d in recent],
-        "problems": [{"bulletin": b.id, "status": b.status, "slot_time": b.slot_time, "reason": b.reason}
-                     for b in recent_bulletins],
+        "next": [{"time": local(slot.time, slot.station_timezone), "schedule": slot.schedule_id,
+                  "station": slot.station_code, "channel": slot.channel} for slot in overview.next_slots],
+        "last_deliveries": [{**row, "recipient": _masked(row["recipient"])} for row in overview.last_deliveries],
+        "problems": overview.problems,
         "stations": [{"station": h.code, "holder": h.holder, "lease": h.state, "expires_at": h.expires_at}
                      for h in state.stations],
     }
@@ -105,6 +86,14 @@ def status_command(as_json: bool) -> None:
         click.echo(f"  ! bản tin/bulletin #{row['bulletin']} {row['status']}: {row['reason']}")
 
 
+def _masked(recipient: str | None) -> str | None:
+    if not recipient:
+        return None
+    from ..phones import mask_phone  # phonenumbers loads only when there is a number to mask
+
+    return mask_phone(recipient)
+
+
 @click.command("announce")
 @click.option("--text", required=True, help="Nội dung thông báo / announcement text.")
 @click.option("--station", "stations", multiple=True, help="Đài / station (mặc định: tất cả / default: all).")
@@ -121,7 +110,11 @@ def status_command(as_json: bool) -> None:
 def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None, title: str | None,
                      topic: str | None, repeat: int | None, until_text: str | None, wait: bool) -> None:
     """Phát thông báo khẩn ngay, mỗi đài đúng một lần / air an emergency announcement now, once per station."""
+    from sqlmodel import select
+
     from ..announcements import announce
+    from ..deliveries import BulletinStatus
+    from ..models import Station
 
     app = get_app()
     until = parse_local_datetime(until_text, app.config.broadcaster.timezone) if until_text else None
@@ -172,6 +165,9 @@ def _print_holders(holders, tz: str) -> None:  # noqa: ANN001
 
 
 def _print_outcome(app, announcement) -> None:  # noqa: ANN001
+    from ..deliveries import BulletinStatus
+    from ..models import Bulletin, Station
+
     labels = {BulletinStatus.PLAYED: "đã phát / aired", BulletinStatus.RENDERING: "daemon đã nhận / accepted",
               BulletinStatus.READY: "daemon đã nhận / accepted", BulletinStatus.PLAYING: "đang phát / on air"}
     with app.read_session() as session:

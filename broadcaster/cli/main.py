@@ -70,3 +70,14 @@ def cli(config_path: str | None, verbose: int) -> None:
     from ..logsetup import stderr_handler
 
     logging.basicConfig(level=level, handlers=[stderr_handler()])
+    ctx = click.get_current_context()
+    ctx.call_on_close(lambda: _tell_daemons_after_writes(ctx))
+
+
+def _tell_daemons_after_writes(ctx: click.Context) -> None:
+    """A command that wrote (a schedule, content, a campaign…) pokes the daemon, which then looks at once."""
+    app = ctx.obj
+    if getattr(app, "committed", False):
+        from ..scheduling.wakeup import tell_daemons
+
+        tell_daemons(app)

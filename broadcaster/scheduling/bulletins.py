@@ -69,13 +69,6 @@ class Bulletins:
                 self._renderers[emergency] = Renderer(self.config, local_only=emergency)
             return self._renderers[emergency]
 
-    def warm_up(self) -> None:
-        """Build the renderers and their jingles now, so the first emergency does not pay for them."""
-        for emergency in (True, False):
-            renderer = self.renderer(emergency=emergency)
-            for name in ("intro", "outro"):
-                renderer.jingle(name)
-
     # -------------------------------------------------------------- compose
     def compose(self, session: Session, schedule: Schedule, station: Station, slot_time: datetime,
                 exclude_bulletin_id: int | None = None) -> list[Choice]:

@@ -12,8 +12,10 @@
 - **One SMS thread** creates SMS-slot campaigns and dispatches what is due
   (emergencies first; quiet hours read at send time).
 
-Every wait watches the stop event, so a stop is prompt whatever is stuck. The
-clock is injected (``Daemon(app, clock=...)``): catch-up, missed slots,
+Every wait watches the stop event, so a stop is prompt whatever is stuck. An
+idle daemon sleeps: the control loop until something is due or the CLI pokes
+it (:mod:`.wakeup`), the other threads until work or a stop reaches their
+queue. The clock is injected (``Daemon(app, clock=...)``): catch-up, missed slots,
 render-ahead, the repeat gap and announcements are tested in-process.
 
 Many daemons (on many PCs) can share one database: each serves the stations
@@ -42,8 +44,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import select
@@ -54,7 +55,7 @@ from ..app import App
 from ..db import session_scope
 from ..deliveries import BulletinStatus
 from ..errors import BroadcasterError
-from ..fileutil import FileLock, is_locked
+from ..fileutil import FileLock
 from ..models import (
     Bulletin,
     Campaign,
@@ -69,11 +70,12 @@ from ..models import (
 from ..timeutil import as_utc, utcnow
 from .bulletins import Bulletins
 from .playout import StationPlayer
+from .status import DaemonStatus, daemon_running, lock_path, read_status  # noqa: F401 (their old home)
+from .wakeup import PostgresListener, Wakeup, psycopg_url, render_ahead_at
 
 log = logging.getLogger("broadcaster.daemon")
 
 Clock = Callable[[], datetime]
-LOCK_NAME = "daemon.lock"
 # A render that failed (full disk, no voice) is tried again after this long.
 RENDER_RETRY_S = 30.0
 # A loudspeaker slot whose player failed is tried again after this long, inside the catch-up window.
@@ -84,60 +86,12 @@ CLOCK_JUMP_S = 60.0
 # The [retention] settings are applied once a day, the first time a while after start.
 PRUNE_EVERY_S = 24 * 3600.0
 PRUNE_FIRST_AFTER_S = 600.0
-
-
-def lock_path(app: App) -> Path:
-    return app.config.data_dir / LOCK_NAME
-
-
-def daemon_running(app: App) -> bool:
-    """A daemon holds this data folder's lock right now (the kernel releases it when the process dies)."""
-    return is_locked(lock_path(app))
-
-
-@dataclass
-class StationHolder:
-    """Who serves a station: ``state`` is alive, expired (its daemon died) or released (stopped cleanly)."""
-
-    code: str
-    holder: str | None
-    state: str  # alive | expired | released | none (never served)
-    expires_at: datetime | None
-
-
-@dataclass
-class DaemonStatus:
-    alive: bool  # a daemon holds this data folder's lock, or some daemon heartbeats or holds a live lease
-    responding: bool  # its heartbeat is fresh
-    pid: int | None
-    host: str
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    stations: list[StationHolder] = field(default_factory=list)
-
-
-def read_status(app: App, now: datetime | None = None) -> DaemonStatus:
-    """The daemons on this database: the freshest one's heartbeat, and each station's holder."""
-    now = now or utcnow()
-    with app.read_session() as session:
-        states = session.exec(select(DaemonState).where(DaemonState.heartbeat_at.is_not(None))
-                              .order_by(DaemonState.heartbeat_at.desc())).all()
-        codes = dict(session.exec(select(Station.id, Station.code)).all())
-    held = leases.all_leases(app.ready_engine())
-    stations = [StationHolder(code, held[sid].holder if sid in held else None,
-                              held[sid].state(now) if sid in held else "none",
-                              held[sid].expires_at if sid in held else None)
-                for sid, code in sorted(codes.items(), key=lambda kv: kv[1])]
-    running = daemon_running(app)
-    live = [s for s in states if s.stopped_at is None]
-    state = live[0] if live else (states[0] if states else None)
-    if state is None:
-        return DaemonStatus(running, False, None, "", None, None, stations)
-    fresh = now - as_utc(state.heartbeat_at) < timedelta(seconds=3 * app.config.daemon.heartbeat_seconds + 2)
-    serving = any(s.state == "alive" for s in stations)
-    responding = fresh and state.stopped_at is None
-    return DaemonStatus(running or serving or responding, responding, state.pid, state.host,
-                        as_utc(state.started_at), as_utc(state.heartbeat_at), stations)
+# The control loop looks at the database this often even without a poke (a writer that does not poke:
+# a manual fix, another PC whose NOTIFY was lost). On PostgreSQL without LISTEN: daemon.reload_seconds.
+SAFETY_LOOK_S = 300.0
+# Sleeps end a little after the due moment rather than a little before it.
+_OVERSLEEP_S = 0.005
+_WAKE_ID = 0  # queued to a thread to make it look at the stop event (no bulletin has id 0)
 
 
 class _Renderer(threading.Thread):
@@ -173,16 +127,15 @@ class _Renderer(threading.Thread):
         with self._guard:
             self._air_when_done.discard(bulletin_id)
 
+    def wake(self) -> None:
+        self.queue.put((-1, datetime.min.replace(tzinfo=UTC), _WAKE_ID))
+
     def run(self) -> None:
         stop = self.daemon.stop_event
-        try:
-            self.daemon.bulletins.warm_up()
-        except Exception as exc:  # a missing jingle shows at the first render, with its reason
-            log.error("Không chuẩn bị được bộ dựng / could not warm up the renderer: %s", exc)
+        # The audio libraries and jingles load at the first render, not at start: an idle daemon stays small.
         while not stop.is_set():
-            try:
-                _rank, _slot_time, bulletin_id = self.queue.get(timeout=0.2)
-            except queue.Empty:
+            _rank, _slot_time, bulletin_id = self.queue.get()
+            if bulletin_id == _WAKE_ID:
                 continue
             with self._guard:
                 self._queued.discard(bulletin_id)
@@ -247,6 +200,10 @@ class Daemon:
         self._webhook = None
         self._web_console = None
         self._last_heartbeat = self._last_reload = float("-inf")
+        self.wakeup = Wakeup(self.config)
+        self._pg_listener: PostgresListener | None = None
+        self._looked_at: datetime | None = None  # the clock when the loop last looked for work
+        self._next_render_at: datetime | None = None  # when the next slot enters the render-ahead window
         self._next_prune = time.monotonic() + PRUNE_FIRST_AFTER_S
         self._clock_seen: tuple[datetime, float] | None = None
 
@@ -266,9 +223,17 @@ class Daemon:
             self.shutdown()
 
     def loop(self) -> None:
-        """The control loop, until stopped."""
-        while not self.stop_event.wait(0.2):
-            self.tick()
+        """The control loop, until stopped: asleep until something is due or a poke says something changed."""
+        while not self.stop_event.is_set():
+            try:
+                sleep_s = self.seconds_until_due()
+            except Exception as exc:  # one bad computation must not stop the station: look again soon
+                log.error("Lỗi tính giờ thức / could not work out the next due moment: %s", exc)
+                sleep_s = 1.0
+            poked = self.wakeup.wait(sleep_s)
+            if self.stop_event.is_set():
+                return
+            self.tick(reload=poked)
 
     def start(self, *, lock_wait_s: float = 30.0) -> None:
         """Take the lock, recover what a crash left, start the threads and the jobs."""
@@ -278,6 +243,7 @@ class Daemon:
         except BaseException:
             self.release()
             raise
+        self._listen_for_pokes()
         self._start_state()
         self.renderer.start()
         self._sms_thread = threading.Thread(target=self._sms_loop, name="sms", daemon=True)
@@ -298,6 +264,23 @@ class Daemon:
         for station_stop in list(self._station_stops.values()):
             station_stop.set()
 
+    def _listen_for_pokes(self) -> None:
+        self.wakeup.listen()
+        if self.engine.dialect.name == "postgresql":
+            self._pg_listener = PostgresListener(psycopg_url(self.config.database_url), self.wakeup,
+                                                 self.stop_event)
+            self._pg_listener.start()
+        threading.Thread(target=self._wake_all_on_stop, name="stop-relay", daemon=True).start()
+
+    def _wake_all_on_stop(self) -> None:
+        """The threads sleep without a timeout: a stop (a signal, ``shutdown``, a test) reaches them here."""
+        self.stop_event.wait()
+        self.wakeup.interrupt()
+        self.sms_wake.set()
+        self.renderer.wake()
+        for player in list(self.players.values()):
+            player.wake()
+
     def shutdown(self) -> None:
         log.info("Đang dừng / stopping")
         self.stop_event.set()
@@ -313,6 +296,7 @@ class Daemon:
         if self._webhook is not None:
             self._webhook.shutdown()
         self._stop_web_console()
+        self.wakeup.close()
         if self._lock.held:
             try:
                 leases.release(self.engine, self.instance, self.held, now=self.clock())
@@ -525,7 +509,7 @@ class Daemon:
     def tick(self, *, reload: bool = False) -> None:
         """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS.
 
-        ``reload``: re-read schedules and claim render-ahead now, not only every ``daemon.reload_seconds``.
+        ``reload``: re-read schedules and claim render-ahead now, not only when :meth:`seconds_until_due` says.
         """
         now_mono = time.monotonic()
         self._guard(lambda: self._watch_the_clock(now_mono))
@@ -535,16 +519,51 @@ class Daemon:
             self._guard(self.heartbeat)
             self._last_heartbeat = now_mono
         self._guard(self.take_announcements)
-        if now_mono - self._last_reload >= self.config.daemon.reload_seconds:
+        if reload or self._look_due(now_mono):
             self._last_reload = now_mono
+            self._looked_at = self.clock()
             if self.scheduler is not None:
                 self._guard(self.sync_jobs)
             self._guard(self.prepare_upcoming)
             self._guard(self.retry_due)
+            self._guard(self._plan_next_look)
             self.sms_wake.set()
         if now_mono >= self._next_prune:
             self._next_prune = now_mono + PRUNE_EVERY_S
             threading.Thread(target=self._guard, args=(self.prune,), name="retention", daemon=True).start()
+
+    # ------------------------------------------------------------ sleeping
+    def _look_every_s(self) -> float:
+        if self._pg_listener is not None and not self._pg_listener.listening.is_set():
+            return float(self.config.daemon.reload_seconds)  # no LISTEN: a slow look is the fallback
+        return SAFETY_LOOK_S
+
+    def _retries_ahead(self) -> list[datetime]:
+        """Retry moments the last look has not passed yet (older ones were that look's to handle)."""
+        moments = [*self.render_retry_at.values(), *self.play_retry_at.values()]
+        return [at for at in moments if self._looked_at is None or at > self._looked_at]
+
+    def _look_due(self, now_mono: float) -> bool:
+        now = self.clock()
+        return (now_mono - self._last_reload >= self._look_every_s()
+                or (self._next_render_at is not None and now >= self._next_render_at)
+                or any(at <= now for at in self._retries_ahead()))
+
+    def _plan_next_look(self) -> None:
+        with self.app.read_session() as session:
+            rows = session.exec(select(Schedule.cron, Schedule.at, Station.timezone).join(Station).where(
+                Schedule.paused == False, Schedule.channel == Channel.LOUDSPEAKER)).all()  # noqa: E712
+        self._next_render_at = render_ahead_at(rows, self.clock(), self.ahead)
+
+    def seconds_until_due(self) -> float:
+        """How long the control loop may sleep: until the heartbeat, the next render-ahead, a retry,
+        retention or the fallback look, whichever comes first."""
+        now_mono, now = time.monotonic(), self.clock()
+        waits = [self._last_heartbeat + self.config.daemon.heartbeat_seconds - now_mono,
+                 self._last_reload + self._look_every_s() - now_mono, self._next_prune - now_mono]
+        waits += [(at - now).total_seconds() for at in [self._next_render_at, *self._retries_ahead()]
+                  if at is not None]
+        return max(0.0, min(waits)) + _OVERSLEEP_S
 
     def _watch_the_clock(self, now_mono: float) -> None:
         """A jump of the system clock (more than a minute either way) is logged once; the slots a jump
@@ -852,10 +871,8 @@ class Daemon:
 
     # -------------------------------------------------------------------- sms
     def _sms_loop(self) -> None:
-        from ..sms.dispatcher import dispatch_due
-
         while not self.stop_event.is_set():
-            self.sms_wake.wait(self.sms_poll_seconds)
+            self.sms_wake.wait(self._sms_sleep_s())
             if self.stop_event.is_set():
                 return
             self._sms_busy = True
@@ -865,12 +882,32 @@ class Daemon:
                     schedule_id, slot_time = self.sms_slots.get_nowait()
                     self._guard(lambda s=schedule_id, t=slot_time: self.start_sms_slot(s, t))  # noqa: B023
                 self.sms_yield.clear()
-                self._guard(lambda: dispatch_due(self.app, now=self.clock, stop=self.stop_event,
-                                                 yield_to=self.sms_yield))
+                self._guard(self._dispatch_if_open)
                 if self.sms_yield.is_set():
                     self.sms_wake.set()  # go round again at once: the emergency first
             finally:
                 self._sms_busy = False
+
+    def _campaign_open(self) -> bool:
+        with self.app.read_session() as session:
+            return session.exec(select(Campaign.id).where(
+                Campaign.status == deliveries.CampaignStatus.OPEN.value)).first() is not None
+
+    def _dispatch_if_open(self) -> None:
+        """Nothing open, nothing to send: the dispatcher (Twilio, phone numbers) loads at the first campaign."""
+        if self._campaign_open():
+            from ..sms.dispatcher import dispatch_due
+
+            dispatch_due(self.app, now=self.clock, stop=self.stop_event, yield_to=self.sms_yield)
+
+    def _sms_sleep_s(self) -> float | None:
+        """While a campaign is open (retries, quiet hours, uncertain sends) the SMS thread looks every
+        ``sms_poll_seconds``; otherwise it sleeps until a slot, a poke or a stop wakes it."""
+        try:
+            return self.sms_poll_seconds if self._campaign_open() else None
+        except Exception as exc:  # a database error: look again soon
+            log.error("Lỗi đọc chiến dịch / could not read the campaigns: %s", type(exc).__name__)
+            return self.sms_poll_seconds
 
     def start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         """An SMS slot fell due: its bulletin (``sent`` or why not) and its campaign, in one transaction."""

@@ -159,6 +159,10 @@ class StationPlayer(threading.Thread):
                             "bulletin on air", self.station_id)
                 stop.set()
 
+    def wake(self) -> None:
+        """Make the thread look at its stop event (it sleeps on its queue without a timeout)."""
+        self.queue.put(Work(-1, next(_SEQ)))
+
     def _put(self, work: Work) -> None:
         self._busy.set()
         self.queue.put(work)
@@ -175,9 +179,8 @@ class StationPlayer(threading.Thread):
     # ---------------------------------------------------------------- thread
     def run(self) -> None:
         while not self.stop_event.is_set():
-            try:
-                work = self.queue.get(timeout=0.2)
-            except queue.Empty:
+            work = self.queue.get()  # asleep until work, or a wake() after a stop
+            if work.bulletin_id is None and work.schedule_id is None:
                 continue
             stop = threading.Event()
             with self._guard:

@@ -114,6 +114,8 @@ def create_app(app: App, *, throttle: LoginThrottle | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
         MAX_CONTENT_LENGTH=int(app.config.web.max_upload_mb) * 1024 * 1024,
     )
+    from ..scheduling.wakeup import tell_daemons
+
     web.extensions["broadcaster"] = app
     web.extensions["login_throttle"] = throttle or LoginThrottle()
     tz_name = app.config.broadcaster.timezone
@@ -149,6 +151,8 @@ def create_app(app: App, *, throttle: LoginThrottle | None = None) -> Flask:
         response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; "
                                                        "style-src 'self'; form-action 'self'; frame-ancestors 'none'")
         response.headers.setdefault("Cache-Control", "no-store")
+        if request.method == "POST" and response.status_code < 400:
+            tell_daemons(app)  # a schedule, content or campaign changed: the daemon looks at once
         if request.args.get("lang") in ("vi", "en"):
             response.set_cookie(LANG_COOKIE, request.args["lang"], max_age=365 * 86400, samesite="Lax",
                                 httponly=True)

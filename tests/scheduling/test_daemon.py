@@ -191,3 +191,21 @@ def test_kill_9_while_playing_leaves_no_orphan_and_airs_again_once(station_env):
     rows = deliveries(station_env)
     assert bulletin.attempts == 2
     assert sorted(d.status for d in rows) == ["interrupted", "interrupted", "played", "played"]
+
+
+def test_a_poke_from_the_cli_reaches_the_running_daemon(station_env):
+    config = Path(station_env["BROADCASTER_CONFIG"])
+    config.write_text(config.read_text(encoding="utf-8").replace("heartbeat_seconds = 1", "heartbeat_seconds = 90"),
+                      encoding="utf-8")
+    daemon = DaemonProcess(station_env)
+    try:
+        assert (Path(station_env["_TMP"]) / "data" / "daemon.wake").is_socket()
+        started = time.monotonic()
+        cli(station_env, "schedule", "add", "--station", "XA-01", "--at",
+            local_text(utcnow() + timedelta(minutes=10)), "--length", "2m")
+        # rendered ahead at once: the heartbeat is 90 s away and nothing polls, only the poke woke it
+        wait_for(lambda: [b.status for b in bulletins(station_env)] == ["ready"], 45, "the render-ahead")
+        assert time.monotonic() - started < 45
+    finally:
+        assert daemon.stop() == 0, daemon.output()
+    assert not (Path(station_env["_TMP"]) / "data" / "daemon.wake").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -412,6 +413,7 @@ def test_a_clock_jump_forward_is_caught_up_not_lost(live, caplog):
     daemon = live.start()
     daemon.wait_idle()
     caplog.set_level(logging.WARNING, logger="broadcaster.daemon")
+    daemon.tick()  # a fresh clock sample: the idle loop's last one may be up to a heartbeat old
     live.clock.advance(minutes=40)  # set forward past both: the first falls outside the catch-up window
     daemon.tick()
     daemon.wait_idle()
@@ -441,3 +443,89 @@ def test_an_unreadable_stored_recording_drops_that_item_not_the_bulletin(live):
     assert bulletin.status == "ready"
     assert live.items_of(bulletin.id) == [live.one, live.two]
     assert live.items_of(bulletin.id, dropped=True) == [stored.item_id]
+
+
+def _slow_heartbeat(live, seconds: int = 60) -> None:
+    """A heartbeat far away: whatever wakes the daemon in the test is the due moment or a poke."""
+    config = live.root / "config" / "broadcaster" / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("heartbeat_seconds = 1",
+                                                                 f"heartbeat_seconds = {seconds}"), encoding="utf-8")
+
+
+def _count_ticks(daemon: Daemon) -> list[float]:
+    ticks: list[float] = []
+    tick = daemon.tick
+
+    def counted(**kwargs) -> None:  # noqa: ANN003
+        ticks.append(time.monotonic())
+        tick(**kwargs)
+
+    daemon.tick = counted
+    return ticks
+
+
+def test_the_idle_daemon_sleeps_until_a_slot_enters_the_render_ahead_window(live):
+    _slow_heartbeat(live)
+    live.clock = utcnow  # real time: the sleep's end is the wall clock's due moment
+    ahead = timedelta(minutes=live.app.config.render.ahead_minutes)
+    enters = utcnow() + timedelta(seconds=8)
+    live.schedule(enters + ahead)
+    daemon = live.start()
+    daemon.wait_idle()
+    assert live.bulletins() == []  # not in the window yet
+    remaining = (enters - utcnow()).total_seconds()
+    assert abs(daemon.seconds_until_due() - remaining) < 0.5  # asleep until then, not a heartbeat (60 s)
+    ticks = _count_ticks(daemon)
+    time.sleep(max(0.0, min(1.5, remaining - 1.0)))
+    assert ticks == []  # asleep: no look at the database in between
+    deadline = time.monotonic() + 15
+    while not live.bulletins() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (bulletin,) = live.bulletins()
+    assert as_utc(bulletin.composed_at) >= enters.replace(microsecond=0)  # woke when due, not before
+    assert 1 <= len(ticks) <= 2
+    daemon.wait_idle()
+    assert live.bulletins()[0].status == "ready"
+
+
+def test_a_schedule_added_or_an_announcement_wakes_the_sleeping_daemon_at_once(live):
+    _slow_heartbeat(live)
+    daemon = live.start()
+    daemon.wait_idle()
+    ticks = _count_ticks(daemon)
+    assert daemon.seconds_until_due() > 30
+    slot = live.clock.now + timedelta(minutes=5)
+    added = time.monotonic()
+    live.run("schedule", "add", "--station", "XA-01", "--at", slot.astimezone(zone("Asia/Ho_Chi_Minh"))
+             .strftime("%Y-%m-%d %H:%M:%S"), "--length", "5m")
+    done = time.monotonic()
+    while not live.bulletins() and time.monotonic() < done + 10:
+        time.sleep(0.02)
+    assert ticks and added < ticks[0] < done + 2.0  # the command's poke woke it, not the heartbeat (60 s away)
+    assert daemon.wakeup.pokes >= 1
+    (bulletin,) = live.bulletins()  # rendered ahead for the new slot
+    daemon.wait_idle()
+
+    started = time.monotonic()
+    out = live.run("announce", "--station", "XA-01", "--no-wait", "--repeat", "1", "--text", "Mất điện lúc 14 giờ.")
+    assert "handed to the running daemon" in out.output
+    assert time.monotonic() - started < 10  # claimed at the poke (without it: refused after 15 s)
+    daemon.wait_idle()
+    announcement = [b for b in live.bulletins() if b.kind == "announcement"]
+    assert [b.status for b in announcement] == ["played"]
+
+
+def test_a_stopped_daemon_leaves_no_thread_waiting_and_no_socket(live):
+    daemon = live.start()
+    daemon.wait_idle()
+    socket_file = live.app.config.data_dir / "daemon.wake"
+    assert socket_file.exists()
+    player = daemon.player(1)  # station XA-01's player, asleep on its queue
+    live.stop()
+    daemon.renderer.join(5)
+    player.join(5)
+    assert not daemon.renderer.is_alive() and not player.is_alive()
+    assert not socket_file.exists()
+    from broadcaster.scheduling.wakeup import poke
+
+    assert poke(live.app.config) is False  # nobody listens: nothing happens, no error

@@ -346,3 +346,19 @@ def test_anonymous_session_cannot_reach_a_route_by_a_crafted_next(web):
 def test_browserless_helper_posts_as_the_forms_do(web):
     anonymous = Browserless(web, None)
     assert anonymous.post("/content/1/approve").status_code == 403
+
+
+def test_a_change_in_the_console_pokes_the_daemon(signed_in, console_app):
+    from broadcaster.scheduling.wakeup import Wakeup
+
+    wakeup = Wakeup(console_app.config)  # what a running daemon listens with
+    wakeup.listen()
+    try:
+        operator = signed_in("oanh")
+        wakeup.wait(0.5)  # the sign-in's own poke, if it is still on its way
+        operator.get("/schedules")
+        assert wakeup.wait(0.3) is False  # reading a page tells the daemon nothing
+        assert operator.post("/schedules/1/pause").status_code == 302
+        assert wakeup.wait(5.0) is True  # the pause does
+    finally:
+        wakeup.close()
