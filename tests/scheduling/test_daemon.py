@@ -195,8 +195,8 @@ def test_kill_9_while_playing_leaves_no_orphan_and_airs_again_once(station_env):
 
 def test_a_poke_from_the_cli_reaches_the_running_daemon(station_env):
     config = Path(station_env["BROADCASTER_CONFIG"])
-    config.write_text(config.read_text(encoding="utf-8").replace("heartbeat_seconds = 1", "heartbeat_seconds = 90"),
-                      encoding="utf-8")
+    text = config.read_text(encoding="utf-8").replace("heartbeat_seconds = 1", "heartbeat_seconds = 90")
+    config.write_text(text.replace("lease_seconds = 30", "lease_seconds = 270"), encoding="utf-8")
     daemon = DaemonProcess(station_env)
     try:
         assert (Path(station_env["_TMP"]) / "data" / "daemon.wake").is_socket()

@@ -448,8 +448,8 @@ def test_an_unreadable_stored_recording_drops_that_item_not_the_bulletin(live):
 def _slow_heartbeat(live, seconds: int = 60) -> None:
     """A heartbeat far away: whatever wakes the daemon in the test is the due moment or a poke."""
     config = live.root / "config" / "broadcaster" / "config.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("heartbeat_seconds = 1",
-                                                                 f"heartbeat_seconds = {seconds}"), encoding="utf-8")
+    text = config.read_text(encoding="utf-8").replace("heartbeat_seconds = 1", f"heartbeat_seconds = {seconds}")
+    config.write_text(text.replace("lease_seconds = 30", f"lease_seconds = {3 * seconds}"), encoding="utf-8")
 
 
 def _count_ticks(daemon: Daemon) -> list[float]:
