@@ -39,7 +39,7 @@ from .app import App
 from .deliveries import BulletinStatus, PlannedItem
 from .errors import BroadcasterError, InputError
 from .models import Bulletin, Channel, ContentItem, ContentText, ItemStatus, Priority, Station
-from .timeutil import as_utc, utcnow
+from .timeutil import as_utc, local, utcnow
 
 #: How long ``announce`` waits for a running daemon to claim the announcement.
 ACCEPT_TIMEOUT_S = 15.0
@@ -82,7 +82,8 @@ def create_announcement(app: App, *, text: str, station_codes: list[str], sms_gr
             if station is None:
                 raise InputError(f"không có đài '{code}' / unknown station '{code}'", field="station")
             stations.append(station)
-        item = ContentItem(title=title or f"Thông báo khẩn {now:%Y-%m-%d %H:%M}", topic_id=topic_id,
+        default_title = f"Thông báo khẩn {local(now, app.config.broadcaster.timezone):%Y-%m-%d %H:%M}"  # station time
+        item = ContentItem(title=title or default_title, topic_id=topic_id,
                            channels=channels, priority=Priority.EMERGENCY,
                            repeat=repeat or app.config.audio.emergency_repeat, status=ItemStatus.APPROVED,
                            valid_from=now, valid_until=as_utc(until) if until else now,

@@ -88,3 +88,16 @@ def test_announce_through_running_daemon_interrupts_the_bulletin(station_env):
 def _bulletins(app: App) -> list[Bulletin]:
     with app.session() as session:
         return list(session.exec(select(Bulletin).order_by(Bulletin.id)).all())
+
+
+def test_an_announcement_without_a_title_is_named_in_station_time(app):
+    """The operator reads the title in lists and reports: station time, not UTC."""
+    from datetime import UTC, datetime
+
+    from broadcaster.announcements import create_announcement
+    from broadcaster.models import ContentItem
+
+    result = create_announcement(app, text="Mất điện từ 14 giờ", station_codes=["XA-01"], sms_group=None,
+                                 now=datetime(2026, 12, 1, 2, 30, tzinfo=UTC))
+    with app.read_session() as session:
+        assert session.get(ContentItem, result.item_id).title == "Thông báo khẩn 2026-12-01 09:30"
