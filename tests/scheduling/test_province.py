@@ -139,6 +139,8 @@ def test_two_daemons_share_one_database_and_each_airs_only_its_own_station(distr
     assert set(a.players) == {district.station_id("XA-01")} and set(b.players) == {district.station_id("XA-02")}
     assert len(list((district.root / "drop").iterdir())) == 1 and len(list((district.root / "drop2").iterdir())) == 1
 
+    for daemon in (a, b):  # the clock moved a minute: their heartbeats renew the leases (the loop may sleep)
+        daemon.heartbeat()
     with pytest.raises(BroadcasterError) as refused:  # a third PC asked for a held station
         district.daemon("c", "XA-02")
     assert f"station XA-02 is served by another daemon ({b.holder})" in str(refused.value)
