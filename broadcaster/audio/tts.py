@@ -49,6 +49,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -96,6 +97,9 @@ class SynthesisError(Exception):
     """Speech could not be produced. The message is Vietnamese first, then English."""
 
 
+_BREAKER_LOCK = threading.Lock()
+
+
 class BackendBreaker:
     """Which remote backends failed lately, shared by every process through ``path`` (JSON, atomic writes)."""
 
@@ -131,10 +135,12 @@ class BackendBreaker:
         return until is not None and until > self._clock()
 
     def trip(self, name: str, reason: str) -> None:
-        state = self._read()
-        already = state.get(name, 0.0) > self._clock()
-        state[name] = self._clock() + self.retry_seconds
-        self._write(state)
+        # The render synthesises sentences in parallel: the threads that fail together say it once.
+        with _BREAKER_LOCK:
+            state = self._read()
+            already = state.get(name, 0.0) > self._clock()
+            state[name] = self._clock() + self.retry_seconds
+            self._write(state)
         if not already:
             log.warning("Bộ tổng hợp giọng %r thất bại, dùng bộ tiếp theo trong %.0f giây / Speech backend %r "
                         "failed, using the next one for %.0f s: %s", name, self.retry_seconds, name,

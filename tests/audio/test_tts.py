@@ -406,3 +406,31 @@ def test_load_recording(tmp_path):
     junk.write_bytes(b"\x00garbage" * 50)
     with pytest.raises(SynthesisError, match="Cannot read recording .*hong.m4a"):
         load_recording(junk)
+
+
+def test_threads_that_find_a_backend_down_together_warn_once(tmp_path, caplog):
+    """The render synthesises sentences in parallel: two sentences failing on gTTS at once are one line."""
+    import threading
+    import time
+
+    class SlowToRead(BackendBreaker):  # widens the read-then-write window the threads would race in
+        def _read(self):
+            state = super()._read()
+            time.sleep(0.02)
+            return state
+
+    breaker = SlowToRead(tmp_path / "tts-breaker.json", 120)
+    start = threading.Barrier(4)
+
+    def fail() -> None:
+        start.wait()
+        breaker.trip("gtts", "connection refused")
+
+    threads = [threading.Thread(target=fail) for _ in range(4)]
+    with caplog.at_level(logging.WARNING, logger="broadcaster.audio"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len([r for r in caplog.records if "gtts" in r.getMessage()]) == 1
+    assert breaker.is_open("gtts")
