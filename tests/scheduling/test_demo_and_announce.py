@@ -71,10 +71,10 @@ def test_announce_through_running_daemon_interrupts_the_bulletin(station_env):
 
     app = app_for(station_env)
     use_realtime_player(station_env)
-    cli(station_env, "schedule", "add", "--station", "XA-01", "--at",
-        local_text(utcnow() + timedelta(seconds=5)), "--length", "2m")
     daemon = DaemonProcess(station_env)
-    try:
+    try:  # the slot is added to the running daemon (its poke), so a slow start cannot put it in the past
+        cli(station_env, "schedule", "add", "--station", "XA-01", "--at",
+            local_text(utcnow() + timedelta(seconds=5)), "--length", "2m")
         wait_for(lambda: any(b.status == "playing" for b in _bulletins(app)), 60, "bulletin playing")
         out = cli(station_env, "announce", "--text", "Thông báo khẩn: mất điện từ 14h00.", "--repeat", "1").stdout
         assert "daemon" in out
