@@ -120,7 +120,7 @@ def daemon_running(app: App) -> str | None:
     lock = app.config.data_dir / "daemon.lock"
     if lock.exists() and is_locked(lock):
         return f"pid {FileLock(lock).read_note() or '?'}"
-    from .scheduling.daemon import read_status
+    from .scheduling.status import read_status
 
     try:
         status = read_status(app)

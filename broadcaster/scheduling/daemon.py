@@ -70,7 +70,7 @@ from ..models import (
 from ..timeutil import as_utc, utcnow
 from .bulletins import Bulletins
 from .playout import StationPlayer
-from .status import DaemonStatus, daemon_running, lock_path, read_status  # noqa: F401 (their old home)
+from .status import lock_path
 from .wakeup import PostgresListener, Wakeup, psycopg_url, render_ahead_at
 
 log = logging.getLogger("broadcaster.daemon")

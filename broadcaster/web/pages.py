@@ -73,7 +73,7 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
     @web.route("/")
     def today():  # noqa: ANN202
         from ..scheduling.bulletins import Bulletins
-        from ..scheduling.daemon import read_status
+        from ..scheduling.status import read_status
 
         state = read_status(app)
         now = utcnow()
