@@ -86,8 +86,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def durable(engine: Engine) -> Engine:
-    """The engine whose transactions commit with :data:`DURABLE_OPTION` (a no-op outside SQLite)."""
-    return engine.execution_options(**{DURABLE_OPTION: True})
+    """The engine whose transactions commit with :data:`DURABLE_OPTION` (a no-op outside SQLite).
+
+    One per engine: making an option engine costs more than a small claim's SQL."""
+    option_engine = engine.__dict__.get(DURABLE_OPTION)
+    if option_engine is None:
+        option_engine = engine.__dict__[DURABLE_OPTION] = engine.execution_options(**{DURABLE_OPTION: True})
+    return option_engine
 
 
 @contextmanager

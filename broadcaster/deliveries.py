@@ -650,30 +650,39 @@ _CONTACT = Contact.__table__
 _SENDABLE = (D.SENDING, D.UNCERTAIN)
 # Statements are built once with bind parameters: building a SQLAlchemy
 # statement per batch cost more than the SQLite work itself.
-#: The batch's rows still pending, with their contact. On PostgreSQL the rows are locked and rows another
-#: dispatcher holds are passed over (``SKIP LOCKED``); SQLite has no row locks and needs none: the claim
-#: runs under its one write lock (``BEGIN IMMEDIATE``). Every lookup is by primary key: the cost does not
-#: grow with the contact table or the campaign.
-_CLAIMABLE = (
-    select(_TABLE.c.id, _CONTACT.c.id, _CONTACT.c.opted_out_at)
-    .select_from(_TABLE.outerjoin(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id))
-    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
-    .with_for_update(of=_TABLE, skip_locked=True)
-)
-_MARK_SENDING = (
-    update(_TABLE)
-    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
-    .values(status=D.SENDING.value, attempts=_TABLE.c.attempts + 1, backend=bindparam("backend"),
-            updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
-            started_at=case((_TABLE.c.started_at.is_(None), bindparam("started", type_=_TABLE.c.started_at.type)),
-                            else_=_TABLE.c.started_at))
-)
-_MARK_SKIPPED = (
-    update(_TABLE)
-    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
-    .values(status=D.SKIPPED.value, updated_at=bindparam("moment", type_=_TABLE.c.updated_at.type),
-            error_code=bindparam("code"), error_message=bindparam("why"))
-)
+def _claim_statement() -> Any:
+    """The claim, one ``UPDATE … RETURNING``: each pending row of the batch becomes ``sending``, or
+    ``skipped`` when its contact opted out or was deleted (``contact_id`` set NULL), with their reason.
+
+    The rows are chosen by a subquery that on PostgreSQL locks them and passes over rows another
+    dispatcher holds (``FOR UPDATE SKIP LOCKED``). SQLite has no row locks and needs none: the claim runs
+    under its one write lock (``BEGIN IMMEDIATE``). Every lookup is by primary key, so the cost does not
+    grow with the contact table or the campaign.
+    """
+    contact = _CONTACT.c
+    has_contact = select(contact.id).where(contact.id == _TABLE.c.contact_id).exists()
+    sendable = select(contact.id).where(contact.id == _TABLE.c.contact_id, contact.opted_out_at.is_(None)).exists()
+    chosen = (select(_TABLE.c.id)
+              .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.status == D.PENDING.value)
+              .with_for_update(skip_locked=True))
+    moment = bindparam("moment", type_=_TABLE.c.updated_at.type)
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.id.in_(chosen.scalar_subquery()))
+        .values(status=case((sendable, D.SENDING.value), else_=D.SKIPPED.value),
+                attempts=_TABLE.c.attempts + case((sendable, 1), else_=0),
+                backend=case((sendable, bindparam("backend")), else_=_TABLE.c.backend),
+                updated_at=moment,
+                started_at=case((sendable & _TABLE.c.started_at.is_(None), moment), else_=_TABLE.c.started_at),
+                error_code=case((sendable, _TABLE.c.error_code), (has_contact, "opted_out"), else_="no_contact"),
+                error_message=case((sendable, _TABLE.c.error_message),
+                                   (has_contact, "đã từ chối nhận tin / opted out"),
+                                   else_="đã xóa khỏi danh bạ / contact removed"))
+        .returning(_TABLE.c.id, _TABLE.c.status)
+    )
+
+
+_CLAIM = _claim_statement()
 _FINISH_FIELDS = ("status", "updated_at", "error_code", "error_message", "provider_id", "backend", "ended_at",
                   "scheduled_for")
 _FINISH_CACHE: dict[frozenset[str], Any] = {}
@@ -704,27 +713,21 @@ def claim_sms(engine: Engine, delivery_ids: Sequence[int], backend: str, moment:
     """A batch of rows pending → sending, or → skipped if the contact opted out (or was deleted) since the
     campaign was written; committed *durably* (``synchronous=FULL`` on SQLite) before any of them is sent.
 
-    One transaction: on PostgreSQL the rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite
-    under the database's write lock, so two dispatchers (threads, processes or PCs) never claim one row.
+    One statement (:func:`_claim_statement`): on PostgreSQL the rows are taken with ``FOR UPDATE SKIP
+    LOCKED``, on SQLite under the database's write lock, so two dispatchers (threads, processes or PCs)
+    never claim one row.
     """
     claim = SmsClaim()
     if not delivery_ids:
         return claim
-    wanted = list(delivery_ids)
     with _WRITE_LOCK, durable(engine).begin() as conn:
-        found = conn.execute(_CLAIMABLE, {"ids": wanted}).all()
-        sendable = {row[0] for row in found if row[1] is not None and row[2] is None}
-        removed = [row[0] for row in found if row[1] is None]
-        opted = [row[0] for row in found if row[1] is not None and row[2] is not None]
-        if sendable:
-            conn.execute(_MARK_SENDING, {"ids": sorted(sendable), "backend": backend, "moment": moment,
-                                         "started": moment})
-        for ids, code, why in ((opted, "opted_out", "đã từ chối nhận tin / opted out"),
-                               (removed, "no_contact", "đã xóa khỏi danh bạ / contact removed")):
-            if ids:
-                conn.execute(_MARK_SKIPPED, {"ids": ids, "moment": moment, "code": code, "why": why})
-    claim.send = [delivery_id for delivery_id in wanted if delivery_id in sendable]
-    claim.skipped = [delivery_id for delivery_id in wanted if delivery_id in set(opted) | set(removed)]
+        moved = dict(conn.execute(_CLAIM, {"ids": list(delivery_ids), "backend": backend, "moment": moment}).all())
+    for delivery_id in delivery_ids:
+        status = moved.get(delivery_id)
+        if status == D.SENDING:
+            claim.send.append(delivery_id)
+        elif status == D.SKIPPED:
+            claim.skipped.append(delivery_id)
     return claim
 
 

@@ -210,17 +210,20 @@ def main() -> int:
             item_id = item.id
         import_s = time.perf_counter() - began
 
-        logged, bare_runs = [], []
+        logged, bare_runs, logged_cpu, bare_cpu = [], [], [], []
         for _ in range(args.runs):
             _, rows, _ = create_timed(app, item_id, "Bench", cancel=False)
             with session_scope(app.ready_engine()) as session:
                 campaign_id = max(c.id for c in open_campaigns(session))
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             result = dispatch_campaign(app, campaign_id)
             logged.append(time.perf_counter() - began)
+            logged_cpu.append(time.process_time() - cpu)
             if result.counts.get("sent") != args.messages or rows != args.messages:
                 raise SystemExit(f"dispatcher did not send everything: {result.counts}")
+            cpu = time.process_time()
             bare_runs.append(bare(fake, to, args.concurrency))
+            bare_cpu.append(time.process_time() - cpu)
 
         small = [create_timed(app, item_id, "Bench") for _ in range(args.runs)]
         large = [create_timed(app, item_id, "Commune") for _ in range(args.runs)]
@@ -237,6 +240,10 @@ def main() -> int:
     print(f"dispatcher, every delivery logged: {logged_s:6.2f} s  {logged_rate:8.1f} msg/s")
     print(f"bare client loop, no logging:      {bare_s:6.2f} s  {bare_rate:8.1f} msg/s")
     print(f"ratio logged/bare: {logged_rate / bare_rate:.2f}  (floor: 0.90)")
+    per_message = [1e6 * statistics.median(runs) / args.messages for runs in (logged_cpu, bare_cpu)]
+    print(f"CPU of this process per message: logged {per_message[0]:.0f} µs, bare {per_message[1]:.0f} µs "
+          f"(the logging's own cost: {per_message[0] - per_message[1]:.0f} µs; steadier than the ratio when "
+          "the machine is loaded)")
     for label, runs in ((f"{args.messages}", small), (f"{contacts}", large)):
         print(f"campaign creation, {label:>7} recipients: {statistics.median(r[0] for r in runs):6.2f} s  "
               f"(floor: 5 s at 100000)  peak RSS growth {statistics.median(r[2] for r in runs) / 1024:6.1f} MiB")

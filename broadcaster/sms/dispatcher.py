@@ -4,7 +4,7 @@ Rows go through three steps:
 
 1. a claimer thread claims small batches of rows
    (:func:`~broadcaster.deliveries.claim_sms`, :func:`claim_batch_size`: up
-   to 16, fewer with a rate limit), a little ahead of the workers so that none
+   to 32, fewer with a rate limit), a little ahead of the workers so that none
    waits for a claim's commit, each batch in one committed transaction —
    ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) *before* any of
    their HTTP calls; a recipient who opted out since the campaign was written
@@ -295,7 +295,7 @@ class _Job:
 
 
 #: Rows one worker claims in one transaction when nothing limits the rate.
-CLAIM_BATCH = 16
+CLAIM_BATCH = 32
 #: Results written in one group commit at most, and how long the writer gathers them after the first.
 GROUP_COMMIT_MAX = 256
 GROUP_COMMIT_WAIT_S = 0.05
@@ -313,12 +313,18 @@ def claim_batch_size(rows: int, workers: int, rate: float) -> int:
 
 
 class _ResultWriter:
-    """Writes finished rows in group commits: one transaction for every result that arrived meanwhile."""
+    """Writes finished rows in group commits: one transaction for every result that arrived meanwhile.
+
+    It wakes once per commit, not once per result: after the first result of a group it waits
+    :data:`GROUP_COMMIT_WAIT_S` (or until closed), then takes everything queued. A thread woken for
+    every message would compete with the senders for the interpreter lock.
+    """
 
     def __init__(self, engine: Engine, job: _Job) -> None:
         self.engine = engine
         self.job = job
-        self.queue: queue.Queue[SmsOutcome | None] = queue.Queue()
+        self.queue: queue.SimpleQueue[SmsOutcome | None] = queue.SimpleQueue()
+        self._closing = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"sms-{job.campaign_id}-log", daemon=True)
         self.thread.start()
 
@@ -326,15 +332,16 @@ class _ResultWriter:
         self.queue.put(outcome)
 
     def close(self) -> None:
+        self._closing.set()
         self.queue.put(None)
         self.thread.join()
 
     def _run(self) -> None:
         done = False
         while not done:
-            batch: list[SmsOutcome] = []
             entry = self.queue.get()
-            deadline = time.monotonic() + GROUP_COMMIT_WAIT_S
+            self._closing.wait(GROUP_COMMIT_WAIT_S)
+            batch: list[SmsOutcome] = []
             while True:
                 if entry is None:
                     done = True
@@ -343,19 +350,21 @@ class _ResultWriter:
                 if len(batch) >= GROUP_COMMIT_MAX:
                     break
                 try:
-                    entry = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    entry = self.queue.get_nowait()
                 except queue.Empty:
                     break
-            if not batch:
-                continue
-            try:
-                finish_sms_many(self.engine, batch)
-            except Exception as exc:  # rows stay 'sending': recovery makes them uncertain, never re-sent blindly
-                log.exception("SMS results could not be written: %s", type(exc).__name__)
-                with self.job.lock:
-                    self.job.result.error = self.job.result.error or (
-                        f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}")
-                self.job.stop.set()
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[SmsOutcome]) -> None:
+        try:
+            finish_sms_many(self.engine, batch)
+        except Exception as exc:  # rows stay 'sending': recovery makes them uncertain, never re-sent blindly
+            log.exception("SMS results could not be written: %s", type(exc).__name__)
+            with self.job.lock:
+                self.job.result.error = self.job.result.error or (
+                    f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}")
+            self.job.stop.set()
 
 
 def _finish(job: _Job, delivery_id: int, status: DeliveryStatus, *, opt_out_phone: str | None = None,
@@ -460,16 +469,6 @@ def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendE
     job.stop.set()
 
 
-def _take(work: queue.Queue, size: int) -> list[tuple[int, str | None]]:
-    batch = []
-    while len(batch) < size:
-        try:
-            batch.append(work.get_nowait())
-        except queue.Empty:
-            break
-    return batch
-
-
 def _count(job: _Job, final: str) -> None:
     with job.lock:
         job.result.attempted += 1
@@ -488,8 +487,11 @@ class _Claimer:
     max(batch, 2 × workers), so every worker has its next row ready.
     """
 
-    def __init__(self, engine: Engine, job: _Job, work: queue.Queue, backend: str, workers: int) -> None:
-        self.engine, self.job, self.work, self.backend = engine, job, work, backend
+    def __init__(self, engine: Engine, job: _Job, rows: list[tuple[int, str | None]], backend: str,
+                 workers: int) -> None:
+        self.engine, self.job, self.backend = engine, job, backend
+        self.rows = rows  # to claim, in order; only this thread reads it
+        self.taken = 0
         self.low = max(job.batch, 2 * workers)
         self.ready: deque[tuple[int, str]] = deque()
         self.done = False
@@ -503,7 +505,8 @@ class _Claimer:
                 with self.changed:
                     while len(self.ready) >= self.low and not job.stop.is_set():
                         self.changed.wait(0.2)
-                batch = _take(self.work, job.batch)
+                batch = self.rows[self.taken:self.taken + job.batch]
+                self.taken += len(batch)
                 if not batch or job.stop.is_set() or _held(job):
                     return
                 recipients = dict(batch)
@@ -531,7 +534,8 @@ class _Claimer:
             if self.job.stop.is_set() or not self.ready:
                 return None
             row = self.ready.popleft()
-            self.changed.notify_all()
+            if len(self.ready) < self.low:  # the claimer sleeps until the look-ahead runs low
+                self.changed.notify_all()
             return row
 
     def give_back(self, row: tuple[int, str]) -> None:
@@ -626,9 +630,6 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         factory = sender_factory or (lambda: make_sender(config))
         workers = max(1, min(int(config.sms.concurrency), len(ids)))
         senders = [factory() for _ in range(workers)]  # config errors surface before anything is claimed
-        work: queue.Queue[tuple[int, str | None]] = queue.Queue()
-        for delivery_id, recipient in ids:
-            work.put((delivery_id, recipient))
         job = _Job(campaign_id=campaign_id, body=body, status_callback=config.sms.status_callback_url or None,
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
                    network_backoff=max(0.0, float(config.sms.network_retry_seconds)),
@@ -639,7 +640,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
             watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
             watcher.start()
         bucket = TokenBucket(float(config.sms.rate_per_second))
-        claimer = _Claimer(engine, job, work, senders[0].name, workers)
+        claimer = _Claimer(engine, job, ids, senders[0].name, workers)
         threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, claimer),
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,

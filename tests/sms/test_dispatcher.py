@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from broadcaster.contacts import opt_out
+from broadcaster.contacts import opt_out, remove_contact
 from broadcaster.db import session_scope
 from broadcaster.deliveries import cancel_campaign
 from broadcaster.models import Campaign, Contact, ContentItem, Delivery
@@ -153,6 +153,20 @@ def test_opted_out_since_creation_is_skipped(sms):
     result = dispatch_campaign(app, cid, now=lambda: NOON)
     assert statuses(sms, cid) == ["skipped", "sent", "sent"] and result.counts["skipped"] == 1
     assert numbers[0] not in sms.sent_to()
+
+
+def test_the_claim_skips_opted_out_and_removed_contacts_with_their_reason(sms):
+    app, cid, numbers = start(sms, 4)
+    with session_scope(app.engine) as session:
+        opt_out(session, numbers[0], "nhắn tin đề nghị dừng")
+        remove_contact(session, numbers[2])
+    dispatch_campaign(app, cid, now=lambda: NOON)
+    rows = {row.recipient: row for row in sms.rows()}
+    assert [(rows[n].status, rows[n].error_code, rows[n].attempts, rows[n].started_at is None)
+            for n in numbers] == [("skipped", "opted_out", 0, True), ("sent", None, 1, False),
+                                  ("skipped", "no_contact", 0, True), ("sent", None, 1, False)]
+    assert "opted out" in rows[numbers[0]].error_message and "removed" in rows[numbers[2]].error_message
+    assert sorted(sms.sent_to()) == sorted([numbers[1], numbers[3]])
 
 
 def test_21610_fails_and_opts_out(sms):
@@ -519,7 +533,7 @@ def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_comm
 
     import broadcaster.sms.dispatcher as dispatcher
 
-    app, cid, numbers = start(sms, 64, concurrency=2)
+    app, cid, numbers = start(sms, 128, concurrency=2)
     engine = app.ready_engine()
     commits: list[tuple[int, str]] = []
 
@@ -543,20 +557,20 @@ def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_comm
     result = dispatch_campaign(app, cid, now=lambda: NOON)
     for name, listener in (("begin", _at_begin), ("before_cursor_execute", _statement), ("commit", _at_commit)):
         event.remove(engine, name, listener)
-    assert result.counts["sent"] == 64 and sms.sent_to() == {n: 1 for n in numbers}
-    assert claims == [16] * 4  # 64 rows, two workers, batches of 16
-    claim_commits = [s for s, sql in commits if "LEFT OUTER JOIN contact" in sql]
-    result_commits = [s for s, sql in commits if "provider_id" in sql and "JOIN contact" not in sql]
+    assert result.counts["sent"] == 128 and sms.sent_to() == {n: 1 for n in numbers}
+    assert claims == [32] * 4  # 128 rows, two workers, batches of 32
+    claim_commits = [s for s, sql in commits if "RETURNING" in sql]
+    result_commits = [s for s, sql in commits if "provider_id" in sql and "RETURNING" not in sql]
     assert len(claim_commits) == 4
     assert claim_commits and set(claim_commits) == {2}  # FULL
     assert result_commits and set(result_commits) == {1}  # NORMAL
-    assert len(result_commits) < 64  # group commits: fewer transactions than messages
+    assert len(result_commits) < 128  # group commits: fewer transactions than messages
 
 
 def test_claim_batch_size():
     from broadcaster.sms.dispatcher import CLAIM_BATCH, claim_batch_size
 
-    assert claim_batch_size(10_000, 4, 0.0) == CLAIM_BATCH == 16
+    assert claim_batch_size(10_000, 4, 0.0) == CLAIM_BATCH == 32
     assert claim_batch_size(12, 3, 0.0) == 4  # every worker gets rows
     assert claim_batch_size(10_000, 4, 10.0) == 2  # about a second of sending per worker
     assert claim_batch_size(10_000, 4, 1.0) == 1
