@@ -358,3 +358,20 @@ class DeliveryReach(SQLModel, table=True):
     n: int = 0
     first_at: datetime
     last_at: datetime
+
+
+class DeliveryStationReach(SQLModel, table=True):
+    """``DeliveryReach`` per station as well: who a station's SMS reached per topic (rows with a station only)."""
+
+    __table_args__ = (
+        UniqueConstraint("station_id", "topic_id", "recipient", name="uq_deliverystationreach_key"),
+        # covers counting the people a station reached on a topic in a period
+        Index("ix_deliverystationreach_window", "station_id", "topic_id", "first_at", "last_at", "recipient"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int
+    topic_id: int = 0
+    recipient: str
+    n: int = 0
+    first_at: datetime
+    last_at: datetime

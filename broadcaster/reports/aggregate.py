@@ -11,7 +11,16 @@ from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from ..deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
-from ..models import Bulletin, Campaign, Channel, Delivery, DeliveryHour, DeliveryReach, Metric
+from ..models import (
+    Bulletin,
+    Campaign,
+    Channel,
+    Delivery,
+    DeliveryHour,
+    DeliveryReach,
+    DeliveryStationReach,
+    Metric,
+)
 from ..timeutil import as_utc
 from .terms import ANNOUNCEMENT, CHANNEL_ROWS, KNOWN_STATUSES, LATE_AFTER_S, PEOPLE_SMS, SCHEDULED, SMS_ROW
 
@@ -182,19 +191,20 @@ def _rollup_statements(scope: _Scope) -> dict:
     sends = (select(h.campaign_id, h.topic_id).where(*where(Channel.SMS.value, ACHIEVED_SMS_SENT), h.campaign_id != 0)
              .group_by(h.campaign_id, h.topic_id))
     statements = {"loudspeaker": loudspeaker, "sms": sms, "sends": sends}
-    if scope.station_id is None:
-        r = DeliveryReach
-        # Someone first reached before the period and last reached after it may or may not have been
-        # reached in it ("straddles"): then the log answers (``_aggregate``). Without such a row, a
-        # recipient was reached in the period exactly when their first reach is before its end and
-        # their last one after its start.
-        window = [r.topic_id.in_(bindparam("topics", expanding=True)), r.first_at < scope.end,
-                  r.last_at >= scope.start]
-        statements["reach"] = select(func.count(func.distinct(r.recipient))).where(*window)
-        statements["reach_by_topic"] = (select(r.topic_id, func.count()).where(*window)
-                                        .group_by(r.topic_id))
-        statements["straddles"] = select(r.id).where(r.topic_id.in_(scope.topic_ids), r.first_at < scope.start,
-                                                     r.last_at >= scope.end).limit(1)
+    # One station's people: the station's reach rows.
+    r = DeliveryReach if scope.station_id is None else DeliveryStationReach
+    station = [] if scope.station_id is None else [r.station_id == scope.station_id]
+    # Someone first reached before the period and last reached after it may or may not have been
+    # reached in it ("straddles"): then the log answers (``_aggregate``). Without such a row, a
+    # recipient was reached in the period exactly when their first reach is before its end and
+    # their last one after its start.
+    window = [*station, r.topic_id.in_(bindparam("topics", expanding=True)), r.first_at < scope.end,
+              r.last_at >= scope.start]
+    statements["reach"] = select(func.count(func.distinct(r.recipient))).where(*window)
+    statements["reach_by_topic"] = (select(r.topic_id, func.count()).where(*window)
+                                    .group_by(r.topic_id))
+    statements["straddles"] = select(r.id).where(*station, r.topic_id.in_(scope.topic_ids),
+                                                 r.first_at < scope.start, r.last_at >= scope.end).limit(1)
     return statements
 
 
@@ -206,7 +216,7 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
     statements = dict(scan)
     if scope.rollup and scope.on_hours():
         rolled = _rollup_statements(scope)
-        if "straddles" in rolled and session.exec(rolled.pop("straddles")).first() is not None:
+        if session.exec(rolled.pop("straddles")).first() is not None:
             rolled.pop("reach")
             rolled.pop("reach_by_topic")
         statements.update(rolled)

@@ -204,10 +204,9 @@ def aggregate_statements(session: Session, plan_code: str, period: str | None = 
     statements = _statements(scope)
     if rollup and scope.on_hours():
         statements.update(_rollup_statements(scope))
-        statements.pop("straddles", None)
+        statements.pop("straddles")
         for name in ("reach", "reach_by_topic"):  # people per topic, and in all the plan's topics
-            if name in statements:
-                statements[name] = statements[name].params(topics=scope.topic_ids)
+            statements[name] = statements[name].params(topics=scope.topic_ids)
     return list(statements.values())
 
 
