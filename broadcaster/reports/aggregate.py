@@ -208,18 +208,24 @@ def _rollup_statements(scope: _Scope) -> dict:
     return statements
 
 
+def _chosen_statements(session: Session, scope: _Scope) -> tuple[dict, bool]:
+    """The statements ``_aggregate`` runs, and whether people are counted from the rollup."""
+    statements = _statements(scope)
+    if not (scope.rollup and scope.on_hours()):
+        return statements, False
+    rolled = _rollup_statements(scope)
+    if session.exec(rolled.pop("straddles")).first() is not None:
+        rolled.pop("reach")
+        rolled.pop("reach_by_topic")
+    statements.update(rolled)
+    return statements, "reach_by_topic" in statements
+
+
 def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS) -> _Agg:
     agg = _Agg()
     if not scope.topic_ids:
         return agg
-    scan = _statements(scope)
-    statements = dict(scan)
-    if scope.rollup and scope.on_hours():
-        rolled = _rollup_statements(scope)
-        if session.exec(rolled.pop("straddles")).first() is not None:
-            rolled.pop("reach")
-            rolled.pop("reach_by_topic")
-        statements.update(rolled)
+    statements, people_rolled_up = _chosen_statements(session, scope)
     ours = set(scope.topic_ids)
     parts = set(parts)
     run = session.connection().execute  # Core rows: the ORM's per-row work cost more than the SQL
@@ -227,7 +233,7 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
         agg.loudspeaker = [tuple(r) for r in run(statements["loudspeaker"]).all() if r[0] in ours]
     if "sms" in parts:
         agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
-    if "reach" in parts and statements["reach"] is not scan["reach"]:
+    if "reach" in parts and people_rolled_up:
         counts = {frozenset({topic_id}): n for topic_id, n in
                   run(statements["reach_by_topic"], {"topics": scope.topic_ids}).all()}
 
