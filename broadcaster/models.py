@@ -331,6 +331,9 @@ class DeliveryHour(SQLModel, table=True):
         UniqueConstraint("topic_id", "channel", "hour", "station_id", "bulletin_id", "campaign_id", "status",
                          name="uq_deliveryhour_key"),
         Index("ix_deliveryhour_station", "station_id", "hour"),
+        # covers a report's reading of a plan's topics (with n and seconds: no lookup of the row)
+        Index("ix_deliveryhour_report", "topic_id", "channel", "hour", "status", "station_id", "bulletin_id",
+              "campaign_id", "n", "seconds"),
     )
     id: int | None = Field(default=None, primary_key=True)
     hour: datetime  # created_at truncated to the hour (UTC)

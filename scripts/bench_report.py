@@ -4,7 +4,7 @@
 Usage: .venv/bin/python scripts/bench_report.py [--rows 1000000] [--stations 6] [--runs 5] [--rebuild]
                                                 [--explain] [--sample 12]
 
-Builds (once, cached in ``.bench/report-<rows>-<stations>.sqlite``) a database
+Builds (once, cached in ``.bench/report-<rows>-<stations>-<version>.sqlite``) a database
 with the project's real schema (Alembic head) and a year of deliveries for two
 2023 plans (8 + 2 topics): commune stations with two slots a day (4 items per
 slot; a few late, missed, failed or interrupted) and SMS campaigns to 6,000
@@ -57,6 +57,7 @@ YEAR_START = datetime(2022, 12, 31, 17, tzinfo=UTC)  # 2023-01-01 00:00 local
 AS_OF = datetime(2023, 11, 15, 3, tzinfo=UTC)
 # A pseudo-random number in [0, 100) from a row's ids: the same database on every build.
 HASH = "(((({x}) % 1000003) * 2654435761 + 40503) % 4294967291 % 100)"
+BUILD_VERSION = 2  # in the cached database's name: a change to ``build`` makes a new one
 
 
 def _ts(moment: datetime) -> str:
@@ -115,10 +116,11 @@ def build(path: Path, rows: int, stations: int, seed: int = 7) -> None:
         WITH RECURSIVE day(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM day WHERE d < 364),
              slot(h) AS (VALUES (6), (17))
         INSERT INTO bulletin (id, schedule_id, station_id, channel, kind, slot_time, status, late_s, reason,
-                              started_at, created_at, attempts)
+                              started_at, created_at, attempts, duration_s)
         SELECT id, s, s, 'loudspeaker', 'slot', t, status,
                CASE WHEN status = 'missed' THEN NULL WHEN {HASH.format(x='id + 7')} < 10
-                    THEN 60 + {HASH.format(x='id + 11')} * 8 ELSE 0 END, '', t, t, 1
+                    THEN 60 + {HASH.format(x='id + 11')} * 8 ELSE 0 END, '', t, t, 1,
+               CASE WHEN status = 'missed' THEN NULL ELSE 600 + {HASH.format(x='id + 13')} * 3 END
         FROM (SELECT (d * 2 + (h = 17)) * {stations} + station.id AS id, station.id AS s,
                      strftime('%Y-%m-%d %H:%M:%S.000000', '{YEAR_START:%Y-%m-%d %H:%M:%S}',
                               '+' || d || ' days', '+' || h || ' hours') AS t,
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN QUERY PLAN of each statement")
     args = parser.parse_args(argv)
-    path = REPO / ".bench" / f"report-{args.rows}-{args.stations}.sqlite"
+    path = REPO / ".bench" / f"report-{args.rows}-{args.stations}-{BUILD_VERSION}.sqlite"
     if args.rebuild or not path.exists():
         start = time.perf_counter()
         build(path, args.rows, args.stations)

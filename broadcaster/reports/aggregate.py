@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, case, func, or_
 from sqlmodel import Session, select
 
 from ..deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
@@ -83,8 +83,10 @@ def _statements(scope: _Scope) -> dict:
     return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sends": sends, "aired": aired}
 
 
+# A bulletin played to its end whose length is known needs no clock times (``_bulletin``): not read, not parsed.
+_SPAN_NEEDED = or_(Bulletin.status != DeliveryStatus.PLAYED.value, Bulletin.duration_s.is_(None))
 _BULLETIN_COLUMNS = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.late_s, Bulletin.duration_s,
-                     Bulletin.started_at, Bulletin.ended_at)
+                     case((_SPAN_NEEDED, Bulletin.started_at)), case((_SPAN_NEEDED, Bulletin.ended_at)))
 
 
 def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict[int, _Bulletin]:
@@ -107,7 +109,8 @@ class _Bulletin:
 class _Agg:
     """The period's deliveries, grouped finely enough that every table row is a filter over them."""
 
-    loudspeaker: list = field(default_factory=list)  # (topic_id, status, station_id, bulletin_id, n, seconds)
+    # (topic_id, status, station_id, bulletin_id, n, seconds); a key may come more than once (rollup hours)
+    loudspeaker: list = field(default_factory=list)
     sms: list = field(default_factory=list)  # (topic_id, status, n)
     sends: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {campaign_id} that sent
     recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
@@ -156,14 +159,17 @@ def _bulletin(row) -> tuple[int, _Bulletin]:
     bulletin_id, kind, status, late_s, duration_s, started_at, ended_at = row
     # A bulletin played to its end was on air for its length (a file-drop player returns at once, so
     # its clock times span nothing); an interrupted one for as long as its clock times say.
-    span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
-            if started_at is not None and ended_at is not None else None)
-    if status == DeliveryStatus.PLAYED:
-        on_air = duration_s if duration_s is not None else (span or 0.0)
-    elif span is None:
-        on_air = 0.0
+    if status == DeliveryStatus.PLAYED and duration_s is not None:
+        on_air = duration_s
     else:
-        on_air = span if duration_s is None else min(span, duration_s)
+        span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
+                if started_at is not None and ended_at is not None else None)
+        if status == DeliveryStatus.PLAYED:
+            on_air = span or 0.0
+        elif span is None:
+            on_air = 0.0
+        else:
+            on_air = span if duration_s is None else min(span, duration_s)
     late = late_s is not None and late_s >= LATE_AFTER_S
     return bulletin_id, _Bulletin(kind or "slot", late, on_air)
 
@@ -182,10 +188,11 @@ def _rollup_statements(scope: _Scope) -> dict:
             terms.append(h.station_id == scope.station_id)
         return terms
 
+    # Not grouped: a bulletin's rows are its hours' (nearly always one), ``_Agg.index`` adds them up,
+    # and a sort of every row would cost more than the reading.
     loudspeaker = (select(h.topic_id, h.status, func.nullif(h.station_id, 0), func.nullif(h.bulletin_id, 0),
-                          func.sum(h.n), func.sum(h.seconds))
-                   .where(*where(Channel.LOUDSPEAKER.value, KNOWN_STATUSES))
-                   .group_by(h.topic_id, h.status, h.station_id, h.bulletin_id))
+                          h.n, h.seconds)
+                   .where(*where(Channel.LOUDSPEAKER.value, KNOWN_STATUSES)))
     sms = (select(h.topic_id, h.status, func.sum(h.n)).where(*where(Channel.SMS.value, KNOWN_STATUSES))
            .group_by(h.topic_id, h.status))
     sends = (select(h.campaign_id, h.topic_id).where(*where(Channel.SMS.value, ACHIEVED_SMS_SENT), h.campaign_id != 0)
@@ -230,7 +237,7 @@ def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS
     parts = set(parts)
     run = session.connection().execute  # Core rows: the ORM's per-row work cost more than the SQL
     if "loudspeaker" in parts:
-        agg.loudspeaker = [tuple(r) for r in run(statements["loudspeaker"]).all() if r[0] in ours]
+        agg.loudspeaker = [r for r in run(statements["loudspeaker"]).all() if r[0] in ours]
     if "sms" in parts:
         agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
     if "reach" in parts and people_rolled_up:

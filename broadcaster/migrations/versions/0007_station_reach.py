@@ -1,4 +1,4 @@
-"""The SMS reach per station as well, kept by triggers; counted from the log now.
+"""The SMS reach per station as well, kept by triggers, counted from the log now; a covering report index.
 
 Revision ID: 0007
 Revises: 0006
@@ -34,6 +34,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_deliverystationreach_window", "deliverystationreach",
                     ["station_id", "topic_id", "first_at", "last_at", "recipient"])
+    op.create_index("ix_deliveryhour_report", "deliveryhour", ["topic_id", "channel", "hour", "status", "station_id",
+                                                               "bulletin_id", "campaign_id", "n", "seconds"])
     connection = op.get_bind()
     rollup.install_triggers(connection)
     rollup.rebuild(connection, ("deliverystationreach",))
@@ -44,3 +46,4 @@ def downgrade() -> None:
     rollup.install_triggers(connection, ("deliveryhour", "deliveryreach"))
     op.drop_index("ix_deliverystationreach_window", table_name="deliverystationreach")
     op.drop_table("deliverystationreach")
+    op.drop_index("ix_deliveryhour_report", table_name="deliveryhour")
