@@ -228,7 +228,7 @@ def check_sample(engine, stations: int, sample: int, seed: int = 16) -> int:
             first = date(2023, 1, 1) + timedelta(days=rng.randrange(300))
             period = rng.choice([None, "2023", f"2023-Q{rng.randint(1, 4)}", f"2023-{rng.randint(1, 12):02d}",
                                  f"{first}..{first + timedelta(days=rng.randrange(1, 60))}"])
-            station = rng.choice([None, None, f"XA-{rng.randint(1, stations):03d}"])
+            station = rng.choice([None, f"XA-{rng.randint(1, stations):03d}"])
             by_station = station is None and rng.random() < 0.3
             kwargs = {"as_of": AS_OF, "by_station": by_station}
             rolled = reports.build_report(session, plan, period, station, **kwargs).to_dict()
