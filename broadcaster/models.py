@@ -331,6 +331,9 @@ class DeliveryHour(SQLModel, table=True):
         UniqueConstraint("topic_id", "channel", "hour", "station_id", "bulletin_id", "campaign_id", "status",
                          name="uq_deliveryhour_key"),
         Index("ix_deliveryhour_station", "station_id", "hour"),
+        # covers a report's reading of a plan's topics (with n and seconds: no lookup of the row)
+        Index("ix_deliveryhour_report", "topic_id", "channel", "hour", "status", "station_id", "bulletin_id",
+              "campaign_id", "n", "seconds"),
     )
     id: int | None = Field(default=None, primary_key=True)
     hour: datetime  # created_at truncated to the hour (UTC)
@@ -353,6 +356,23 @@ class DeliveryReach(SQLModel, table=True):
         Index("ix_deliveryreach_window", "topic_id", "first_at", "last_at", "recipient"),
     )
     id: int | None = Field(default=None, primary_key=True)
+    topic_id: int = 0
+    recipient: str
+    n: int = 0
+    first_at: datetime
+    last_at: datetime
+
+
+class DeliveryStationReach(SQLModel, table=True):
+    """``DeliveryReach`` per station as well: who a station's SMS reached per topic (rows with a station only)."""
+
+    __table_args__ = (
+        UniqueConstraint("station_id", "topic_id", "recipient", name="uq_deliverystationreach_key"),
+        # covers counting the people a station reached on a topic in a period
+        Index("ix_deliverystationreach_window", "station_id", "topic_id", "first_at", "last_at", "recipient"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int
     topic_id: int = 0
     recipient: str
     n: int = 0

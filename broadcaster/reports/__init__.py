@@ -58,7 +58,8 @@ rules are printed under every report (``formats.RULES``) and explained in
   ``by_station`` adds one row per station, each what that station's own
   report says, furthest behind pace first.
 - **Rollup.** Figures are read from the hourly rollup (``rollup``) kept by
-  triggers on the log; ``rollup=False`` counts the log itself, the reference.
+  triggers on the log, a station's people from its own reach rows;
+  ``rollup=False`` counts the log itself, the reference.
 """
 
 from .build import (

@@ -7,11 +7,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, case, func, or_
 from sqlmodel import Session, select
 
 from ..deliveries import ACHIEVED_LOUDSPEAKER, ACHIEVED_SMS_DELIVERED, ACHIEVED_SMS_SENT, DeliveryStatus
-from ..models import Bulletin, Campaign, Channel, Delivery, DeliveryHour, DeliveryReach, Metric
+from ..models import (
+    Bulletin,
+    Campaign,
+    Channel,
+    Delivery,
+    DeliveryHour,
+    DeliveryReach,
+    DeliveryStationReach,
+    Metric,
+)
 from ..timeutil import as_utc
 from .terms import ANNOUNCEMENT, CHANNEL_ROWS, KNOWN_STATUSES, LATE_AFTER_S, PEOPLE_SMS, SCHEDULED, SMS_ROW
 
@@ -74,8 +83,10 @@ def _statements(scope: _Scope) -> dict:
     return {"loudspeaker": loudspeaker, "sms": sms, "reach": reach, "sends": sends, "aired": aired}
 
 
+# A bulletin played to its end whose length is known needs no clock times (``_bulletin``): not read, not parsed.
+_SPAN_NEEDED = or_(Bulletin.status != DeliveryStatus.PLAYED.value, Bulletin.duration_s.is_(None))
 _BULLETIN_COLUMNS = (Bulletin.id, Bulletin.kind, Bulletin.status, Bulletin.late_s, Bulletin.duration_s,
-                     Bulletin.started_at, Bulletin.ended_at)
+                     case((_SPAN_NEEDED, Bulletin.started_at)), case((_SPAN_NEEDED, Bulletin.ended_at)))
 
 
 def _bulletins_by_id(session: Session, ids: set[int], chunk: int = 1000) -> dict[int, _Bulletin]:
@@ -98,7 +109,8 @@ class _Bulletin:
 class _Agg:
     """The period's deliveries, grouped finely enough that every table row is a filter over them."""
 
-    loudspeaker: list = field(default_factory=list)  # (topic_id, status, station_id, bulletin_id, n, seconds)
+    # (topic_id, status, station_id, bulletin_id, n, seconds); a key may come more than once (rollup hours)
+    loudspeaker: list = field(default_factory=list)
     sms: list = field(default_factory=list)  # (topic_id, status, n)
     sends: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {campaign_id} that sent
     recipients: dict = field(default_factory=lambda: defaultdict(set))  # topic_id -> {E.164} sent or delivered
@@ -147,14 +159,17 @@ def _bulletin(row) -> tuple[int, _Bulletin]:
     bulletin_id, kind, status, late_s, duration_s, started_at, ended_at = row
     # A bulletin played to its end was on air for its length (a file-drop player returns at once, so
     # its clock times span nothing); an interrupted one for as long as its clock times say.
-    span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
-            if started_at is not None and ended_at is not None else None)
-    if status == DeliveryStatus.PLAYED:
-        on_air = duration_s if duration_s is not None else (span or 0.0)
-    elif span is None:
-        on_air = 0.0
+    if status == DeliveryStatus.PLAYED and duration_s is not None:
+        on_air = duration_s
     else:
-        on_air = span if duration_s is None else min(span, duration_s)
+        span = (max(0.0, (as_utc(ended_at) - as_utc(started_at)).total_seconds())
+                if started_at is not None and ended_at is not None else None)
+        if status == DeliveryStatus.PLAYED:
+            on_air = span or 0.0
+        elif span is None:
+            on_air = 0.0
+        else:
+            on_air = span if duration_s is None else min(span, duration_s)
     late = late_s is not None and late_s >= LATE_AFTER_S
     return bulletin_id, _Bulletin(kind or "slot", late, on_air)
 
@@ -173,51 +188,59 @@ def _rollup_statements(scope: _Scope) -> dict:
             terms.append(h.station_id == scope.station_id)
         return terms
 
+    # Not grouped: a bulletin's rows are its hours' (nearly always one), ``_Agg.index`` adds them up,
+    # and a sort of every row would cost more than the reading.
     loudspeaker = (select(h.topic_id, h.status, func.nullif(h.station_id, 0), func.nullif(h.bulletin_id, 0),
-                          func.sum(h.n), func.sum(h.seconds))
-                   .where(*where(Channel.LOUDSPEAKER.value, KNOWN_STATUSES))
-                   .group_by(h.topic_id, h.status, h.station_id, h.bulletin_id))
+                          h.n, h.seconds)
+                   .where(*where(Channel.LOUDSPEAKER.value, KNOWN_STATUSES)))
     sms = (select(h.topic_id, h.status, func.sum(h.n)).where(*where(Channel.SMS.value, KNOWN_STATUSES))
            .group_by(h.topic_id, h.status))
     sends = (select(h.campaign_id, h.topic_id).where(*where(Channel.SMS.value, ACHIEVED_SMS_SENT), h.campaign_id != 0)
              .group_by(h.campaign_id, h.topic_id))
     statements = {"loudspeaker": loudspeaker, "sms": sms, "sends": sends}
-    if scope.station_id is None:
-        r = DeliveryReach
-        # Someone first reached before the period and last reached after it may or may not have been
-        # reached in it ("straddles"): then the log answers (``_aggregate``). Without such a row, a
-        # recipient was reached in the period exactly when their first reach is before its end and
-        # their last one after its start.
-        window = [r.topic_id.in_(bindparam("topics", expanding=True)), r.first_at < scope.end,
-                  r.last_at >= scope.start]
-        statements["reach"] = select(func.count(func.distinct(r.recipient))).where(*window)
-        statements["reach_by_topic"] = (select(r.topic_id, func.count()).where(*window)
-                                        .group_by(r.topic_id))
-        statements["straddles"] = select(r.id).where(r.topic_id.in_(scope.topic_ids), r.first_at < scope.start,
-                                                     r.last_at >= scope.end).limit(1)
+    # One station's people: the station's reach rows.
+    r = DeliveryReach if scope.station_id is None else DeliveryStationReach
+    station = [] if scope.station_id is None else [r.station_id == scope.station_id]
+    # Someone first reached before the period and last reached after it may or may not have been
+    # reached in it ("straddles"): then the log answers (``_aggregate``). Without such a row, a
+    # recipient was reached in the period exactly when their first reach is before its end and
+    # their last one after its start.
+    window = [*station, r.topic_id.in_(bindparam("topics", expanding=True)), r.first_at < scope.end,
+              r.last_at >= scope.start]
+    statements["reach"] = select(func.count(func.distinct(r.recipient))).where(*window)
+    statements["reach_by_topic"] = (select(r.topic_id, func.count()).where(*window)
+                                    .group_by(r.topic_id))
+    statements["straddles"] = select(r.id).where(*station, r.topic_id.in_(scope.topic_ids),
+                                                 r.first_at < scope.start, r.last_at >= scope.end).limit(1)
     return statements
+
+
+def _chosen_statements(session: Session, scope: _Scope) -> tuple[dict, bool]:
+    """The statements ``_aggregate`` runs, and whether people are counted from the rollup."""
+    statements = _statements(scope)
+    if not (scope.rollup and scope.on_hours()):
+        return statements, False
+    rolled = _rollup_statements(scope)
+    if session.exec(rolled.pop("straddles")).first() is not None:
+        rolled.pop("reach")
+        rolled.pop("reach_by_topic")
+    statements.update(rolled)
+    return statements, "reach_by_topic" in statements
 
 
 def _aggregate(session: Session, scope: _Scope, parts: Iterable[str] = ALL_PARTS) -> _Agg:
     agg = _Agg()
     if not scope.topic_ids:
         return agg
-    scan = _statements(scope)
-    statements = dict(scan)
-    if scope.rollup and scope.on_hours():
-        rolled = _rollup_statements(scope)
-        if "straddles" in rolled and session.exec(rolled.pop("straddles")).first() is not None:
-            rolled.pop("reach")
-            rolled.pop("reach_by_topic")
-        statements.update(rolled)
+    statements, people_rolled_up = _chosen_statements(session, scope)
     ours = set(scope.topic_ids)
     parts = set(parts)
     run = session.connection().execute  # Core rows: the ORM's per-row work cost more than the SQL
     if "loudspeaker" in parts:
-        agg.loudspeaker = [tuple(r) for r in run(statements["loudspeaker"]).all() if r[0] in ours]
+        agg.loudspeaker = [r for r in run(statements["loudspeaker"]).all() if r[0] in ours]
     if "sms" in parts:
         agg.sms = [tuple(r) for r in run(statements["sms"]).all() if r[0] in ours]
-    if "reach" in parts and statements["reach"] is not scan["reach"]:
+    if "reach" in parts and people_rolled_up:
         counts = {frozenset({topic_id}): n for topic_id, n in
                   run(statements["reach_by_topic"], {"topics": scope.topic_ids}).all()}
 

@@ -16,14 +16,13 @@ from ..timeutil import DEFAULT_TIMEZONE, as_utc, utcnow
 from .aggregate import (
     _Agg,
     _aggregate,
+    _chosen_statements,
     _measure,
     _people,
     _played,
-    _rollup_statements,
     _Scope,
     _Selection,
     _sms_count,
-    _statements,
 )
 from .log import LogRow, query_log
 from .periods import Period, elapsed_fraction, pace_status, parse_report_period, people_window, target_scale
@@ -199,15 +198,16 @@ def _resolve(session: Session, plan_code: str, period: str | None, station_code:
 def aggregate_statements(session: Session, plan_code: str, period: str | None = None,
                          station_code: str | None = None, tz_name: str | None = None, *,
                          rollup: bool = True) -> list:
-    """The SQL statements a report runs (for the benchmark and EXPLAIN QUERY PLAN)."""
+    """The SQL statements a report's aggregate runs (for the benchmark and EXPLAIN QUERY PLAN).
+
+    From the rollup, people are counted from the log when someone straddles the period (``_aggregate``):
+    then the log's statement is listed, as it is the one that runs.
+    """
     *_, scope = _resolve(session, plan_code, period, station_code, tz_name, rollup)
-    statements = _statements(scope)
-    if rollup and scope.on_hours():
-        statements.update(_rollup_statements(scope))
-        statements.pop("straddles", None)
+    statements, people_rolled_up = _chosen_statements(session, scope)
+    if people_rolled_up:
         for name in ("reach", "reach_by_topic"):  # people per topic, and in all the plan's topics
-            if name in statements:
-                statements[name] = statements[name].params(topics=scope.topic_ids)
+            statements[name] = statements[name].params(topics=scope.topic_ids)
     return list(statements.values())
 
 

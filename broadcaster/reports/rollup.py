@@ -3,8 +3,10 @@
 ``deliveryhour`` holds, per UTC hour × topic × station × channel × bulletin ×
 campaign × status, how many deliveries and their seconds; ``deliveryreach``
 holds, per topic and recipient, how many ``sent``/``delivered`` SMS rows there
-are and when the first and the last were written. Reports read these instead
-of scanning the log (``aggregate``).
+are and when the first and the last were written; ``deliverystationreach`` the
+same per station as well (rows with a station only: a station's report counts
+its people there). Reports read these instead of scanning the log
+(``aggregate``).
 
 They are kept by triggers on ``delivery`` (insert, delete, and every update
 that changes a counted column), so they change in the same transaction as the
@@ -32,14 +34,30 @@ REACHED = ("sent", "delivered")  # reports.terms.PEOPLE_SMS, spelled out for the
 _REACHED_SQL = ", ".join(f"'{s}'" for s in REACHED)
 assert REACHED_WHERE == f"channel = 'sms' AND status IN ({_REACHED_SQL})"  # ix_delivery_reached serves the lookups
 HOUR_KEY = "topic_id, channel, hour, station_id, bulletin_id, campaign_id, status"
+TABLES = ("deliveryhour", "deliveryreach", "deliverystationreach")
 COUNTED_COLUMNS = ("status", "channel", "topic_id", "station_id", "bulletin_id", "campaign_id", "created_at",
                    "duration_s", "recipient")
 TRIGGERS = ("delivery_rollup_insert", "delivery_reach_insert", "delivery_rollup_delete", "delivery_reach_delete",
-            "delivery_rollup_update", "delivery_reach_leave", "delivery_reach_enter")
+            "delivery_rollup_update", "delivery_reach_leave", "delivery_reach_enter",
+            "delivery_station_reach_insert", "delivery_station_reach_delete", "delivery_station_reach_leave",
+            "delivery_station_reach_enter")
 
 
-def _qualifies(row: str) -> str:
-    return f"({row}.channel = 'sms' AND {row}.status IN ({_REACHED_SQL}) AND {row}.recipient IS NOT NULL)"
+def _qualifies(row: str, table: str = "deliveryreach") -> str:
+    """The row counts in the reach ``table``."""
+    station = f" AND {row}.station_id IS NOT NULL" if table == "deliverystationreach" else ""
+    return f"({row}.channel = 'sms' AND {row}.status IN ({_REACHED_SQL}) AND {row}.recipient IS NOT NULL{station})"
+
+
+def _reach_key(table: str) -> str:
+    return "station_id, topic_id, recipient" if table == "deliverystationreach" else "topic_id, recipient"
+
+
+def _same_reach(table: str, same: str = "IS") -> str:
+    """An update that keeps a counted row in the same reach row (with both its times) touches no reach."""
+    columns = ("topic_id", "recipient", "created_at") + (("station_id",) if table == "deliverystationreach" else ())
+    return " AND ".join([_qualifies("OLD", table), _qualifies("NEW", table),
+                         *(f"OLD.{c} {same} NEW.{c}" for c in columns)])
 
 
 def _changed(columns: tuple[str, ...]) -> str:
@@ -68,48 +86,68 @@ def _sqlite_remove(row: str = "OLD") -> str:
             f"AND campaign_id = coalesce({row}.campaign_id, 0) AND status = {row}.status;")
 
 
-def _sqlite_reach_add(row: str = "NEW") -> str:
-    return (f"INSERT INTO deliveryreach (topic_id, recipient, n, first_at, last_at) "
-            f"SELECT coalesce({row}.topic_id, 0), {row}.recipient, 1, {row}.created_at, {row}.created_at "
-            f"WHERE {_qualifies(row)} ON CONFLICT (topic_id, recipient) DO UPDATE SET n = n + 1, "
-            "first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at);")
+def _reach_match(table: str, alias: str = "", row: str = "OLD") -> str:
+    """The reach row of ``row`` (``alias``: the reach table's, e.g. ``r.``)."""
+    station = f" AND {alias}station_id = {row}.station_id" if table == "deliverystationreach" else ""
+    return f"{alias}topic_id = coalesce({row}.topic_id, 0) AND {alias}recipient = {row}.recipient{station}"
 
 
-def _sqlite_reach_remove(row: str = "OLD") -> str:
+def _reach_values(table: str, row: str) -> str:
+    """``row``'s values for the reach key columns."""
+    station = f"{row}.station_id, " if table == "deliverystationreach" else ""
+    return f"{station}coalesce({row}.topic_id, 0), {row}.recipient"
+
+
+def _sqlite_reach_add(table: str, row: str = "NEW") -> str:
+    return (f"INSERT INTO {table} ({_reach_key(table)}, n, first_at, last_at) "
+            f"SELECT {_reach_values(table, row)}, 1, {row}.created_at, {row}.created_at "
+            f"WHERE {_qualifies(row, table)} ON CONFLICT ({_reach_key(table)}) DO UPDATE SET "
+            "n = n + 1, first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at);")
+
+
+def _sqlite_reach_remove(table: str, row: str = "OLD") -> str:
     """The statements for a row that counted leaving (the trigger's WHEN says it counted)."""
     # The first or last row leaving: look the new bound up in the log (after the change, so without it).
     # INDEXED BY: without statistics SQLite would walk the topic's part of ix_delivery_report instead
+    station = f" AND station_id = {row}.station_id" if table == "deliverystationreach" else ""
     others = (f"FROM delivery INDEXED BY ix_delivery_reached WHERE recipient = {row}.recipient "
-              f"AND topic_id IS {row}.topic_id AND {REACHED_WHERE}")
-    key = f"topic_id = coalesce({row}.topic_id, 0) AND recipient = {row}.recipient"
-    return (f"UPDATE deliveryreach SET n = n - 1 WHERE {key}; "
-            f"DELETE FROM deliveryreach WHERE {key} AND n <= 0; "
-            f"UPDATE deliveryreach SET first_at = (SELECT min(created_at) {others}) "
+              f"AND topic_id IS {row}.topic_id AND {REACHED_WHERE}{station}")
+    key = _reach_match(table, row=row)
+    return (f"UPDATE {table} SET n = n - 1 WHERE {key}; "
+            f"DELETE FROM {table} WHERE {key} AND n <= 0; "
+            f"UPDATE {table} SET first_at = (SELECT min(created_at) {others}) "
             f"WHERE {key} AND first_at = {row}.created_at; "
-            f"UPDATE deliveryreach SET last_at = (SELECT max(created_at) {others}) "
+            f"UPDATE {table} SET last_at = (SELECT max(created_at) {others}) "
             f"WHERE {key} AND last_at = {row}.created_at;")
 
 
-def _sqlite_triggers() -> list[str]:
+def _trigger_prefix(table: str) -> str:
+    return "delivery_station_reach" if table == "deliverystationreach" else "delivery_reach"
+
+
+def _sqlite_triggers(tables: tuple[str, ...]) -> list[str]:
     counted = ", ".join(COUNTED_COLUMNS)
-    same_reach = (f"{_qualifies('OLD')} AND {_qualifies('NEW')} AND OLD.topic_id IS NEW.topic_id "
-                  "AND OLD.recipient IS NEW.recipient AND OLD.created_at IS NEW.created_at")
-    return [
+    statements = [
         f"CREATE TRIGGER delivery_rollup_insert AFTER INSERT ON delivery BEGIN {_sqlite_add()} END",
-        f"CREATE TRIGGER delivery_reach_insert AFTER INSERT ON delivery WHEN {_qualifies('NEW')} "
-        f"BEGIN {_sqlite_reach_add()} END",
         f"CREATE TRIGGER delivery_rollup_delete AFTER DELETE ON delivery BEGIN {_sqlite_remove()} END",
-        f"CREATE TRIGGER delivery_reach_delete AFTER DELETE ON delivery WHEN {_qualifies('OLD')} "
-        f"BEGIN {_sqlite_reach_remove()} END",
         f"CREATE TRIGGER delivery_rollup_update AFTER UPDATE OF {counted} ON delivery "
         f"WHEN {_changed(COUNTED_COLUMNS[:-1])} BEGIN {_sqlite_remove()} {_sqlite_add()} END",
-        # A counted row that changes person, topic or time leaves and enters (either order: a bound is
-        # looked up in the log as it is after the change).
-        f"CREATE TRIGGER delivery_reach_leave AFTER UPDATE OF {counted} ON delivery "
-        f"WHEN {_qualifies('OLD')} AND NOT ({same_reach}) BEGIN {_sqlite_reach_remove()} END",
-        f"CREATE TRIGGER delivery_reach_enter AFTER UPDATE OF {counted} ON delivery "
-        f"WHEN {_qualifies('NEW')} AND NOT ({same_reach}) BEGIN {_sqlite_reach_add()} END",
     ]
+    for table in tables[1:]:
+        name = _trigger_prefix(table)
+        statements += [
+            f"CREATE TRIGGER {name}_insert AFTER INSERT ON delivery WHEN {_qualifies('NEW', table)} "
+            f"BEGIN {_sqlite_reach_add(table)} END",
+            f"CREATE TRIGGER {name}_delete AFTER DELETE ON delivery WHEN {_qualifies('OLD', table)} "
+            f"BEGIN {_sqlite_reach_remove(table)} END",
+            # A counted row that changes person, topic, station or time leaves and enters (either order: a
+            # bound is looked up in the log as it is after the change).
+            f"CREATE TRIGGER {name}_leave AFTER UPDATE OF {counted} ON delivery "
+            f"WHEN {_qualifies('OLD', table)} AND NOT ({_same_reach(table)}) BEGIN {_sqlite_reach_remove(table)} END",
+            f"CREATE TRIGGER {name}_enter AFTER UPDATE OF {counted} ON delivery "
+            f"WHEN {_qualifies('NEW', table)} AND NOT ({_same_reach(table)}) BEGIN {_sqlite_reach_add(table)} END",
+        ]
+    return statements
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -117,10 +155,37 @@ def _sqlite_triggers() -> list[str]:
 _PG_HOUR = "(date_trunc('hour', {row}.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 
 
-def _pg_function() -> str:
-    old_hour, new_hour = _PG_HOUR.format(row="OLD"), _PG_HOUR.format(row="NEW")
+def _pg_reach_leave(table: str) -> str:
+    station = table == "deliverystationreach"
     others = ("FROM delivery d WHERE d.recipient = OLD.recipient AND d.topic_id IS NOT DISTINCT FROM OLD.topic_id "
-              f"AND d.channel = 'sms' AND d.status IN ({_REACHED_SQL})")
+              f"AND d.channel = 'sms' AND d.status IN ({_REACHED_SQL})" + (" AND d.station_id = OLD.station_id"
+                                                                          if station else ""))
+    key = _reach_match(table)
+    return f"""
+    IF {_qualifies('OLD', table)} AND NOT (TG_OP = 'UPDATE' AND {_same_reach(table, 'IS NOT DISTINCT FROM')}) THEN
+      UPDATE {table} r SET n = r.n - 1,
+        first_at = CASE WHEN r.n > 1 AND r.first_at = OLD.created_at
+                        THEN (SELECT min(d.created_at) {others}) ELSE r.first_at END,
+        last_at = CASE WHEN r.n > 1 AND r.last_at = OLD.created_at
+                       THEN (SELECT max(d.created_at) {others}) ELSE r.last_at END
+       WHERE {_reach_match(table, 'r.')};
+      DELETE FROM {table} WHERE {key} AND n <= 0;
+    END IF;"""
+
+
+def _pg_reach_enter(table: str) -> str:
+    return f"""
+    IF {_qualifies('NEW', table)} AND NOT (TG_OP = 'UPDATE' AND {_same_reach(table, 'IS NOT DISTINCT FROM')}) THEN
+      INSERT INTO {table} ({_reach_key(table)}, n, first_at, last_at)
+      VALUES ({_reach_values(table, 'NEW')}, 1, NEW.created_at, NEW.created_at)
+      ON CONFLICT ({_reach_key(table)}) DO UPDATE SET n = {table}.n + 1,
+        first_at = least({table}.first_at, EXCLUDED.first_at),
+        last_at = greatest({table}.last_at, EXCLUDED.last_at);
+    END IF;"""
+
+
+def _pg_function(tables: tuple[str, ...]) -> str:
+    old_hour, new_hour = _PG_HOUR.format(row="OLD"), _PG_HOUR.format(row="NEW")
     return f"""
 CREATE OR REPLACE FUNCTION delivery_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -128,41 +193,22 @@ BEGIN
     UPDATE deliveryhour SET n = n - 1, seconds = seconds - coalesce(OLD.duration_s, 0)
      WHERE topic_id = coalesce(OLD.topic_id, 0) AND channel = OLD.channel AND hour = {old_hour}
        AND station_id = coalesce(OLD.station_id, 0) AND bulletin_id = coalesce(OLD.bulletin_id, 0)
-       AND campaign_id = coalesce(OLD.campaign_id, 0) AND status = OLD.status;
-    IF {_qualifies('OLD')} AND NOT (TG_OP = 'UPDATE' AND {_qualifies('NEW')} AND OLD.topic_id IS NOT DISTINCT
-        FROM NEW.topic_id AND OLD.recipient = NEW.recipient AND OLD.created_at = NEW.created_at) THEN
-      UPDATE deliveryreach r SET n = r.n - 1,
-        first_at = CASE WHEN r.n > 1 AND r.first_at = OLD.created_at
-                        THEN (SELECT min(d.created_at) {others}) ELSE r.first_at END,
-        last_at = CASE WHEN r.n > 1 AND r.last_at = OLD.created_at
-                       THEN (SELECT max(d.created_at) {others}) ELSE r.last_at END
-       WHERE r.topic_id = coalesce(OLD.topic_id, 0) AND r.recipient = OLD.recipient;
-      DELETE FROM deliveryreach WHERE topic_id = coalesce(OLD.topic_id, 0) AND recipient = OLD.recipient
-         AND n <= 0;
-    END IF;
+       AND campaign_id = coalesce(OLD.campaign_id, 0) AND status = OLD.status;{"".join(map(_pg_reach_leave, tables[1:]))}
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     INSERT INTO deliveryhour (hour, topic_id, station_id, channel, bulletin_id, campaign_id, status, n, seconds)
     VALUES ({new_hour}, coalesce(NEW.topic_id, 0), coalesce(NEW.station_id, 0), NEW.channel,
             coalesce(NEW.bulletin_id, 0), coalesce(NEW.campaign_id, 0), NEW.status, 1, coalesce(NEW.duration_s, 0))
-    ON CONFLICT ({HOUR_KEY}) DO UPDATE SET n = deliveryhour.n + 1, seconds = deliveryhour.seconds + EXCLUDED.seconds;
-    IF {_qualifies('NEW')} AND NOT (TG_OP = 'UPDATE' AND {_qualifies('OLD')} AND OLD.topic_id IS NOT DISTINCT
-        FROM NEW.topic_id AND OLD.recipient = NEW.recipient AND OLD.created_at = NEW.created_at) THEN
-      INSERT INTO deliveryreach (topic_id, recipient, n, first_at, last_at)
-      VALUES (coalesce(NEW.topic_id, 0), NEW.recipient, 1, NEW.created_at, NEW.created_at)
-      ON CONFLICT (topic_id, recipient) DO UPDATE SET n = deliveryreach.n + 1,
-        first_at = least(deliveryreach.first_at, EXCLUDED.first_at),
-        last_at = greatest(deliveryreach.last_at, EXCLUDED.last_at);
-    END IF;
+    ON CONFLICT ({HOUR_KEY}) DO UPDATE SET n = deliveryhour.n + 1, seconds = deliveryhour.seconds + EXCLUDED.seconds;{"".join(map(_pg_reach_enter, tables[1:]))}
   END IF;
   RETURN NULL;
 END $$"""
 
 
-def _pg_triggers() -> list[str]:
+def _pg_triggers(tables: tuple[str, ...]) -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in COUNTED_COLUMNS)
     return [
-        _pg_function(),
+        _pg_function(tables),
         "CREATE TRIGGER delivery_rollup_insert AFTER INSERT ON delivery FOR EACH ROW EXECUTE FUNCTION "
         "delivery_rollup()",
         "CREATE TRIGGER delivery_rollup_delete AFTER DELETE ON delivery FOR EACH ROW EXECUTE FUNCTION "
@@ -174,10 +220,12 @@ def _pg_triggers() -> list[str]:
 
 # --------------------------------------------------------------------------- install, rebuild, check
 
-def install_triggers(connection: Connection) -> None:
-    """(Re)create the triggers for the connection's database."""
+def install_triggers(connection: Connection, tables: tuple[str, ...] = TABLES) -> None:
+    """(Re)create the triggers that keep ``tables`` (a migration names those of its time) for the database."""
     drop_triggers(connection)
-    for statement in (_pg_triggers() if connection.dialect.name == "postgresql" else _sqlite_triggers()):
+    assert tables[0] == "deliveryhour" and set(tables) <= set(TABLES), tables
+    postgres = connection.dialect.name == "postgresql"
+    for statement in (_pg_triggers(tables) if postgres else _sqlite_triggers(tables)):
         connection.exec_driver_sql(statement)
 
 
@@ -199,24 +247,29 @@ _COUNT_HOURS = """SELECT {hour} AS hour, coalesce(topic_id, 0) AS topic_id, coal
     channel, coalesce(bulletin_id, 0) AS bulletin_id, coalesce(campaign_id, 0) AS campaign_id, status,
     count(*) AS n, coalesce(sum(duration_s), 0) AS seconds
   FROM delivery GROUP BY 1, 2, 3, 4, 5, 6, 7"""
-_COUNT_REACH = f"""SELECT coalesce(topic_id, 0) AS topic_id, recipient, count(*) AS n, min(created_at) AS first_at,
-    max(created_at) AS last_at
-  FROM delivery WHERE channel = 'sms' AND status IN ({_REACHED_SQL}) AND recipient IS NOT NULL
-  GROUP BY 1, 2"""
 
 
-def rebuild(connection: Connection) -> None:
-    """Recount both tables from the log, set-based, in the caller's transaction."""
-    connection.exec_driver_sql("DELETE FROM deliveryhour")
-    connection.exec_driver_sql("DELETE FROM deliveryreach")
-    connection.exec_driver_sql("INSERT INTO deliveryhour (hour, topic_id, station_id, channel, bulletin_id, "
-                               "campaign_id, status, n, seconds) " + _COUNT_HOURS.format(hour=_hour_sql(connection)))
-    connection.exec_driver_sql("INSERT INTO deliveryreach (topic_id, recipient, n, first_at, last_at) "
-                               + _COUNT_REACH)
+def _count_reach(table: str) -> str:
+    return (f"SELECT {_reach_values(table, 'delivery')}, count(*) AS n, min(created_at) AS first_at, "
+            f"max(created_at) AS last_at FROM delivery WHERE {_qualifies('delivery', table)} "
+            f"GROUP BY {', '.join(str(i + 1) for i, _ in enumerate(_reach_key(table).split(', ')))}")
+
+
+def rebuild(connection: Connection, tables: tuple[str, ...] = TABLES) -> None:
+    """Recount ``tables`` (default: all) from the log, set-based, in the caller's transaction."""
+    for table in tables:
+        connection.exec_driver_sql(f"DELETE FROM {table}")
+        if table == "deliveryhour":
+            connection.exec_driver_sql("INSERT INTO deliveryhour (hour, topic_id, station_id, channel, bulletin_id, "
+                                       "campaign_id, status, n, seconds) "
+                                       + _COUNT_HOURS.format(hour=_hour_sql(connection)))
+        else:
+            connection.exec_driver_sql(f"INSERT INTO {table} ({_reach_key(table)}, n, first_at, last_at) "
+                                       + _count_reach(table))
 
 
 def drift(connection: Connection) -> list[str]:
-    """What differs between the rollup and a fresh count of the log (empty: they agree)."""
+    """What differs between the rollup (all three tables) and a fresh count of the log (empty: they agree)."""
     fresh = {tuple(r[:7]): (r[7], r[8]) for r in
              connection.execute(text(_COUNT_HOURS.format(hour=_hour_sql(connection))))}
     kept = {}
@@ -230,12 +283,15 @@ def drift(connection: Connection) -> list[str]:
         want, have = hours.get(key, (0, 0.0)), kept.get(key, (0, 0.0))
         if want[0] != have[0] or abs(want[1] - have[1]) > 1e-6 * max(1.0, abs(want[1])):
             problems.append(f"deliveryhour {key}: log {want}, rollup {have}")
-    fresh_reach = {tuple(r[:2]): (r[2], str(r[3]), str(r[4])) for r in connection.execute(text(_COUNT_REACH))}
-    kept_reach = {tuple(r[:2]): (r[2], str(r[3]), str(r[4])) for r in connection.execute(text(
-        "SELECT topic_id, recipient, n, first_at, last_at FROM deliveryreach"))}
-    for key in sorted(set(fresh_reach) | set(kept_reach), key=str):
-        if fresh_reach.get(key) != kept_reach.get(key):
-            problems.append(f"deliveryreach {key}: log {fresh_reach.get(key)}, rollup {kept_reach.get(key)}")
+    for table in TABLES[1:]:
+        width = len(_reach_key(table).split(", "))
+        fresh_reach = {tuple(r[:width]): tuple(map(str, r[width:]))
+                       for r in connection.execute(text(_count_reach(table)))}
+        kept_reach = {tuple(r[:width]): tuple(map(str, r[width:])) for r in connection.execute(text(
+            f"SELECT {_reach_key(table)}, n, first_at, last_at FROM {table}"))}
+        for key in sorted(set(fresh_reach) | set(kept_reach), key=str):
+            if fresh_reach.get(key) != kept_reach.get(key):
+                problems.append(f"{table} {key}: log {fresh_reach.get(key)}, rollup {kept_reach.get(key)}")
     return problems
 
 

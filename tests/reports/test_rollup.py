@@ -64,6 +64,33 @@ def test_the_report_reads_the_rollup(dataset, app):
     no_drift(app)
 
 
+def test_a_station_report_reads_the_station_reach(dataset, app):
+    """A station's people come from its own reach rows: remove them behind the log's back and they are gone."""
+    with app.session() as session:
+        xa01 = session.exec(select(Station).where(Station.code == "XA-01")).one()
+        cds = session.exec(select(Topic).where(Topic.code == "CDS")).one()
+        session.exec(update(Delivery).where(Delivery.campaign_id == dataset["C1"]).values(station_id=xa01.id))
+    no_drift(app)
+    compare_all(app, periods=[None, "2023-05"])
+    with app.read_session() as session:
+        before = reports.build_report(session, PLAN_CODE, "2023-05", "XA-01", as_of=AS_OF)
+    assert before.total.people_reached == 3 + 1200  # C1 reached 001-003; XA-01 played plan content in May
+    with app.engine.begin() as connection:
+        connection.execute(text("DELETE FROM deliverystationreach WHERE recipient = :r"), {"r": phone(1)})
+    with app.engine.connect() as connection:
+        found = [problem.split(":")[0] for problem in rollup.drift(connection)]
+    assert found == [f"deliverystationreach ({xa01.id}, {cds.id}, '{phone(1)}')"]
+    with app.read_session() as session:
+        rolled = reports.build_report(session, PLAN_CODE, "2023-05", "XA-01", as_of=AS_OF)
+        scanned = reports.build_report(session, PLAN_CODE, "2023-05", "XA-01", as_of=AS_OF, rollup=False)
+        whole = reports.build_report(session, PLAN_CODE, "2023-05", as_of=AS_OF)
+    assert (rolled.total.people_reached, scanned.total.people_reached) == (3 + 1200 - 1, 3 + 1200)
+    assert whole.total.people_reached == 3 + 1200  # the plan's report reads deliveryreach
+    with app.engine.begin() as connection:
+        rollup.rebuild(connection)
+    no_drift(app)
+
+
 def _generate(app, rng: random.Random, rows: int) -> None:
     """A random log: both channels, every status, rows outside the plan's dates, without topic or station."""
     with app.session() as session:
@@ -109,6 +136,7 @@ def test_rollup_equals_scan_on_generated_logs_through_every_kind_of_write(datase
     compare_all(app)
     # Row by row through the ORM, set-based UPDATEs, deletes, and foreign keys setting NULL.
     with app.session() as session:
+        stations = [s.id for s in session.exec(select(Station)).all()]
         for row in session.exec(select(Delivery).where(Delivery.id % 5 == 0)).all():
             row.status = rng.choice(STATUSES)
             row.duration_s = rng.choice([None, 33.5])
@@ -116,6 +144,8 @@ def test_rollup_equals_scan_on_generated_logs_through_every_kind_of_write(datase
                 row.created_at = row.created_at + timedelta(days=rng.choice([-40, 1, 95]))
             if rng.random() < 0.2:
                 row.recipient = phone(rng.randrange(40))
+            if rng.random() < 0.2:
+                row.station_id = rng.choice(stations + [None])
         session.exec(update(Delivery).where(Delivery.channel == "sms", Delivery.id % 3 == 0)
                      .values(status="delivered"))
         session.exec(update(Delivery).where(Delivery.channel == "sms", Delivery.id % 11 == 0)
@@ -151,14 +181,14 @@ def test_the_log_owners_writes_keep_the_rollup(dataset, app):
 
 
 def test_upgrade_counts_the_existing_log(dataset, app):
-    """A database just before the rollup (0004) with a log: the 0005 upgrade builds the rollup from it.
+    """A database just before the rollup (0004) with a log: the 0005 and 0007 upgrades build the rollup from it.
 
-    The later migrations' changes stay in place: the test runs 0005 alone, then marks the head again.
+    0006's changes stay in place: the test runs 0005 alone, marks 0006, then upgrades to the head.
     """
     with app.engine.begin() as connection:
         rollup.drop_triggers(connection)
-        connection.execute(text("DROP TABLE deliveryhour"))
-        connection.execute(text("DROP TABLE deliveryreach"))
+        for table in rollup.TABLES:
+            connection.execute(text(f"DROP TABLE {table}"))
         connection.execute(text("DROP INDEX ix_delivery_reached"))
         connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
     with pytest.raises(Exception, match="0004"):
@@ -167,9 +197,13 @@ def test_upgrade_counts_the_existing_log(dataset, app):
     with app.engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "0005")
-        connection.execute(text(f"UPDATE alembic_version SET version_num = '{db.HEAD_REVISION}'"))
+        assert connection.execute(text("SELECT sum(n) FROM deliveryreach")).scalar() == 5
+        connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+        command.upgrade(cfg, "head")
     db.require_current_schema(app.engine)
     with app.engine.connect() as connection:
         assert connection.execute(text("SELECT sum(n) FROM deliveryhour")).scalar() == 24
+        # the hand-counted log's SMS carry no station: nobody in the per-station reach
+        assert connection.execute(text("SELECT count(*) FROM deliverystationreach")).scalar() == 0
     no_drift(app)
-    compare_all(app, stations=(None,), periods=[None, "2023-Q2"])
+    compare_all(app, periods=[None, "2023-Q2"])

@@ -53,8 +53,9 @@ def upgrade() -> None:
     op.create_index("ix_delivery_reached", "delivery", ["recipient", "topic_id", "created_at"],
                     sqlite_where=sa.text(REACHED_WHERE), postgresql_where=sa.text(REACHED_WHERE))
     connection = op.get_bind()
-    rollup.install_triggers(connection)
-    rollup.rebuild(connection)
+    tables = ("deliveryhour", "deliveryreach")  # 0007 adds the third
+    rollup.install_triggers(connection, tables)
+    rollup.rebuild(connection, tables)
 
 
 def downgrade() -> None:
