@@ -28,13 +28,14 @@ from tests.scheduling.helpers import (
 
 def test_slots_air_on_time_and_are_logged(station_env):
     env = station_env
-    start = utcnow()
-    first, second = start + timedelta(seconds=12), start + timedelta(seconds=18)
+    first = utcnow() + timedelta(seconds=12)
     cli(env, "schedule", "add", "--station", "XA-01", "--at", local_text(first), "--length", "2m",
         "--topic", "911/KH-UBND:TTHC")
     daemon = DaemonProcess(env)
     try:
-        # Added while the daemon runs: picked up without a restart.
+        # Added while the daemon runs: picked up without a restart. A loaded machine may take a while to
+        # start the daemon: the slot is set from now, so it is never already in the past.
+        second = max(first + timedelta(seconds=6), utcnow() + timedelta(seconds=8))
         cli(env, "schedule", "add", "--station", "XA-01", "--at", local_text(second), "--length", "2m",
             "--topic", "911/KH-UBND:CDS")
         wait_for(lambda: len([b for b in bulletins(env) if b.status == "played"]) == 2, 60, "two bulletins")

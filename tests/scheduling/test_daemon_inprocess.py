@@ -298,11 +298,18 @@ def test_a_crash_while_rendering_a_due_slot_airs_it_late_on_restart(live):
         schedule = session.get(Schedule, schedule_id)
         schedule.at = slot
         session.add(schedule)
+    started, running = threading.Event(), {}
+
+    def render_until_the_crash(self, bulletin_id: int) -> bool:
+        started.set()
+        running["daemon"].stop_event.wait(30)
+        return False
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Bulletins, "render", lambda self, bulletin_id: threading.Event().wait(3) and False)
-        daemon = live.start()
+        patch.setattr(Bulletins, "render", render_until_the_crash)
+        daemon = running["daemon"] = live.start()
         daemon.slot_due_at(schedule_id, slot)
-        threading.Event().wait(0.5)
+        assert started.wait(30)
         assert live.bulletins()[0].status == "rendering"
         live.crash()
     live.clock.advance(minutes=2)
