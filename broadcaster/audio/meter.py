@@ -29,7 +29,8 @@ import numpy as np
 
 from broadcaster.audio.loudness import SILENCE_LUFS, Loudness
 
-__all__ = ["LoudnessMeter", "TruePeakMeter", "loudness_of_energies", "measure_pcm", "oversampled_envelope"]
+__all__ = ["LoudnessMeter", "TruePeakMeter", "kweighted", "loudness_of_energies", "measure_pcm", "oversampled_envelope",
+           "subblock_energies"]
 
 _KWEIGHT_TAPS = 2048
 _FFT_SIZE = 1 << 14  # a power of two: FFTs of other sizes can be several times slower
@@ -143,6 +144,47 @@ class TruePeakMeter:
         return 20 * math.log10(self.peak) if self.peak > 0 else float("-inf")
 
 
+def _kweight_chunks(x: np.ndarray, spectrum: np.ndarray, ringing_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K-weight ``x`` (up to ``_CHUNKS_PER_CALL`` chunks) by overlap-add, all its FFTs in one call;
+    ``ringing_in`` is the filter's output still owed by the samples before ``x``. Returns the weighted
+    samples of ``x`` and the ringing owed after it."""
+    n = len(x)
+    rows = -(-n // _CHUNK)
+    blocks = np.zeros((rows, _CHUNK), x.dtype)
+    blocks.ravel()[:n] = x
+    filtered = np.fft.irfft(np.fft.rfft(blocks, _FFT_SIZE, axis=1) * spectrum, _FFT_SIZE, axis=1)
+    weighted = np.zeros((rows + 1) * _CHUNK)
+    weighted[: rows * _CHUNK] = filtered[:, :_CHUNK].ravel()
+    ringing = _KWEIGHT_TAPS - 1  # each chunk's filter output past its end, added to the next chunk
+    weighted[_CHUNK:].reshape(rows, _CHUNK)[:, :ringing] += filtered[:, _CHUNK : _CHUNK + ringing]
+    weighted[:ringing] += ringing_in
+    return weighted[:n], weighted[n : n + ringing].copy()
+
+
+def kweighted(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The K-weighted signal of one clip held in memory, with the filter's ringing after its last
+    sample (``len(samples) + 2047`` values; float64)."""
+    x = _as_float(samples)
+    parts: list[np.ndarray] = []
+    ringing = np.zeros(_KWEIGHT_TAPS - 1)
+    spectrum = _kweighting_spectrum(sample_rate)
+    for start in range(0, len(x), _CHUNK * _CHUNKS_PER_CALL):
+        weighted, ringing = _kweight_chunks(x[start : start + _CHUNK * _CHUNKS_PER_CALL], spectrum, ringing)
+        parts.append(weighted)
+    return np.concatenate([*parts, ringing])
+
+
+def subblock_energies(weighted: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Sum of squares per 100 ms sub-block of a K-weighted signal (the partial last one included):
+    ``LoudnessMeter(keep_tail=True).subblock_energies()`` of the clip :func:`kweighted` was given."""
+    subblock = max(1, round(sample_rate / 10))
+    whole = len(weighted) // subblock * subblock
+    energies = np.square(weighted[:whole]).reshape(-1, subblock).sum(axis=1)
+    if whole == len(weighted):
+        return energies
+    return np.concatenate([energies, [float(np.square(weighted[whole:]).sum())]])
+
+
 class LoudnessMeter:
     """Feed mono PCM chunks (int16 or float in [-1, 1]) with :meth:`add`; read :meth:`result`."""
 
@@ -170,22 +212,11 @@ class LoudnessMeter:
             self._true_peak.add(x)
 
     def _add_chunks(self, x: np.ndarray) -> None:
-        """K-weight ``x`` (up to ``_CHUNKS_PER_CALL`` chunks) by overlap-add, all its FFTs in one call."""
-        n = len(x)
-        if n == 0:
+        if len(x) == 0:
             return
-        self.frames += n
-        rows = -(-n // _CHUNK)
-        blocks = np.zeros((rows, _CHUNK), x.dtype)
-        blocks.ravel()[:n] = x
-        filtered = np.fft.irfft(np.fft.rfft(blocks, _FFT_SIZE, axis=1) * self._spectrum, _FFT_SIZE, axis=1)
-        weighted = np.zeros((rows + 1) * _CHUNK)
-        weighted[: rows * _CHUNK] = filtered[:, :_CHUNK].ravel()
-        ringing = _KWEIGHT_TAPS - 1  # each chunk's filter output past its end, added to the next chunk
-        weighted[_CHUNK:].reshape(rows, _CHUNK)[:, :ringing] += filtered[:, _CHUNK : _CHUNK + ringing]
-        weighted[:ringing] += self._tail
-        self._tail = weighted[n : n + ringing].copy()
-        self._take(weighted[:n])
+        self.frames += len(x)
+        weighted, self._tail = _kweight_chunks(x, self._spectrum, self._tail)
+        self._take(weighted)
 
     def _take(self, weighted: np.ndarray) -> None:
         joined = np.concatenate([self._pending, weighted]) if len(self._pending) else weighted
