@@ -74,10 +74,12 @@ class MasteredClip:
                 "energies": [float(e) for e in self.energies]}
 
 
-def _sliding_min(values: np.ndarray, width: int) -> np.ndarray:
-    """Minimum over a centred window of ``width`` (odd) samples; van Herk / Gil-Werman, O(n)."""
+def _sliding_min(values: np.ndarray, width: int, outside: float) -> np.ndarray:
+    """Minimum over a centred window of ``width`` (odd) samples, ``outside`` beyond the ends;
+    van Herk / Gil-Werman, O(n)."""
     half = width // 2
-    padded = np.concatenate([np.ones(half, values.dtype), values, np.ones(half + width, values.dtype)])
+    padded = np.concatenate([np.full(half, outside, values.dtype), values,
+                             np.full(half + width, outside, values.dtype)])
     blocks = len(padded) // width
     padded = padded[: blocks * width].reshape(blocks, width)
     prefix = np.minimum.accumulate(padded, axis=1).ravel()
@@ -94,6 +96,42 @@ def _moving_average(values: np.ndarray, width: int) -> np.ndarray:
     return ((sums[width:] - sums[:-width]) / width).astype(values.dtype)
 
 
+def _windowed(values: np.ndarray, width: int, window: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``window(values)`` for a function whose output at a sample depends only on the ``width``
+    samples centred on it, worked out block by block so the temporaries stay small."""
+    half = width // 2
+    n = len(values)
+    out = np.empty_like(values)
+    for start in range(0, n, _LIMITER_BLOCK):
+        stop = min(n, start + _LIMITER_BLOCK)
+        lo, hi = max(0, start - half), min(n, stop + half)
+        out[start:stop] = window(values[lo:hi])[start - lo : stop - lo]
+    return out
+
+
+class _PeakLimiter:
+    """The limiter's gain per sample for one clip at any level (see :func:`limit_peaks`).
+
+    The gain needed at a sample is ``min(1, limit / envelope)``; its sliding minimum is
+    ``min(1, limit * m)`` with ``m`` the sliding minimum of ``1 / envelope`` (a sliding minimum
+    commutes with a non-decreasing function), so ``m`` is worked out once and every level the
+    gain search tries costs one moving average."""
+
+    def __init__(self, envelope: np.ndarray, sample_rate: int):
+        half = max(1, int(_LIMITER_HALF_WINDOW_S * sample_rate))
+        self.width = 2 * half + 1
+        self.peak = float(envelope.max(initial=0.0))
+        inverse = np.float32(1.0) / np.maximum(envelope, np.float32(1e-12), dtype=np.float32)
+        self._smallest_inverse = _windowed(inverse, self.width, lambda v: _sliding_min(v, self.width, np.inf))
+
+    def gain(self, limit: float) -> np.ndarray | None:
+        """Gain per sample (float32) holding the envelope under ``limit``; None when none is needed."""
+        if self.peak <= limit:
+            return None
+        spread = np.minimum(np.float32(1.0), self._smallest_inverse * np.float32(limit))
+        return _windowed(spread, self.width, lambda v: _moving_average(v, self.width))
+
+
 def limit_peaks(x: np.ndarray, ceiling_dbtp: float, sample_rate: int, envelope: np.ndarray | None = None) -> np.ndarray:
     """``x`` (float, full scale 1.0) with its true peak held under ``ceiling_dbtp``.
 
@@ -102,26 +140,10 @@ def limit_peaks(x: np.ndarray, ceiling_dbtp: float, sample_rate: int, envelope: 
     any sample needs and changes over milliseconds, not samples (no clicks, little distortion).
     """
     env = oversampled_envelope(x) if envelope is None else envelope
-    gain = _limiter_gain(env, 10 ** (ceiling_dbtp / 20), sample_rate, x.dtype)
-    return x if gain is None else x * gain
-
-
-def _limiter_gain(env: np.ndarray, limit: float, sample_rate: int, dtype) -> np.ndarray | None:
-    """The limiter's gain per sample (see :func:`limit_peaks`), or None when no sample needs any.
-    Worked out block by block (the gain at a sample depends only on its neighbours), so the
-    temporaries stay small whatever the clip's length."""
+    limit = 10 ** (ceiling_dbtp / 20)
     if float(env.max(initial=0.0)) <= limit:
-        return None
-    half = max(1, int(_LIMITER_HALF_WINDOW_S * sample_rate))
-    width = 2 * half + 1
-    n = len(env)
-    out = np.empty(n, dtype)
-    for start in range(0, n, _LIMITER_BLOCK):
-        stop = min(n, start + _LIMITER_BLOCK)
-        lo, hi = max(0, start - 2 * half), min(n, stop + 2 * half)
-        need = np.minimum(1.0, limit / np.maximum(env[lo:hi], 1e-12)).astype(dtype, copy=False)
-        out[start:stop] = _moving_average(_sliding_min(need, width), width)[start - lo : stop - lo]
-    return out
+        return x
+    return x * _PeakLimiter(env, sample_rate).gain(limit)
 
 
 def apply_gain(pcm: np.ndarray, gain_db: float) -> np.ndarray:
@@ -179,6 +201,7 @@ def master_clip(pcm: np.ndarray, sample_rate: int, target_lufs: float, ceiling_d
         return _finished(x, sample_rate, ceiling_dbtp, lufs, energies)
     envelope = oversampled_envelope(x)
     limit = 10 ** (ceiling_dbtp / 20)
+    limiter = _PeakLimiter(envelope, sample_rate)
     # Limiting takes loudness away, less than the gain adds: solve lufs(gain) = target by secant steps,
     # each step's loudness predicted from the K-weighted clip and the limiter's gain.
     tried: list[tuple[float, float]] = []  # (gain, predicted lufs)
@@ -186,7 +209,7 @@ def master_clip(pcm: np.ndarray, sample_rate: int, target_lufs: float, ceiling_d
     gain = target_lufs - lufs
     for _ in range(_MAX_ROUNDS):
         scale = 10 ** (gain / 20)
-        limiting = _limiter_gain(envelope * np.float32(scale), limit, sample_rate, np.float32)
+        limiting = limiter.gain(limit / scale)
         scaled = weighted * scale
         if limiting is not None:
             scaled[:n] *= limiting
