@@ -363,6 +363,19 @@ class Renderer:
         finally:
             logger.removeHandler(catcher)
 
+    def texts_in_order(self, job: BulletinJob, ident: str | None) -> list[tuple[str, str]]:
+        """(text, lang) of everything the bulletin speaks, in the order it is heard: the ident, each
+        item's texts, and the repeat intro after the first item read more than once."""
+        texts = [(ident, "vi")] if ident else []
+        intro_pending = bool(self.repeat_intro.strip())
+        for item in job.items:
+            texts.extend((text, lang) for lang, text, audio_path in item.texts
+                         if not audio_path and text and text.strip())
+            if intro_pending and item.repeat > 1:
+                texts.append((self.repeat_intro, "vi"))
+                intro_pending = False
+        return texts
+
     def speak_ahead(self, pool: ThreadPoolExecutor, texts: list[tuple[str, str]]) -> dict[tuple[str, str], Future]:
         """Start speaking every sentence of ``texts`` ((text, lang) pairs) on ``pool``, in order."""
         futures: dict[tuple[str, str], Future] = {}
@@ -629,11 +642,7 @@ class Renderer:
         topics: list[str] = []
 
         ident = self.ident_text(job.station_name)
-        texts = ([(ident, "vi")] if ident else []) + [
-            (text, lang) for item in job.items for lang, text, audio_path in item.texts
-            if not audio_path and text and text.strip()]
-        if self.repeat_intro.strip() and any(item.repeat > 1 for item in job.items):
-            texts.append((self.repeat_intro, "vi"))
+        texts = self.texts_in_order(job, ident)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="speak") as pool:
             ahead = self.speak_ahead(pool, texts)
             try:

@@ -154,6 +154,37 @@ def test_cold_sentences_are_spoken_in_parallel_and_kept_in_order(run, studio, mo
     assert spoken == renderer.normalize(text)
 
 
+def test_cold_sentences_are_spoken_in_the_order_they_are_heard(run, studio, monkeypatch):  # noqa: F811
+    """The repeat intro is needed after the first item read twice, not after the whole bulletin."""
+    from sqlmodel import select
+
+    from broadcaster import content
+    from broadcaster.app import App
+    from broadcaster.models import Station
+
+    offline(studio, '"wav"')
+    first = add_item(run, "--title", "Khẩn", "--topic", "CDS", "--repeat", "2", "--text", "Nước suối dâng cao.")
+    second = add_item(run, "--title", "Lịch", "--topic", "TTHC", "--text", "Chiều nay họp thôn. Mời bà con dự.")
+    app = App.load(None)
+    renderer = render_mod.Renderer(app.config)
+    renderer.workers = 1
+    with app.session() as session:
+        station = session.exec(select(Station)).first()
+        job = renderer.prepare(session, [content.get_item(session, i) for i in (first, second)], station)
+    spoken: list[str] = []
+    real = EspeakSynthesizer.synthesize
+
+    def recording(self, sentence, lang):
+        spoken.append(sentence)
+        return real(self, sentence, lang)
+
+    monkeypatch.setattr(EspeakSynthesizer, "synthesize", recording)
+    renderer.render(job, output=studio / "ordered.wav")
+    ident = renderer.normalize(renderer.ident_text(job.station_name))
+    assert spoken == [*ident, *renderer.normalize("Nước suối dâng cao."), *renderer.normalize(renderer.repeat_intro),
+                      *renderer.normalize("Chiều nay họp thôn. Mời bà con dự.")]
+
+
 def test_mastered_clip_cache_round_trip_and_torn_file(tmp_path):
     rng = np.random.default_rng(1)
     pcm = (rng.standard_normal(22050 * 2) * 3000).astype(np.int16)
