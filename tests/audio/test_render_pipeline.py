@@ -199,3 +199,27 @@ def test_mastered_clip_cache_round_trip_and_torn_file(tmp_path):
     assert back.integrated_lufs == clip.integrated_lufs and np.allclose(back.energies, clip.energies)
     path.write_bytes(path.read_bytes()[:-1000])  # a write cut short by a power cut
     assert cache.get_clip(key) is None and not path.exists()
+
+
+def test_warm_render_of_a_recording_neither_decodes_nor_masters_it_again(run, studio, processes):  # noqa: F811
+    offline(studio)
+    recording = studio / "loa.mp3"  # an operator's phone recording: MP3, stereo, quiet
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=220:duration=3,volume=0.05", "-ac", "2", str(recording)], check=True)
+    item = add_item(run, "--title", "Thông báo ghi âm", "--topic", "TTHC", "--channel", "loudspeaker",
+                    "--audio", recording, "--audio-lang", "vi")
+    run("render", "--item", item, "-o", studio / "cold.mp3")
+    processes.clear()
+    run("render", "--item", item, "-o", studio / "warm.mp3")
+    assert dict(processes) == {"ffmpeg": 2}  # the encoder and the check; the recording comes from the cache
+    integrated, peak = ebur128(studio / "warm.mp3")
+    assert abs(integrated + 16.0) <= 0.5 and peak <= -1.0
+    # the stored recording replaced by another one: new bytes, so it is decoded and mastered again
+    stored = next(p["sentences"][0]["file"] for p in manifest_of(studio / "warm.mp3")["pieces"]
+                  if p["kind"] == "recording")
+    subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=330:duration=5,volume=0.05", "-ac", "2", "-f", "mp3", stored], check=True)
+    processes.clear()
+    run("render", "--item", item, "-o", studio / "again.mp3")
+    assert processes["ffmpeg"] >= 3 and manifest_of(studio / "again.mp3")["items"][0]["reading_s"] == \
+        pytest.approx(5.0, abs=0.1)
