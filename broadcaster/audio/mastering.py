@@ -231,6 +231,8 @@ def master_clip(pcm: np.ndarray, sample_rate: int, target_lufs: float, ceiling_d
     scale = np.float32(10 ** (gain / 20))
     if limiting is None:  # plain gain: the prediction is exact (K-weighting is linear)
         return _finished(x * scale, sample_rate, ceiling_dbtp, lufs, energies, envelope * scale)
-    y = x * scale * limiting
+    del weighted, scaled  # the chosen clip is K-weighted again below: do not hold two copies
+    y = x * scale
+    y *= limiting
     lufs, energies = _loudness(y, sample_rate)
     return _finished(y, sample_rate, ceiling_dbtp, lufs, energies)
