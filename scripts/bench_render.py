@@ -8,8 +8,9 @@ offline TTS chain (espeak-ng only, no network), MP3 output. The 10-minute bullet
 * cold: empty render cache - every sentence is synthesised and mastered;
 * warm: the same items again - every sentence comes from the cache;
 * floor, measured here on the same material: espeak-ng alone speaking the bulletin's whole
-  (normalised) text in one run, and ffmpeg alone concatenating the cached clips and encoding
-  them once at the project's MP3 settings. The ratios say how far a render is from them.
+  (normalised) text in one run, and ffmpeg alone reading the bulletin's own samples (the warm
+  output decoded once, untimed, to a WAV: the clips, silences and repeats, same length) and
+  encoding them once at the project's MP3 settings. The ratios say how far a render is from them.
 
 Every render runs in a fresh child process so its peak memory is its own; each figure is the
 median of ``--runs`` runs (a cold run starts from an emptied cache). Printed per size: audio
@@ -19,6 +20,8 @@ RSS of the Python process (ru_maxrss; children not counted: Linux charges a fork
 parent's RSS), and the output's loudness and true peak measured by a separate ffmpeg
 ``ebur128`` run. The machine's load is printed before each size. Before the cold render the
 composer's estimate (from the syllable count) is compared with the real airtime of each item.
+With the 10-minute size, an emergency announcement is rendered the way the daemon airs one
+(``Renderer(local_only=True)``, ``check=False``) and its ffmpeg processes are counted.
 
 Usage::
 
@@ -130,7 +133,8 @@ ANNOUNCEMENT = ("Thông báo khẩn của Ủy ban nhân dân xã. Mưa lớn k�
 
 def announce_phase(config_path: Path, run: int) -> dict:
     """An emergency announcement, as ``broadcaster announce`` airs it: new text (cold), read twice,
-    rendered with check=False. Counts the ffmpeg processes and times the render module's import."""
+    rendered as the daemon renders one (local voices only, check=False). Counts the ffmpeg processes
+    and times the render module's import."""
     started = time.perf_counter()
     from broadcaster.audio.render import BulletinJob, ItemSnapshot, Renderer
     imported = time.perf_counter() - started
@@ -149,7 +153,7 @@ def announce_phase(config_path: Path, run: int) -> dict:
     subprocess.Popen = CountingPopen
     config = load_config(config_path)
     t0 = time.perf_counter()
-    renderer = Renderer(config)
+    renderer = Renderer(config, local_only=True)
     item = ItemSnapshot(id=1, title="Thông báo khẩn", priority="emergency", repeat=2, topic_code=None,
                         topic_title=None, texts=(("vi", ANNOUNCEMENT.format(run=run), None),))
     job = BulletinJob(items=[item], station_code="XA-01", station_name="xã Phước Hà", timezone="Asia/Ho_Chi_Minh")
@@ -262,15 +266,16 @@ def espeak_floor(config_path: Path, ids: list[int], work: Path) -> float:
                   "-w", str(work / "floor.wav"), "-f", str(text_file)])
 
 
-def encode_floor(cache_dir: Path, work: Path, bitrate: str) -> float:
-    """Seconds ffmpeg alone takes to concatenate the cached mastered clips and encode them once."""
+def encode_floor(bulletin: Path, work: Path, bitrate: str) -> float:
+    """Seconds ffmpeg alone takes to read the bulletin's own samples and encode them once."""
     from broadcaster.audio.assemble import MP3_ENCODER_ARGS
 
-    clips = sorted(p for p in cache_dir.glob("??/*.wav") if b"bmst" in p.read_bytes()[:64])
-    listing = work / "floor-list.txt"
-    listing.write_text("".join(f"file '{p}'\n" for p in clips), encoding="utf-8")
-    return timed(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "concat", "-safe", "0",
-                  "-i", str(listing), *MP3_ENCODER_ARGS, "-b:a", bitrate, str(work / "floor.mp3")])
+    samples = work / "floor-input.wav"
+    if not samples.exists():  # untimed: the warm output decoded once (its encoder delay trimmed)
+        subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-i", str(bulletin),
+                        "-c:a", "pcm_s16le", str(samples)], check=True)
+    return timed(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-i", str(samples),
+                  *MP3_ENCODER_ARGS, "-b:a", bitrate, str(work / "floor.mp3")])
 
 
 def bench_size(minutes: int, runs: int, use_tracemalloc: bool, keep: bool) -> None:
@@ -290,13 +295,13 @@ def bench_size(minutes: int, runs: int, use_tracemalloc: bool, keep: bool) -> No
         for _ in range(runs):
             warms.append(run_phase(root, "warm", use_tracemalloc))
         floor_speak = statistics.median(espeak_floor(config_path, ids, root) for _ in range(runs))
-        floor_encode = statistics.median(encode_floor(config.cache_dir, root, str(config.audio.bitrate))
+        floor_encode = statistics.median(encode_floor(Path(warms[-1]["path"]), root, str(config.audio.bitrate))
                                          for _ in range(runs))
         audio_s = warms[-1]["audio_s"]
         print(f"\n{minutes:>2} min bulletin: {count} items, {audio_s:.1f} s of audio; load before "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after {os.getloadavg()[0]:.2f}; medians of {runs} runs")
         for name, results, floor, floor_name in (("cold", colds, floor_speak, "espeak-ng alone"),
-                                                 ("warm", warms, floor_encode, "concat + one encode")):
+                                                 ("warm", warms, floor_encode, "one encode, same audio")):
             wall = statistics.median(r["wall_s"] for r in results)
             cpu = statistics.median(r["cpu_s"] for r in results)
             rss = max(r["maxrss_mb"] for r in results)
@@ -321,7 +326,8 @@ def bench_size(minutes: int, runs: int, use_tracemalloc: bool, keep: bool) -> No
         if minutes == 10:
             announces = [run_phase(root, f"announce-{n}", False) for n in range(runs)]
             integrated, peak = ebur128(Path(announces[-1]["path"]))
-            print(f"  announcement ({announces[-1]['audio_s']:.0f} s clip, new text, read twice, check=False): "
+            print(f"  announcement ({announces[-1]['audio_s']:.0f} s clip, new text, read twice, local voices, "
+                  f"check=False): "
                   f"render {statistics.median(a['wall_s'] for a in announces):.2f} s, import of the renderer "
                   f"{statistics.median(a['import_s'] for a in announces):.2f} s, ffmpeg runs "
                   f"{max(a['ffmpeg_runs'] for a in announces)}, ffmpeg ebur128 {integrated:+.1f} LUFS {peak:+.1f} dBTP")

@@ -7,11 +7,14 @@ the whole signal:
 
 * K-weighting: the two BS.1770 biquads (libebur128's coefficients for any sample rate),
   applied as their 2048-tap impulse response by FFT overlap-add (the response has decayed
-  by far more than 100 dB after 2048 samples at 22.05 kHz and above);
+  by far more than 100 dB after 2048 samples at 22.05 kHz and above), many 16k-point FFTs
+  in one call (twice as fast here as one 64k-point FFT over the same samples);
 * integrated loudness: 400 ms blocks every 100 ms, absolute gate -70 LUFS, relative gate
   -10 LU; loudness range: 3 s blocks every 100 ms, gates -70 LUFS and -20 LU, P95 - P10;
 * true peak: 4x oversampling by a Kaiser-windowed sinc interpolator (BS.1770-4 Annex 2
-  asks for at least 4x), so peaks between samples count.
+  asks for at least 4x), so peaks between samples count; each 12-tap phase is a sum of 12
+  shifted float32 copies, three times faster than ``np.convolve`` (float32 holds 16-bit
+  samples exactly).
 
 Figures agree with ffmpeg's ``ebur128=peak=true`` to a few hundredths of a LU and about
 0.1 dB of true peak (tests/audio/test_meter.py compares them).
@@ -26,13 +29,16 @@ import numpy as np
 
 from broadcaster.audio.loudness import SILENCE_LUFS, Loudness
 
-__all__ = ["LoudnessMeter", "TruePeakMeter", "loudness_of_energies", "measure_pcm", "oversampled_envelope"]
+__all__ = ["LoudnessMeter", "TruePeakMeter", "kweighted", "loudness_of_energies", "measure_pcm", "oversampled_envelope",
+           "subblock_energies"]
 
 _KWEIGHT_TAPS = 2048
-_FFT_SIZE = 1 << 16  # a power of two: FFTs of other sizes can be several times slower
-_CHUNK = _FFT_SIZE - _KWEIGHT_TAPS
+_FFT_SIZE = 1 << 14  # a power of two: FFTs of other sizes can be several times slower
+_CHUNK = _FFT_SIZE - _KWEIGHT_TAPS  # new samples per FFT
+_CHUNKS_PER_CALL = 2  # FFTs done in one numpy call: under 2 MB of temporaries (more is no faster)
 _OVERSAMPLE = 4
 _INTERP_TAPS_PER_PHASE = 12
+_PEAK_BLOCK = 1 << 15  # samples per block of the interpolator's sums
 _ABSOLUTE_GATE_LUFS = -70.0
 _FULL_SCALE = 32768.0
 
@@ -86,32 +92,100 @@ def _as_float(samples: np.ndarray) -> np.ndarray:
     return np.asarray(samples, dtype=np.float64)
 
 
+def _as_float32(samples: np.ndarray) -> np.ndarray:
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / np.float32(_FULL_SCALE)
+    return np.asarray(samples, dtype=np.float32)
+
+
+def _between_samples(padded: np.ndarray, first: int, n: int) -> np.ndarray:
+    """For i < n, the largest magnitude of the three 4x-oversampled points that follow input
+    sample ``padded[first - delay + i]``: ``sum_j phase[j] * padded[first + i - j]`` (float32).
+    Worked out in blocks that stay in the CPU's cache (three times faster than one pass)."""
+    out = np.zeros(n, np.float32)
+    total = np.empty(min(n, _PEAK_BLOCK), np.float32)
+    term = np.empty_like(total)
+    phases = [phase.astype(np.float32) for phase in _interpolator_phases()]
+    for start in range(0, n, _PEAK_BLOCK):
+        size = min(_PEAK_BLOCK, n - start)
+        at = first + start
+        block, acc, tmp = out[start : start + size], total[:size], term[:size]
+        for taps in phases:
+            np.multiply(padded[at : at + size], taps[0], out=acc)
+            for j in range(1, len(taps)):
+                np.multiply(padded[at - j : at - j + size], taps[j], out=tmp)
+                acc += tmp
+            np.maximum(block, np.abs(acc, out=acc), out=block)
+    return out
+
+
 class TruePeakMeter:
     """The 4x-oversampled peak of mono PCM fed chunk by chunk (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._history = np.zeros(_INTERP_TAPS_PER_PHASE - 1)  # input samples the interpolator still needs
+        self._history = np.zeros(_INTERP_TAPS_PER_PHASE - 1, np.float32)  # input the interpolator still needs
         self.peak = 0.0  # linear, full scale 1.0
 
     def add(self, samples: np.ndarray) -> None:
-        x = _as_float(samples)
-        for start in range(0, len(x), _CHUNK):
-            self._add_chunk(x[start : start + _CHUNK])
+        x = _as_float32(samples)
+        for start in range(0, len(x), _CHUNK * _CHUNKS_PER_CALL):
+            self._add_chunk(x[start : start + _CHUNK * _CHUNKS_PER_CALL])
 
     def _add_chunk(self, x: np.ndarray) -> None:
         if len(x) == 0:
             return
-        peak = float(np.abs(x).max())
         joined = np.concatenate([self._history, x])
-        for phase in _interpolator_phases():  # 12 taps: direct convolution beats an FFT
-            between = np.convolve(joined, phase.astype(joined.dtype, copy=False), mode="valid")
-            peak = max(peak, float(np.abs(between).max()))
-        self.peak = max(self.peak, peak)
+        between = _between_samples(joined, len(self._history), len(x))
+        self.peak = max(self.peak, float(np.abs(x).max()), float(between.max()))
         self._history = joined[-(_INTERP_TAPS_PER_PHASE - 1) :].copy()
 
     @property
     def dbtp(self) -> float:
         return 20 * math.log10(self.peak) if self.peak > 0 else float("-inf")
+
+
+def _kweight_chunks(x: np.ndarray, spectrum: np.ndarray, ringing_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K-weight ``x`` (up to ``_CHUNKS_PER_CALL`` chunks) by overlap-add, all its FFTs in one call;
+    ``ringing_in`` is the filter's output still owed by the samples before ``x``. Returns the weighted
+    samples of ``x`` and the ringing owed after it."""
+    n = len(x)
+    rows = -(-n // _CHUNK)
+    blocks = np.zeros((rows, _CHUNK), x.dtype)
+    blocks.ravel()[:n] = x
+    filtered = np.fft.irfft(np.fft.rfft(blocks, _FFT_SIZE, axis=1) * spectrum, _FFT_SIZE, axis=1)
+    weighted = np.zeros((rows + 1) * _CHUNK)
+    weighted[: rows * _CHUNK] = filtered[:, :_CHUNK].ravel()
+    ringing = _KWEIGHT_TAPS - 1  # each chunk's filter output past its end, added to the next chunk
+    weighted[_CHUNK:].reshape(rows, _CHUNK)[:, :ringing] += filtered[:, _CHUNK : _CHUNK + ringing]
+    weighted[:ringing] += ringing_in
+    return weighted[:n], weighted[n : n + ringing].copy()
+
+
+def kweighted(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The K-weighted signal of one clip held in memory, with the filter's ringing after its last
+    sample (``len(samples) + 2047`` values; float32, half the memory of a long recording's float64)."""
+    x = _as_float(samples)
+    n = len(x)
+    out = np.empty(n + _KWEIGHT_TAPS - 1, np.float32)
+    ringing = np.zeros(_KWEIGHT_TAPS - 1)
+    spectrum = _kweighting_spectrum(sample_rate)
+    step = _CHUNK * _CHUNKS_PER_CALL
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        out[start:stop], ringing = _kweight_chunks(x[start:stop], spectrum, ringing)
+    out[n:] = ringing
+    return out
+
+
+def subblock_energies(weighted: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Sum of squares per 100 ms sub-block of a K-weighted signal (the partial last one included):
+    ``LoudnessMeter(keep_tail=True).subblock_energies()`` of the clip :func:`kweighted` was given."""
+    subblock = max(1, round(sample_rate / 10))
+    whole = len(weighted) // subblock * subblock
+    energies = np.square(weighted[:whole]).reshape(-1, subblock).sum(axis=1)
+    if whole == len(weighted):
+        return energies
+    return np.concatenate([energies, [float(np.square(weighted[whole:]).sum())]])
 
 
 class LoudnessMeter:
@@ -135,21 +209,17 @@ class LoudnessMeter:
 
     def add(self, samples: np.ndarray) -> None:
         x = _as_float(samples)
-        for start in range(0, len(x), _CHUNK):
-            self._add_chunk(x[start : start + _CHUNK])
-
-    def _add_chunk(self, x: np.ndarray) -> None:
-        n = len(x)
-        if n == 0:
-            return
-        self.frames += n
-        size = _FFT_SIZE
-        weighted = np.fft.irfft(np.fft.rfft(x, size) * self._spectrum, size)[: n + _KWEIGHT_TAPS - 1]
-        weighted[: _KWEIGHT_TAPS - 1] += self._tail
-        self._tail = weighted[n:].copy()
-        self._take(weighted[:n])
+        for start in range(0, len(x), _CHUNK * _CHUNKS_PER_CALL):
+            self._add_chunks(x[start : start + _CHUNK * _CHUNKS_PER_CALL])
         if self._true_peak is not None:
-            self._true_peak._add_chunk(x)
+            self._true_peak.add(x)
+
+    def _add_chunks(self, x: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        self.frames += len(x)
+        weighted, self._tail = _kweight_chunks(x, self._spectrum, self._tail)
+        self._take(weighted)
 
     def _take(self, weighted: np.ndarray) -> None:
         joined = np.concatenate([self._pending, weighted]) if len(self._pending) else weighted
@@ -226,12 +296,10 @@ def loudness_of_energies(energies: np.ndarray, sample_rate: int) -> float:
 
 def oversampled_envelope(x: np.ndarray) -> np.ndarray:
     """Per sample, the largest magnitude of the signal at that sample and at the three 4x-oversampled
-    points after it: what a limiter must hold under the ceiling so the true peak stays there."""
-    x = _as_float(x)
+    points after it: what a limiter must hold under the ceiling so the true peak stays there (float32)."""
+    x = _as_float32(x)
     n = len(x)
+    pad = _INTERP_TAPS_PER_PHASE
     delay = _INTERP_TAPS_PER_PHASE // 2  # the interpolators' group delay, in input samples
-    envelope = np.abs(x)
-    for phase in _interpolator_phases():
-        between = np.convolve(x, phase.astype(x.dtype, copy=False))[delay : delay + n]
-        np.maximum(envelope, np.abs(between), out=envelope)
-    return envelope
+    padded = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(pad, np.float32)])
+    return np.maximum(np.abs(x), _between_samples(padded, pad + delay, n))

@@ -19,7 +19,10 @@ own (:mod:`broadcaster.audio.mastering`, in-process: gain, a 4x-oversampled
 peak limiter when needed and the loudness it took made up) so an operator's
 quiet phone recording does not follow a loud jingle. A spoken sentence is
 cached *after* mastering, keyed by text, voice, backend and the mastering
-settings, with its measurement: a warm render reads finished clips.
+settings, with its measurement: a warm render reads finished clips. An
+operator's recording and a jingle are cached the same way, keyed by the hash
+of their content and the mastering settings (a warm render does not decode a
+recording again).
 
 The bulletin is then laid out without being joined (:func:`lay_out`), its
 loudness computed from the clips' own measurements, and the final gain chosen
@@ -363,6 +366,19 @@ class Renderer:
         finally:
             logger.removeHandler(catcher)
 
+    def texts_in_order(self, job: BulletinJob, ident: str | None) -> list[tuple[str, str]]:
+        """(text, lang) of everything the bulletin speaks, in the order it is heard: the ident, each
+        item's texts, and the repeat intro after the first item read more than once."""
+        texts = [(ident, "vi")] if ident else []
+        intro_pending = bool(self.repeat_intro.strip())
+        for item in job.items:
+            texts.extend((text, lang) for lang, text, audio_path in item.texts
+                         if not audio_path and text and text.strip())
+            if intro_pending and item.repeat > 1:
+                texts.append((self.repeat_intro, "vi"))
+                intro_pending = False
+        return texts
+
     def speak_ahead(self, pool: ThreadPoolExecutor, texts: list[tuple[str, str]]) -> dict[tuple[str, str], Future]:
         """Start speaking every sentence of ``texts`` ((text, lang) pairs) on ``pool``, in order."""
         futures: dict[tuple[str, str], Future] = {}
@@ -408,11 +424,21 @@ class Renderer:
     def load_recording(self, audio_path: str, lang: str, where: str) -> _Piece:
         path = self.recording_path(audio_path)
         try:
-            seg = load_recording(path)
+            clip = self._mastered_recording(path)
         except SynthesisError as exc:
             raise RenderError(f"{where}: {exc}") from exc
-        return _Piece(lang=lang, kind=_PIECE_KIND_RECORDING, audio=ClipSequence([self.match(seg)], self.sample_rate),
+        return _Piece(lang=lang, kind=_PIECE_KIND_RECORDING, audio=ClipSequence([clip], self.sample_rate),
                       backend=RECORDED, sentences=[{"file": str(path), "backend": RECORDED}])
+
+    def _mastered_recording(self, path: Path) -> MasteredClip:
+        """A recording mastered like speech, from the render cache when this file's bytes were mastered
+        before: a warm render neither decodes it (ffprobe and ffmpeg) nor masters it again."""
+        try:
+            with open(path, "rb") as fh:
+                fingerprint = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError:
+            return self.match(load_recording(path))  # raises the reason, in both languages
+        return self._cached_master(fingerprint, RECORDED, "", {}, lambda: self.match(load_recording(path)))
 
     def match(self, seg: AudioSegment) -> MasteredClip:
         """Master one clip (a recording, a jingle) to the target loudness, true peak under the clip ceiling."""
@@ -430,18 +456,23 @@ class Renderer:
 
     def _mastered_jingle(self, name: str) -> MasteredClip:
         seg = load_jingle(name)
+        return self._cached_master(hashlib.sha256(seg.raw_data).hexdigest(), "jingle", name,
+                                   {"frame_rate": seg.frame_rate, "channels": seg.channels}, lambda: self.match(seg))
+
+    def _cached_master(self, fingerprint: str, kind: str, name: str, settings: dict,
+                       master: Callable[[], MasteredClip]) -> MasteredClip:
+        """The mastered clip of some audio (``fingerprint``: its content's hash), from the render cache
+        or made by ``master()`` and stored there."""
         cache = self.chain.cache
         if cache is None:
-            return self.match(seg)
-        fingerprint = hashlib.sha256(seg.raw_data).hexdigest()
-        key = AudioCache.key(fingerprint, "jingle", name, {"frame_rate": seg.frame_rate, "channels": seg.channels,
-                                                            "mastering": self.mastering.settings})
+            return master()
+        key = AudioCache.key(fingerprint, kind, name, {**settings, "mastering": self.mastering.settings})
         try:
             clip = cache.get_clip(key)
         except OSError:
             clip = None
         if clip is None:
-            clip = self.match(seg)
+            clip = master()
             try:
                 cache.put_clip(key, clip)
             except OSError as exc:
@@ -629,11 +660,7 @@ class Renderer:
         topics: list[str] = []
 
         ident = self.ident_text(job.station_name)
-        texts = ([(ident, "vi")] if ident else []) + [
-            (text, lang) for item in job.items for lang, text, audio_path in item.texts
-            if not audio_path and text and text.strip()]
-        if self.repeat_intro.strip() and any(item.repeat > 1 for item in job.items):
-            texts.append((self.repeat_intro, "vi"))
+        texts = self.texts_in_order(job, ident)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="speak") as pool:
             ahead = self.speak_ahead(pool, texts)
             try:

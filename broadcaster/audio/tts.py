@@ -48,7 +48,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import unicodedata
@@ -480,49 +479,56 @@ class EspeakSynthesizer:
                 f"{self.binary} not found on PATH; install it (apt install espeak-ng)"
             )
         voice = self.voice_for(lang)
-        with tempfile.TemporaryDirectory(prefix="broadcaster-espeak-") as tmp:
-            src = Path(tmp) / "text.txt"
-            out = Path(tmp) / "speech.wav"
-            src.write_text(text, encoding="utf-8")
-            cmd = [
-                exe,
-                "-b",
-                "1",
-                "-v",
-                voice,
-                "-s",
-                str(self.speed),
-                "-p",
-                str(self.pitch),
-                "-w",
-                str(out),
-                "-f",
-                str(src),
-            ]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, timeout=self.timeout, check=False)
-            except subprocess.TimeoutExpired as exc:
-                raise SynthesisError(
-                    f"espeak-ng quá thời gian {self.timeout:.0f} giây / espeak-ng timed out after {self.timeout:.0f} s"
-                ) from exc
-            except OSError as exc:
-                raise SynthesisError(
-                    f"Không chạy được espeak-ng: {exc} / Could not run espeak-ng: {exc}"
-                ) from exc
-            if proc.returncode != 0 or not out.is_file():
-                err = proc.stderr.decode("utf-8", "replace").strip() or f"exit code {proc.returncode}"
-                raise SynthesisError(
-                    f"espeak-ng lỗi (giọng {voice!r}): {err} / espeak-ng failed (voice {voice!r}): {err}"
-                )
-            try:
-                seg = AudioSegment.from_wav(str(out))
-            except Exception as exc:
-                raise SynthesisError(
-                    f"Không đọc được WAV từ espeak-ng / Could not read espeak-ng WAV: {exc}"
-                ) from exc
+        # text on stdin, WAV on stdout: no temporary files (half the wall time of -f/-w here)
+        cmd = [exe, "-b", "1", "-v", voice, "-s", str(self.speed), "-p", str(self.pitch), "--stdout"]
+        try:
+            proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=self.timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise SynthesisError(
+                f"espeak-ng quá thời gian {self.timeout:.0f} giây / espeak-ng timed out after {self.timeout:.0f} s"
+            ) from exc
+        except OSError as exc:
+            raise SynthesisError(
+                f"Không chạy được espeak-ng: {exc} / Could not run espeak-ng: {exc}"
+            ) from exc
+        if proc.returncode != 0 or not proc.stdout:
+            err = proc.stderr.decode("utf-8", "replace").strip() or f"exit code {proc.returncode}"
+            raise SynthesisError(
+                f"espeak-ng lỗi (giọng {voice!r}): {err} / espeak-ng failed (voice {voice!r}): {err}"
+            )
+        try:
+            seg = _streamed_wav(proc.stdout)
+        except ValueError as exc:
+            raise SynthesisError(
+                f"Không đọc được WAV từ espeak-ng / Could not read espeak-ng WAV: {exc}"
+            ) from exc
         if seg.channels != 1:
             seg = seg.set_channels(1)
         return seg
+
+
+def _streamed_wav(data: bytes) -> AudioSegment:
+    """16-bit PCM WAV written to a pipe: its sizes are placeholders (the writer could not seek
+    back), so the samples are everything after the ``data`` chunk's header."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a WAV stream")
+    position, rate, channels, width = 12, None, None, None
+    while position + 8 <= len(data):
+        name, size = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "little")
+        body = position + 8
+        if name == b"fmt ":
+            channels = int.from_bytes(data[body + 2 : body + 4], "little")
+            rate = int.from_bytes(data[body + 4 : body + 8], "little")
+            width = int.from_bytes(data[body + 14 : body + 16], "little") // 8
+        elif name == b"data":
+            if not rate or not channels or width != 2:
+                raise ValueError("not 16-bit PCM")
+            samples = data[body:]
+            samples = samples[: len(samples) - len(samples) % (width * channels)]
+            return AudioSegment(data=samples, sample_width=width, frame_rate=rate, channels=channels)
+        position = body + size + size % 2
+    raise ValueError("no data chunk")
 
 
 # ---------------------------------------------------------------------------

@@ -118,3 +118,67 @@ def test_limiter_only_ever_lowers_and_holds_the_ceiling():
     assert 20 * math.log10(oversampled_envelope(y).max()) <= -6.0 + 0.1
     quiet = x * np.float32(0.01)
     assert limit_peaks(quiet, -6.0, rate) is quiet  # nothing to do: untouched
+
+
+# The fast paths below (shifted sums, batched FFTs, the limiter's shared sliding minimum) must give the
+# figures of the plain definitions they replace.
+
+def direct_envelope(x: np.ndarray) -> np.ndarray:
+    """|x| and the three 4x-interpolated points after each sample, by np.convolve in float64."""
+    from broadcaster.audio.meter import _interpolator_phases
+
+    x = x.astype(np.float64)
+    envelope = np.abs(x)
+    for phase in _interpolator_phases():
+        envelope = np.maximum(envelope, np.abs(np.convolve(x, phase)[6 : 6 + len(x)]))
+    return envelope
+
+
+def test_envelope_and_true_peak_match_the_direct_convolution():
+    from broadcaster.audio.meter import TruePeakMeter
+
+    rng = np.random.default_rng(7)
+    pcm = np.rint(rng.standard_normal(100_003) * 6000).clip(-32768, 32767).astype(np.int16)
+    x = pcm / 32768.0
+    expected = direct_envelope(x)
+    assert np.allclose(oversampled_envelope(pcm), expected, rtol=1e-5, atol=1e-6)
+    meter = TruePeakMeter()
+    for start in range(0, len(pcm), 33_331):  # block and call edges fall anywhere
+        meter.add(pcm[start : start + 33_331])
+    assert meter.peak == pytest.approx(expected.max(), rel=1e-5)
+
+
+def test_kweighted_energies_equal_the_streaming_meter():
+    from broadcaster.audio.meter import _CHUNK, _CHUNKS_PER_CALL, kweighted, subblock_energies
+
+    rate = 22050
+    rng = np.random.default_rng(11)
+    pcm = np.rint(rng.standard_normal(_CHUNK * _CHUNKS_PER_CALL * 2 + 5_001) * 3000).astype(np.int16)
+    meter = LoudnessMeter(rate, true_peak=False, keep_tail=True)
+    for start in range(0, len(pcm), 50_021):
+        meter.add(pcm[start : start + 50_021])
+    weighted = kweighted(pcm, rate)
+    assert len(weighted) == len(pcm) + 2047
+    assert np.allclose(subblock_energies(weighted, rate), meter.subblock_energies(), rtol=1e-5)
+    one_call = LoudnessMeter(rate, true_peak=False)
+    one_call.add(pcm)
+    assert one_call.result().integrated_lufs == pytest.approx(meter.result().integrated_lufs, abs=1e-6)
+
+
+def test_limiter_gain_is_the_smoothed_sliding_minimum_of_what_each_sample_needs():
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rate = 22050
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(rate * 2) * 0.05).astype(np.float32)
+    x[20_000:20_300] *= 12  # bursts the limiter must catch, one near the start
+    x[40:90] *= 15
+    limit = 10 ** (-6.0 / 20)
+    envelope = oversampled_envelope(x)
+    need = np.minimum(1.0, limit / np.maximum(envelope.astype(np.float64), 1e-12))
+    half = int(0.005 * rate)
+    spread = sliding_window_view(np.pad(need, half, constant_values=1.0), 2 * half + 1).min(axis=1)
+    expected = sliding_window_view(np.pad(spread, half, mode="edge"), 2 * half + 1).mean(axis=1)
+    y = limit_peaks(x, -6.0, rate)
+    assert np.allclose(y, x * expected, rtol=1e-4, atol=1e-7)
+    assert 20 * math.log10(oversampled_envelope(y).max()) <= -6.0 + 0.1

@@ -154,6 +154,37 @@ def test_cold_sentences_are_spoken_in_parallel_and_kept_in_order(run, studio, mo
     assert spoken == renderer.normalize(text)
 
 
+def test_cold_sentences_are_spoken_in_the_order_they_are_heard(run, studio, monkeypatch):  # noqa: F811
+    """The repeat intro is needed after the first item read twice, not after the whole bulletin."""
+    from sqlmodel import select
+
+    from broadcaster import content
+    from broadcaster.app import App
+    from broadcaster.models import Station
+
+    offline(studio, '"wav"')
+    first = add_item(run, "--title", "Khẩn", "--topic", "CDS", "--repeat", "2", "--text", "Nước suối dâng cao.")
+    second = add_item(run, "--title", "Lịch", "--topic", "TTHC", "--text", "Chiều nay họp thôn. Mời bà con dự.")
+    app = App.load(None)
+    renderer = render_mod.Renderer(app.config)
+    renderer.workers = 1
+    with app.session() as session:
+        station = session.exec(select(Station)).first()
+        job = renderer.prepare(session, [content.get_item(session, i) for i in (first, second)], station)
+    spoken: list[str] = []
+    real = EspeakSynthesizer.synthesize
+
+    def recording(self, sentence, lang):
+        spoken.append(sentence)
+        return real(self, sentence, lang)
+
+    monkeypatch.setattr(EspeakSynthesizer, "synthesize", recording)
+    renderer.render(job, output=studio / "ordered.wav")
+    ident = renderer.normalize(renderer.ident_text(job.station_name))
+    assert spoken == [*ident, *renderer.normalize("Nước suối dâng cao."), *renderer.normalize(renderer.repeat_intro),
+                      *renderer.normalize("Chiều nay họp thôn. Mời bà con dự.")]
+
+
 def test_mastered_clip_cache_round_trip_and_torn_file(tmp_path):
     rng = np.random.default_rng(1)
     pcm = (rng.standard_normal(22050 * 2) * 3000).astype(np.int16)
@@ -168,3 +199,27 @@ def test_mastered_clip_cache_round_trip_and_torn_file(tmp_path):
     assert back.integrated_lufs == clip.integrated_lufs and np.allclose(back.energies, clip.energies)
     path.write_bytes(path.read_bytes()[:-1000])  # a write cut short by a power cut
     assert cache.get_clip(key) is None and not path.exists()
+
+
+def test_warm_render_of_a_recording_neither_decodes_nor_masters_it_again(run, studio, processes):  # noqa: F811
+    offline(studio)
+    recording = studio / "loa.mp3"  # an operator's phone recording: MP3, stereo, quiet
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=220:duration=3,volume=0.05", "-ac", "2", str(recording)], check=True)
+    item = add_item(run, "--title", "Thông báo ghi âm", "--topic", "TTHC", "--channel", "loudspeaker",
+                    "--audio", recording, "--audio-lang", "vi")
+    run("render", "--item", item, "-o", studio / "cold.mp3")
+    processes.clear()
+    run("render", "--item", item, "-o", studio / "warm.mp3")
+    assert dict(processes) == {"ffmpeg": 2}  # the encoder and the check; the recording comes from the cache
+    integrated, peak = ebur128(studio / "warm.mp3")
+    assert abs(integrated + 16.0) <= 0.5 and peak <= -1.0
+    # the stored recording replaced by another one: new bytes, so it is decoded and mastered again
+    stored = next(p["sentences"][0]["file"] for p in manifest_of(studio / "warm.mp3")["pieces"]
+                  if p["kind"] == "recording")
+    subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=330:duration=5,volume=0.05", "-ac", "2", "-f", "mp3", stored], check=True)
+    processes.clear()
+    run("render", "--item", item, "-o", studio / "again.mp3")
+    assert processes["ffmpeg"] >= 3 and manifest_of(studio / "again.mp3")["items"][0]["reading_s"] == \
+        pytest.approx(5.0, abs=0.1)
