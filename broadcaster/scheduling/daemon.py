@@ -8,7 +8,9 @@
 - **One player per station** (:class:`~.playout.StationPlayer`) owns the
   station's loudspeakers with a priority queue; an emergency preempts.
 - **One renderer** makes bulletins ahead of time (``render.ahead_minutes``)
-  and, first, those whose slot is already due.
+  and, first, those whose slot is already due. The audio work itself runs in
+  a child process (:mod:`.audio_worker`), warm while there is work and gone
+  when idle: the idle daemon holds no audio stack.
 - **One SMS thread** creates SMS-slot campaigns and dispatches what is due
   (emergencies first; quiet hours read at send time).
 
@@ -68,6 +70,7 @@ from ..models import (
     Station,
 )
 from ..timeutil import as_utc, utcnow
+from .audio_worker import AudioWorker
 from .bulletins import Bulletins
 from .playout import StationPlayer
 from .status import lock_path
@@ -178,7 +181,10 @@ class Daemon:
         self.engine = app.ready_engine()
         self.clock = clock
         self.stop_event = threading.Event()
-        self.bulletins = Bulletins(app, clock=clock)
+        self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
+        # renders and airtime estimates in a child process: the idle daemon holds no audio stack
+        self.audio_worker = AudioWorker(self.config, log_file=self._log_file)
+        self.bulletins = Bulletins(app, clock=clock, audio_worker=self.audio_worker)
         self.catch_up = timedelta(minutes=self.config.schedule.catch_up_minutes)
         self.ahead = timedelta(minutes=self.config.render.ahead_minutes)
         self.use_scheduler = use_scheduler
@@ -195,7 +201,6 @@ class Daemon:
         self._sms_busy = False
         self._fingerprint: tuple | None = None
         self._lock = FileLock(lock_path(app))
-        self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
         self._log_handler: logging.Handler | None = None
         self._webhook = None
         self._web_console = None
@@ -293,6 +298,7 @@ class Daemon:
                 thread.join(timeout=10)
         if self.renderer.is_alive():
             self.renderer.join(timeout=2)  # a render in progress is recovered as stale at the next start
+        self.audio_worker.close()
         if self._webhook is not None:
             self._webhook.shutdown()
         self._stop_web_console()
