@@ -74,7 +74,7 @@ from .audio_worker import AudioWorker
 from .bulletins import Bulletins
 from .playout import StationPlayer
 from .status import lock_path
-from .wakeup import PostgresListener, Wakeup, psycopg_url, render_ahead_at
+from .wakeup import PostgresListener, StopEvent, Wakeup, psycopg_url, render_ahead_at
 
 log = logging.getLogger("broadcaster.daemon")
 
@@ -180,7 +180,7 @@ class Daemon:
         self._predecessor: str | None = None  # the previous daemon of this data folder (see acquire)
         self.engine = app.ready_engine()
         self.clock = clock
-        self.stop_event = threading.Event()
+        self.stop_event = StopEvent()
         self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
         # renders and airtime estimates in a child process: the idle daemon holds no audio stack
         self.audio_worker = AudioWorker(self.config, log_file=self._log_file)
@@ -196,7 +196,7 @@ class Daemon:
         self.play_retry_at: dict[int, datetime] = {}
         self.sms_slots: queue.Queue[tuple[int, datetime]] = queue.Queue()
         self.sms_wake = threading.Event()
-        self.sms_yield = threading.Event()  # an emergency campaign is waiting: the ordinary dispatch stops
+        self.sms_yield = StopEvent()  # an emergency campaign is waiting: the ordinary dispatch stops
         self._sms_thread: threading.Thread | None = None
         self._sms_busy = False
         self._fingerprint: tuple | None = None
@@ -461,7 +461,7 @@ class Daemon:
     def player(self, station_id: int) -> StationPlayer:
         player = self.players.get(station_id)
         if player is None or not player.is_alive():
-            stop = self._station_stops[station_id] = threading.Event()
+            stop = self._station_stops[station_id] = StopEvent()
             if self.stop_event.is_set():
                 stop.set()
             player = StationPlayer(station_id, self.bulletins, stop=stop,
