@@ -907,13 +907,26 @@ class Daemon:
             dispatch_due(self.app, now=self.clock, stop=self.stop_event, yield_to=self.sms_yield)
 
     def _sms_sleep_s(self) -> float | None:
-        """While a campaign is open (retries, quiet hours, uncertain sends) the SMS thread looks every
-        ``sms_poll_seconds``; otherwise it sleeps until a slot, a poke or a stop wakes it."""
+        """The SMS thread sleeps until an open campaign's next attempt is due (``not_before``, a network
+        wait, the end of quiet hours, an uncertain send to ask about: :func:`~..sms.campaigns.next_due_at`),
+        or without a timeout when nothing waits; a slot, a poke (new campaigns) or a stop wakes it. A due
+        moment already past after a pass is one the dispatcher declined (another process holds the dispatch
+        lock, the provider did not answer): looked at again after ``sms_poll_seconds``."""
         try:
-            return self.sms_poll_seconds if self._campaign_open() else None
+            if not self._campaign_open():
+                return None
+            from ..sms.campaigns import next_due_at
+            from ..sms.dispatcher import RESOLVE_AFTER  # loaded already: a campaign is open
+
+            with self.app.read_session() as session:
+                due = next_due_at(session, self.config, self.clock(), resolve_after=RESOLVE_AFTER)
         except Exception as exc:  # a database error: look again soon
             log.error("Lỗi đọc chiến dịch / could not read the campaigns: %s", type(exc).__name__)
             return self.sms_poll_seconds
+        if due is None:
+            return None  # open, but nothing pending or uncertain (rows sent, awaiting their callbacks)
+        wait = (due - self.clock()).total_seconds()
+        return wait + _OVERSLEEP_S if wait > 0 else self.sms_poll_seconds
 
     def start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         """An SMS slot fell due: its bulletin (``sent`` or why not) and its campaign, in one transaction."""
