@@ -250,6 +250,9 @@ def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 def main(argv: list[str]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon, whose stop ends this child
     requests = os.fdopen(int(argv[0]), "rb")
     answers = os.fdopen(int(argv[1]), "wb")
     _serve(requests, answers)

@@ -1,7 +1,9 @@
 """The bridge between the log and the audio: compose a slot, render a bulletin, check it just before air.
 
 Used by the daemon's threads and by ``broadcaster announce`` when no daemon
-runs. It decides nothing about *when*; it answers *what*:
+runs. It decides nothing about *when*; it answers *what*. In the daemon, the
+audio work (renders, airtime estimates for composing) runs in its child
+process (:mod:`.audio_worker`), which calls the same methods there:
 
 - :meth:`Bulletins.plan_slot` composes a slot and writes its bulletin with
   what it carries (``BulletinItem`` rows) in one transaction, claimed
