@@ -128,6 +128,10 @@ class AudioWorker:
             raise AudioWorkerError(value)
         return value
 
+    def warm(self) -> None:
+        """Return once a child runs and answers (started now if none does)."""
+        self.call("ping")
+
     def close(self) -> None:
         """Stop the child (a render in progress is lost: the next start recovers it as stale)."""
         with self._lock:
@@ -225,7 +229,7 @@ def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
     from .bulletins import Bulletins
 
     bulletins = Bulletins(App(config))
-    work = {"render": bulletins.render_here, "estimate": bulletins.estimate_seconds}
+    work = {"render": bulletins.render_here, "estimate": bulletins.estimate_seconds, "ping": lambda: True}
     write_lock = threading.Lock()
     threads = []
 

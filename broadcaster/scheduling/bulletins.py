@@ -101,7 +101,14 @@ class Bulletins:
                      as_utc(slot_time).isoformat(timespec="seconds"))
             return None
 
+    def _warm_audio(self) -> None:
+        """Before a transaction that composes a loudspeaker slot: the audio child's start-up must not
+        happen while this process holds the database's write lock."""
+        if self.audio_worker is not None:
+            self.audio_worker.warm()
+
     def _plan_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
+        self._warm_audio()
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             if schedule is None or deliveries.find_slot_bulletin(session, schedule_id, slot_time) is not None:
@@ -124,6 +131,7 @@ class Bulletins:
 
     def recompose(self, bulletin_id: int) -> bool:
         """Compose a not-yet-aired slot again (its render was lost); False if it now carries nothing."""
+        self._warm_audio()
         with session_scope(self.engine) as session:
             bulletin = session.get(Bulletin, bulletin_id)
             schedule = session.get(Schedule, bulletin.schedule_id) if bulletin.schedule_id else None
