@@ -13,7 +13,9 @@ run, so no slot is already due) and the daemon is poked as the CLI does;
 Last, it runs ``broadcaster announce`` ``--announcements``
 times and measures from the moment the command starts to the moment the
 announcement's audio file is on the station (dropped in its folder): the
-target is 2 s.
+target is 2 s; once with the daemon's audio child warm, once with it ended
+before each (as after idling), the child then starting cold. The audio
+child's RSS is printed beside the daemon's (the daemon's figure is its own pid).
 
     .venv/bin/python scripts/bench_daemon.py [--slots 20] [--gap 6] [--idle 60] [--idle-runs 3]
                                              [--announcements 10]
@@ -62,15 +64,38 @@ def proc_stats(pid: int) -> tuple[float, float, int]:
     return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks, switches
 
 
-def idle_windows(pid: int, seconds: float, runs: int) -> list[tuple[float, float, float]]:
-    """(RSS MiB at the end, CPU %, context switches per second) of each window."""
+def audio_children(pid: int) -> list[int]:
+    """The daemon's audio worker processes (renders run there; see scheduling/audio_worker.py)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"audio_worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                continue
+    return found
+
+
+def idle_windows(pid: int, seconds: float, runs: int) -> list[tuple[float, float, float, float]]:
+    """(RSS MiB at the end, CPU %, context switches per second, audio children's RSS MiB) of each window."""
     windows = []
     for _ in range(runs):
         rss0, cpu0, switches0 = proc_stats(pid)
         time.sleep(seconds)
         rss1, cpu1, switches1 = proc_stats(pid)
-        windows.append((rss1, 100 * (cpu1 - cpu0) / seconds, (switches1 - switches0) / seconds))
+        children = sum(proc_stats(child)[0] for child in audio_children(pid))
+        windows.append((rss1, 100 * (cpu1 - cpu0) / seconds, (switches1 - switches0) / seconds, children))
     return windows
+
+
+def end_audio_child(pid: int) -> None:
+    """What the daemon does after idling IDLE_EXIT_S: the next announcement starts a cold child."""
+    for child in audio_children(pid):
+        os.kill(child, signal.SIGTERM)
+        while Path(f"/proc/{child}").exists() and "Z" not in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            time.sleep(0.01)
+    time.sleep(0.5)
 
 
 def wait_until_started(app: App, daemon: subprocess.Popen) -> None:
@@ -132,6 +157,7 @@ def main() -> None:
     time.sleep(2.0)  # the last bulletin's bookkeeping settles
     worked = idle_windows(daemon.pid, args.idle, args.idle_runs)
     latencies = announce_latencies(env, workdir / "drop", args.announcements)
+    cold = announce_latencies(env, workdir / "drop", args.announcements, prepare=lambda: end_audio_child(daemon.pid))
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=30)
     print(f"machine load (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
@@ -142,19 +168,25 @@ def main() -> None:
     for label, windows in (("idle daemon before its first render", fresh),
                            (f"idle daemon after airing {len(done)} slots", worked)):
         print(f"{label} ({args.idle:.0f} s windows; targets RSS <= 70 MiB, CPU <= 0.2 %):")
-        for rss, cpu, wakes in windows:
-            print(f"  RSS {rss:5.1f} MiB, CPU {cpu:.3f} %, {wakes:.2f} context switches/s")
-        rss, cpu, wakes = (statistics.median(column) for column in zip(*windows, strict=True))
-        print(f"  median of {len(windows)}: RSS {rss:.1f} MiB, CPU {cpu:.3f} %, {wakes:.2f} context switches/s")
-    if latencies:
-        print(f"announce -> audio on the station (default TTS chain, offline, {len(latencies)} runs): "
-              f"median {statistics.median(latencies):.2f} s, worst {max(latencies):.2f} s (target: 2 s)")
+        for rss, cpu, wakes, child in windows:
+            print(f"  RSS {rss:5.1f} MiB, CPU {cpu:.3f} %, {wakes:.2f} context switches/s; "
+                  f"audio child RSS {child:.1f} MiB (0: none running)")
+        rss, cpu, wakes, child = (statistics.median(column) for column in zip(*windows, strict=True))
+        print(f"  median of {len(windows)}: RSS {rss:.1f} MiB, CPU {cpu:.3f} %, {wakes:.2f} context switches/s; "
+              f"audio child {child:.1f} MiB")
+    for label, found in (("audio child warm", latencies), ("audio child cold, as after idling", cold)):
+        if found:
+            print(f"announce -> audio on the station ({label}; default TTS chain, offline, {len(found)} runs): "
+                  f"median {statistics.median(found):.2f} s, worst {max(found):.2f} s (target: 2 s)")
 
 
-def announce_latencies(env: dict, drop: Path, runs: int) -> list[float]:
-    """Seconds from starting ``broadcaster announce`` to its file appearing in the station's drop folder."""
+def announce_latencies(env: dict, drop: Path, runs: int, prepare=None) -> list[float]:  # noqa: ANN001
+    """Seconds from starting ``broadcaster announce`` to its file appearing in the station's drop folder;
+    ``prepare()`` runs before each."""
     found = []
     for n in range(runs):
+        if prepare is not None:
+            prepare()
         before = set(drop.iterdir()) if drop.exists() else set()
         start = time.monotonic()
         command = subprocess.Popen([sys.executable, "-m", "broadcaster", "announce", "--station", "XA",

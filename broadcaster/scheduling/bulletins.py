@@ -1,7 +1,9 @@
 """The bridge between the log and the audio: compose a slot, render a bulletin, check it just before air.
 
 Used by the daemon's threads and by ``broadcaster announce`` when no daemon
-runs. It decides nothing about *when*; it answers *what*:
+runs. It decides nothing about *when*; it answers *what*. In the daemon, the
+audio work (renders, airtime estimates for composing) runs in its child
+process (:mod:`.audio_worker`), which calls the same methods there:
 
 - :meth:`Bulletins.plan_slot` composes a slot and writes its bulletin with
   what it carries (``BulletinItem`` rows) in one transaction, claimed
@@ -24,6 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -34,6 +37,9 @@ from ..deliveries import BulletinStatus, PlannedItem
 from ..models import Bulletin, Channel, ContentItem, Schedule, Station
 from ..timeutil import as_utc, local, utcnow
 from .composer import Choice, Slot, compose, item_fits, not_for_station, wanted_topic_ids
+
+if TYPE_CHECKING:
+    from .audio_worker import AudioWorker
 
 log = logging.getLogger("broadcaster.daemon")
 
@@ -51,11 +57,14 @@ class AirCheck:
 
 
 class Bulletins:
-    def __init__(self, app: App, *, clock: Clock = utcnow) -> None:
+    def __init__(self, app: App, *, clock: Clock = utcnow, audio_worker: AudioWorker | None = None) -> None:
+        """``audio_worker``: renders and airtime estimates run in that child process (the daemon's way,
+        see :mod:`.audio_worker`); without one, in this process."""
         self.app = app
         self.config = app.config
         self.engine = app.ready_engine()
         self.clock = clock
+        self.audio_worker = audio_worker
         self._lock = threading.Lock()
         self._renderers: dict[bool, object] = {}
 
@@ -72,12 +81,9 @@ class Bulletins:
     # -------------------------------------------------------------- compose
     def compose(self, session: Session, schedule: Schedule, station: Station, slot_time: datetime,
                 exclude_bulletin_id: int | None = None) -> list[Choice]:
-        from ..audio.render import estimate_item_seconds
-
-        renderer = self.renderer()
         slot = Slot(station=station, channel=schedule.channel, at=slot_time, length_s=schedule.length_s,
                     topic_codes=tuple(schedule.topic_codes), group_id=schedule.group_id)
-        return compose(session, slot, seconds_of=lambda item: estimate_item_seconds(session, item, renderer),
+        return compose(session, slot, seconds_of=lambda item: self._item_seconds(session, item),
                        repeat_gap=timedelta(hours=self.config.schedule.repeat_gap_hours),
                        overhead_s=BULLETIN_OVERHEAD_S, exclude_bulletin_id=exclude_bulletin_id)
 
@@ -95,7 +101,14 @@ class Bulletins:
                      as_utc(slot_time).isoformat(timespec="seconds"))
             return None
 
+    def _warm_audio(self) -> None:
+        """Before a transaction that composes a loudspeaker slot: the audio child's start-up must not
+        happen while this process holds the database's write lock."""
+        if self.audio_worker is not None:
+            self.audio_worker.warm()
+
     def _plan_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
+        self._warm_audio()
         with session_scope(self.engine) as session:
             schedule = session.get(Schedule, schedule_id)
             if schedule is None or deliveries.find_slot_bulletin(session, schedule_id, slot_time) is not None:
@@ -118,6 +131,7 @@ class Bulletins:
 
     def recompose(self, bulletin_id: int) -> bool:
         """Compose a not-yet-aired slot again (its render was lost); False if it now carries nothing."""
+        self._warm_audio()
         with session_scope(self.engine) as session:
             bulletin = session.get(Bulletin, bulletin_id)
             schedule = session.get(Schedule, bulletin.schedule_id) if bulletin.schedule_id else None
@@ -129,14 +143,40 @@ class Bulletins:
             deliveries.recompose(session, bulletin, [PlannedItem(c.item_id, c.reason, c.seconds) for c in choices])
             return bool(choices)
 
+    def _item_seconds(self, session: Session, item: ContentItem) -> float:
+        if self.audio_worker is not None:
+            return self.audio_worker.call("estimate", item.id)
+        return self.estimate_seconds(item.id, session)
+
+    def estimate_seconds(self, item_id: int, session: Session | None = None) -> float:
+        """Seconds an item takes on air (see ``estimate_item_seconds``); in its own read session if none."""
+        from ..audio.render import estimate_item_seconds
+
+        if session is None:
+            with self.app.read_session() as own:
+                return self.estimate_seconds(item_id, own)
+        return estimate_item_seconds(session, session.get(ContentItem, item_id), self.renderer())
+
     # --------------------------------------------------------------- render
     def render(self, bulletin_id: int) -> bool:
         """Render a bulletin claimed ``rendering`` by the caller; True when READY, False when it must wait.
 
         The session is closed during the render: a slow TTS service never holds
-        the database. A failure (the disk is full, no backend can speak) is
-        logged in one line and leaves the bulletin STALE to be tried again.
+        the database. A failure (the disk is full, no backend can speak, the
+        audio child died) is logged in one line and leaves the bulletin STALE
+        to be tried again.
         """
+        if self.audio_worker is None:
+            return self.render_here(bulletin_id, self.clock())
+        from .audio_worker import AudioWorkerError
+
+        try:
+            return self.audio_worker.call("render", bulletin_id, self.clock())
+        except AudioWorkerError as exc:
+            return self._failed(bulletin_id, exc)
+
+    def render_here(self, bulletin_id: int, now: datetime) -> bool:
+        """:meth:`render` in this process; ``now`` names the output's folder (the caller's clock)."""
         read_at = utcnow()
         with session_scope(self.engine) as session:
             bulletin = session.get(Bulletin, bulletin_id)
@@ -164,19 +204,22 @@ class Bulletins:
         from ..audio.render import default_output_path
 
         try:
-            output = default_output_path(self.config, stem, renderer.format, self.clock(), station.timezone)
+            output = default_output_path(self.config, stem, renderer.format, now, station.timezone)
             output.parent.mkdir(parents=True, exist_ok=True)
             # an emergency is encoded once and not measured again: the clips are mastered, seconds count
             result = renderer.render(job, output=output, title=title, check=not emergency)
         except Exception as exc:  # disk full, no voice...: logged, retried; never a stuck row
-            reason = _one_line(exc)
-            deliveries.render_failed(self.engine, bulletin_id, f"dựng bản tin lỗi / render failed: {reason}")
-            log.error("Bản tin %s: dựng lỗi, sẽ thử lại / render failed, will retry: %s", bulletin_id, reason)
-            return False
+            return self._failed(bulletin_id, exc)
         deliveries.rendered(self.engine, bulletin_id, audio_path=str(result.path), duration_s=result.duration_s,
                             timeline=result.timeline, item_seconds=result.item_seconds, read_at=read_at)
         log.info("Đã dựng bản tin %s (%.0f s) / rendered", bulletin_id, result.duration_s)
         return True
+
+    def _failed(self, bulletin_id: int, exc: BaseException) -> bool:
+        reason = _one_line(exc)
+        deliveries.render_failed(self.engine, bulletin_id, f"dựng bản tin lỗi / render failed: {reason}")
+        log.error("Bản tin %s: dựng lỗi, sẽ thử lại / render failed, will retry: %s", bulletin_id, reason)
+        return False
 
     def preview(self, session: Session, schedule: Schedule, station: Station,
                 slot_time: datetime) -> tuple[str, list[dict]]:

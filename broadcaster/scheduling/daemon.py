@@ -8,7 +8,9 @@
 - **One player per station** (:class:`~.playout.StationPlayer`) owns the
   station's loudspeakers with a priority queue; an emergency preempts.
 - **One renderer** makes bulletins ahead of time (``render.ahead_minutes``)
-  and, first, those whose slot is already due.
+  and, first, those whose slot is already due. The audio work itself runs in
+  a child process (:mod:`.audio_worker`), warm while there is work and gone
+  when idle: the idle daemon holds no audio stack.
 - **One SMS thread** creates SMS-slot campaigns and dispatches what is due
   (emergencies first; quiet hours read at send time).
 
@@ -68,10 +70,11 @@ from ..models import (
     Station,
 )
 from ..timeutil import as_utc, utcnow
+from .audio_worker import AudioWorker
 from .bulletins import Bulletins
 from .playout import StationPlayer
 from .status import lock_path
-from .wakeup import PostgresListener, Wakeup, psycopg_url, render_ahead_at
+from .wakeup import PostgresListener, StopEvent, Wakeup, psycopg_url, render_ahead_at
 
 log = logging.getLogger("broadcaster.daemon")
 
@@ -177,8 +180,11 @@ class Daemon:
         self._predecessor: str | None = None  # the previous daemon of this data folder (see acquire)
         self.engine = app.ready_engine()
         self.clock = clock
-        self.stop_event = threading.Event()
-        self.bulletins = Bulletins(app, clock=clock)
+        self.stop_event = StopEvent()
+        self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
+        # renders and airtime estimates in a child process: the idle daemon holds no audio stack
+        self.audio_worker = AudioWorker(self.config, log_file=self._log_file)
+        self.bulletins = Bulletins(app, clock=clock, audio_worker=self.audio_worker)
         self.catch_up = timedelta(minutes=self.config.schedule.catch_up_minutes)
         self.ahead = timedelta(minutes=self.config.render.ahead_minutes)
         self.use_scheduler = use_scheduler
@@ -190,12 +196,11 @@ class Daemon:
         self.play_retry_at: dict[int, datetime] = {}
         self.sms_slots: queue.Queue[tuple[int, datetime]] = queue.Queue()
         self.sms_wake = threading.Event()
-        self.sms_yield = threading.Event()  # an emergency campaign is waiting: the ordinary dispatch stops
+        self.sms_yield = StopEvent()  # an emergency campaign is waiting: the ordinary dispatch stops
         self._sms_thread: threading.Thread | None = None
         self._sms_busy = False
         self._fingerprint: tuple | None = None
         self._lock = FileLock(lock_path(app))
-        self._log_file = log_file or Path(self.config.daemon.log_file or self.config.data_dir / "daemon.log")
         self._log_handler: logging.Handler | None = None
         self._webhook = None
         self._web_console = None
@@ -293,6 +298,7 @@ class Daemon:
                 thread.join(timeout=10)
         if self.renderer.is_alive():
             self.renderer.join(timeout=2)  # a render in progress is recovered as stale at the next start
+        self.audio_worker.close()
         if self._webhook is not None:
             self._webhook.shutdown()
         self._stop_web_console()
@@ -455,7 +461,7 @@ class Daemon:
     def player(self, station_id: int) -> StationPlayer:
         player = self.players.get(station_id)
         if player is None or not player.is_alive():
-            stop = self._station_stops[station_id] = threading.Event()
+            stop = self._station_stops[station_id] = StopEvent()
             if self.stop_event.is_set():
                 stop.set()
             player = StationPlayer(station_id, self.bulletins, stop=stop,
@@ -901,13 +907,26 @@ class Daemon:
             dispatch_due(self.app, now=self.clock, stop=self.stop_event, yield_to=self.sms_yield)
 
     def _sms_sleep_s(self) -> float | None:
-        """While a campaign is open (retries, quiet hours, uncertain sends) the SMS thread looks every
-        ``sms_poll_seconds``; otherwise it sleeps until a slot, a poke or a stop wakes it."""
+        """The SMS thread sleeps until an open campaign's next attempt is due (``not_before``, a network
+        wait, the end of quiet hours, an uncertain send to ask about: :func:`~..sms.campaigns.next_due_at`),
+        or without a timeout when nothing waits; a slot, a poke (new campaigns) or a stop wakes it. A due
+        moment already past after a pass is one the dispatcher declined (another process holds the dispatch
+        lock, the provider did not answer): looked at again after ``sms_poll_seconds``."""
         try:
-            return self.sms_poll_seconds if self._campaign_open() else None
+            if not self._campaign_open():
+                return None
+            from ..sms.campaigns import next_due_at
+            from ..sms.dispatcher import RESOLVE_AFTER  # loaded already: a campaign is open
+
+            with self.app.read_session() as session:
+                due = next_due_at(session, self.config, self.clock(), resolve_after=RESOLVE_AFTER)
         except Exception as exc:  # a database error: look again soon
             log.error("Lỗi đọc chiến dịch / could not read the campaigns: %s", type(exc).__name__)
             return self.sms_poll_seconds
+        if due is None:
+            return None  # open, but nothing pending or uncertain (rows sent, awaiting their callbacks)
+        wait = (due - self.clock()).total_seconds()
+        return wait + _OVERSLEEP_S if wait > 0 else self.sms_poll_seconds
 
     def start_sms_slot(self, schedule_id: int, slot_time: datetime) -> int | None:
         """An SMS slot fell due: its bulletin (``sent`` or why not) and its campaign, in one transaction."""

@@ -30,6 +30,7 @@ from ..deliveries import BulletinStatus
 from ..models import Bulletin, Station
 from ..timeutil import as_utc
 from .bulletins import Bulletins
+from .wakeup import StopEvent, relay_stop
 
 log = logging.getLogger("broadcaster.daemon")
 
@@ -130,7 +131,7 @@ _SEQ = itertools.count()
 class StationPlayer(threading.Thread):
     """The one thread that airs a station's bulletins (see the module doc)."""
 
-    def __init__(self, station_id: int, bulletins: Bulletins, *, stop: threading.Event,
+    def __init__(self, station_id: int, bulletins: Bulletins, *, stop: StopEvent,
                  send_to_renderer: Callable[[int, bool], None],
                  on_failed: Callable[[int], None]) -> None:
         super().__init__(name=f"player-{station_id}", daemon=True)
@@ -185,8 +186,7 @@ class StationPlayer(threading.Thread):
             stop = threading.Event()
             with self._guard:
                 self._current, self._current_stop = work, stop
-            relay = threading.Thread(target=_relay, args=(self.stop_event, stop), daemon=True)
-            relay.start()
+            relay_stop(self.stop_event, stop)
             try:
                 self._handle(work, stop)
             except Exception as exc:  # one bad bulletin must not silence the station
@@ -253,9 +253,3 @@ class StationPlayer(threading.Thread):
             deliveries.skip_bulletin(session, session.get(Bulletin, bulletin_id),
                                      "không có tin phù hợp / no content for this slot")
         return False
-
-
-def _relay(outer: threading.Event, inner: threading.Event) -> None:
-    while not inner.is_set():
-        if outer.wait(0.1):
-            inner.set()

@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,39 @@ SOCKET_NAME = "daemon.wake"
 CHANNEL = "broadcaster_wake"
 # AF_UNIX addresses hold about 108 bytes; a longer path is reached through its directory's descriptor.
 _MAX_ADDRESS = 100
+
+
+class StopEvent(threading.Event):
+    """A stop that also sets, at once, every event relayed from it (:func:`relay_stop`): whatever sleeps
+    on one of those hears the stop without a thread polling for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._relayed: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        self._relaying = threading.RLock()  # set() may run in a signal handler on the thread relaying
+
+    def set(self) -> None:
+        super().set()
+        with self._relaying:
+            relayed = list(self._relayed)
+        for event in relayed:
+            event.set()
+
+    def relay_to(self, inner: threading.Event) -> None:
+        with self._relaying:
+            self._relayed.add(inner)
+        if self.is_set():
+            inner.set()
+
+
+def relay_stop(outer: StopEvent | Iterable[StopEvent], inner: threading.Event) -> None:
+    """From now on ``inner`` is set when ``outer`` is (or any of them; an object with ``events``, such as
+    the dispatcher's ``AnyEvent``, stands for its events). Held weakly: an ``inner`` nobody keeps any
+    more (the airing or dispatch it stopped has ended) drops out by itself."""
+    for event in getattr(outer, "events", None) or ([outer] if isinstance(outer, threading.Event) else outer):
+        if not isinstance(event, StopEvent):
+            raise TypeError(f"relay_stop needs StopEvent, not {type(event).__name__}")
+        event.relay_to(inner)
 
 
 def socket_path(config: Config) -> Path:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func
@@ -45,6 +45,7 @@ from ..config import DEFAULTS, Config, load_config
 from ..deliveries import (
     ACHIEVED_SMS_SENT,
     CampaignStatus,
+    DeliveryStatus,
     add_sms_rows,
     campaign_counts,
     refresh_campaign_status,
@@ -231,3 +232,30 @@ def create_campaign(session: Session, item_id: int, group_name: str, at: datetim
 
 def open_campaigns(session: Session) -> list[Campaign]:
     return list(session.exec(select(Campaign).where(Campaign.status == OPEN).order_by(Campaign.id)).all())
+
+
+def next_due_at(session: Session, config: Config, now: datetime, *, resolve_after: timedelta) -> datetime | None:
+    """When the dispatcher next has something to do for the open campaigns; None when nothing waits.
+
+    The earliest of: a pending row's moment to be sent (now, or its
+    ``scheduled_for`` after a network wait, not before its campaign's
+    ``not_before``, moved to the end of the quiet hours that would hold its
+    item then) and an ``uncertain`` row's moment to be asked about
+    (``resolve_after`` once it became uncertain). It may be in the past.
+    """
+    now = as_utc(now)
+    moments: list[datetime] = []
+    for campaign in open_campaigns(session):
+        pending = (Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.PENDING)
+        unscheduled = session.exec(select(Delivery.id).where(*pending, Delivery.scheduled_for.is_(None))
+                                   .limit(1)).first()
+        scheduled = session.exec(select(func.min(Delivery.scheduled_for)).where(*pending)).one()
+        if unscheduled is not None or scheduled is not None:
+            due = max(now if unscheduled is not None else as_utc(scheduled), as_utc(campaign.not_before) or now)
+            item = session.get(ContentItem, campaign.item_id)
+            moments.append(held_by_quiet_hours(config, item, due) or due)
+        unsure = session.exec(select(func.min(Delivery.updated_at)).where(
+            Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.UNCERTAIN)).one()
+        if unsure is not None:
+            moments.append(as_utc(unsure) + resolve_after)
+    return min(moments, default=None)

@@ -636,9 +636,10 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
                    on_progress=on_progress, held_until=held_until,
                    batch=claim_batch_size(len(ids), workers, float(config.sms.rate_per_second)))
-        if stop is not None:  # the daemon stopping ends this dispatch too
-            watcher = threading.Thread(target=_relay_stop, args=(stop, job.stop), name="sms-stop", daemon=True)
-            watcher.start()
+        if stop is not None:  # the daemon stopping (or yielding to an emergency) ends this dispatch too
+            from ..scheduling.wakeup import relay_stop
+
+            relay_stop(stop, job.stop)
         bucket = TokenBucket(float(config.sms.rate_per_second))
         claimer = _Claimer(engine, job, ids, senders[0].name, workers)
         threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, claimer),
@@ -701,12 +702,6 @@ def _age_out(app: App, campaign_id: int, moment: datetime) -> int:
     log.warning("campaign %s: %d tin quá %g giờ chưa gửi được, đánh dấu lỗi / %d SMS never accepted after %g h "
                 "are now failed (expired)", campaign_id, expired, max_age, expired, max_age)
     return 0
-
-
-def _relay_stop(outer: threading.Event, inner: threading.Event) -> None:
-    while not inner.is_set():
-        if outer.wait(0.2):
-            inner.set()
 
 
 def dispatch_campaign(app: App, campaign_id: int, *, now: Clock = utcnow,

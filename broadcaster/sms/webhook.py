@@ -12,8 +12,10 @@ Twilio signs the URL with that query: the signature is checked against the
 public URL plus the query of the request. A callback for a row that never
 heard its SID (a lost answer, a crash) finds the row by that reference.
 
-Serving: a connection gets a handler thread only once its first bytes arrive
-(a selector watches idle connections, closing each after
+Serving: one selector watches the listening socket, the idle connections and
+a shutdown wake-up, so an idle server sleeps until something happens. A
+connection gets a handler thread only once its first bytes arrive (each idle
+one is closed after
 :data:`IDLE_TIMEOUT_S`, at most :data:`MAX_IDLE` of them); at most
 :data:`MAX_HANDLERS` requests are handled at once, each with a socket timeout
 of :data:`SOCKET_TIMEOUT_S`, one request per connection (HTTP/1.0). So idle or
@@ -28,6 +30,7 @@ backwards: ``delivered`` stays ``delivered`` whatever arrives late.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
@@ -86,6 +89,9 @@ def apply_status(row: Delivery, new: DeliveryStatus) -> bool:
     return provider_status_advances(row.status, new)
 
 
+_LISTENING, _WAKE = object(), object()  # selector keys' data: the listening socket, the shutdown wake-up
+
+
 class _Server(HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
@@ -99,9 +105,12 @@ class _Server(HTTPServer):
         self._idle: dict[socket.socket, tuple[float, Any]] = {}
         self._idle_lock = threading.Lock()
         self._closing = threading.Event()
+        self._served = threading.Event()
+        self._served.set()  # not serving yet: shutdown() has nothing to wait for
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
         super().__init__(address, _Handler)
-        self._watcher = threading.Thread(target=self._watch_idle, name="sms-webhook-idle", daemon=True)
-        self._watcher.start()
 
     def signed_url(self, request_path: str) -> str:
         """The URL Twilio signed: the public URL with the query this request came with."""
@@ -118,6 +127,37 @@ class _Server(HTTPServer):
 
     # -- connections: a thread only for a request that has begun to arrive --------------------------
 
+    def serve_forever(self, poll_interval: float | None = None) -> None:  # noqa: ARG002 - nothing polls
+        """Asleep until a connection, a request's first bytes, an idle connection's deadline or
+        :meth:`shutdown` (a byte on a socket pair): one selector for all, no poll interval."""
+        self._served.clear()
+        self._selector.register(self.socket, selectors.EVENT_READ, _LISTENING)
+        self._selector.register(self._wake_read, selectors.EVENT_READ, _WAKE)
+        try:
+            while not self._closing.is_set():
+                with self._idle_lock:
+                    first = min((deadline for deadline, _ in self._idle.values()), default=None)
+                timeout = None if first is None else max(0.0, first - time.monotonic())
+                for key, _events in self._selector.select(timeout):
+                    if key.data is _LISTENING:
+                        self._handle_request_noblock()  # accept: process_request parks the connection
+                    elif key.data is _WAKE:
+                        with contextlib.suppress(OSError):
+                            self._wake_read.recv(64)
+                    else:
+                        self._begin(key.fileobj, key.data)
+                self._close_expired()
+        finally:
+            self._selector.unregister(self.socket)
+            self._selector.unregister(self._wake_read)
+            self._served.set()
+
+    def shutdown(self) -> None:
+        self._closing.set()
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"x")
+        self._served.wait()
+
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         with self._idle_lock:
             if len(self._idle) >= MAX_IDLE or self._closing.is_set():
@@ -126,27 +166,22 @@ class _Server(HTTPServer):
             self._idle[request] = (time.monotonic() + IDLE_TIMEOUT_S, client_address)
             self._selector.register(request, selectors.EVENT_READ, client_address)
 
-    def _watch_idle(self) -> None:
-        while not self._closing.is_set():
-            with self._idle_lock:
-                empty = not self._idle
-            if empty:
-                self._closing.wait(0.05)
-                continue
-            for key, _events in self._selector.select(0.1):
-                with self._idle_lock:
-                    if self._idle.pop(key.fileobj, None) is None:
-                        continue
-                    self._selector.unregister(key.fileobj)
-                self._pool.submit(self._handle_one, key.fileobj, key.data)
-            now = time.monotonic()
-            with self._idle_lock:
-                expired = [sock for sock, (deadline, _) in self._idle.items() if deadline < now]
-                for sock in expired:
-                    del self._idle[sock]
-                    self._selector.unregister(sock)
+    def _begin(self, request: socket.socket, client_address: Any) -> None:
+        with self._idle_lock:
+            if self._idle.pop(request, None) is None:
+                return
+            self._selector.unregister(request)
+        self._pool.submit(self._handle_one, request, client_address)
+
+    def _close_expired(self) -> None:
+        now = time.monotonic()
+        with self._idle_lock:
+            expired = [sock for sock, (deadline, _) in self._idle.items() if deadline <= now]
             for sock in expired:
-                self.shutdown_request(sock)
+                del self._idle[sock]
+                self._selector.unregister(sock)
+        for sock in expired:
+            self.shutdown_request(sock)
 
     def _handle_one(self, request: socket.socket, client_address: Any) -> None:
         try:
@@ -168,6 +203,8 @@ class _Server(HTTPServer):
         for sock in idle:
             self.shutdown_request(sock)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._wake_read.close()
+        self._wake_write.close()
 
     def __repr__(self) -> str:  # never the token
         return f"WebhookServer({self.server_address!r})"
@@ -271,7 +308,6 @@ def make_webhook_server(app: App, host: str | None = None, port: int | None = No
 
 
 def serve_in_thread(server: HTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name="sms-webhook", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name="sms-webhook", daemon=True)
     thread.start()
     return thread

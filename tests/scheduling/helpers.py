@@ -124,4 +124,5 @@ def crash(daemon) -> None:  # noqa: ANN001
     for player in daemon.players.values():
         player.join(5)
     daemon.renderer.join(5)
+    daemon.audio_worker.close()  # its requests pipe closes with the process: the child exits
     daemon.release()

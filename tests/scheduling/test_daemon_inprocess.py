@@ -22,7 +22,7 @@ from broadcaster.deliveries import BulletinStatus
 from broadcaster.models import Bulletin, BulletinItem, Delivery, Station, StationLease
 from broadcaster.scheduling.daemon import Daemon
 from broadcaster.timeutil import as_utc, utcnow, zone
-from tests.scheduling.helpers import crash
+from tests.scheduling.helpers import crash, wait_for
 
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
 
@@ -278,8 +278,7 @@ def test_a_crash_while_rendering_an_announcement_airs_it_on_restart(live):
         daemon = live.start()
         live.run("announce", "--text", "Khẩn: lũ quét.", "--repeat", "1", "--no-wait")
         daemon.tick(reload=True)
-        threading.Event().wait(0.5)
-        assert live.bulletins()[0].status == "rendering"
+        wait_for(lambda: [b.status for b in live.bulletins()] == ["rendering"], 20, "the render to start")
         live.crash()
     live.start().wait_idle()
     (announcement,) = live.bulletins()
@@ -333,6 +332,33 @@ def test_a_render_that_cannot_write_fails_fast_and_is_retried(live):
     daemon.tick(reload=True)
     daemon.wait_idle()
     assert live.bulletins()[0].status == "ready"
+
+
+def test_a_render_child_killed_mid_render_is_a_render_failure_retried(live, monkeypatch):
+    """The audio child dies (OOM killer, kill -9) with a render in flight: the bulletin is stale with the
+    reason, the daemon does not hang, and the retry (in a new child) renders it."""
+    from broadcaster.scheduling import audio_worker
+
+    real_send, killed = audio_worker._send, []
+
+    def send_then_die(stream, message):  # noqa: ANN001
+        real_send(stream, message)
+        if isinstance(message, tuple) and message[1:2] == ("render",) and not killed:
+            killed.append(live.daemon.audio_worker.pid)
+            live.daemon.audio_worker.kill()
+
+    monkeypatch.setattr(audio_worker, "_send", send_then_die)
+    slot = live.clock.now + timedelta(minutes=10)
+    live.schedule(slot)
+    daemon = live.start()
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert killed and bulletin.status == "stale" and "audio process died" in bulletin.reason
+    live.clock.advance(seconds=31)
+    daemon.tick(reload=True)
+    daemon.wait_idle()
+    assert live.bulletins()[0].status == "ready"
+    assert daemon.audio_worker.pid not in (None, killed[0])
 
 
 def test_a_failed_player_is_retried_inside_the_catch_up_window(live):

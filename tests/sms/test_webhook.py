@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from broadcaster.deliveries import DeliveryStatus
 from broadcaster.models import Delivery
+from broadcaster.sms import webhook
 from broadcaster.sms.webhook import STATUS_RANK, apply_status, make_webhook_server, map_twilio_status
 
 
@@ -35,7 +36,7 @@ def hook(sms, run):
     sms.numbers = sms.seed_contacts(3)
     run("sms", "send", "--item", sms.add_item(), "--group", "Thôn 1")
     server = make_webhook_server(sms.app(), "127.0.0.1", port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     sms.url = url
     yield sms
@@ -96,7 +97,7 @@ def test_signature_is_checked_against_the_public_url(hook):
     hook.configure(status_callback_url="https://xa.example.org/sms/status")
     port = free_port()
     server = make_webhook_server(hook.app(), "127.0.0.1", port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         sid = hook.rows()[1].provider_id
@@ -192,3 +193,33 @@ def test_answers_signed_callbacks_while_200_idle_connections_are_open(hook):
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_an_idle_webhook_sleeps_until_a_connection_its_deadline_or_shutdown(sms, monkeypatch):
+    port = free_port()
+    sms.configure(status_callback_url=f"http://127.0.0.1:{port}/sms/status")
+    monkeypatch.setattr(webhook, "IDLE_TIMEOUT_S", 1.0)
+    server = make_webhook_server(sms.app(), "127.0.0.1", port)
+    timeouts = []
+    real_select = server._selector.select
+
+    def recording(timeout=None):  # noqa: ANN001, ANN202
+        timeouts.append(timeout)
+        return real_select(timeout)
+
+    server._selector.select = recording
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not timeouts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.6)  # a poll interval (0.5 s by default) would have come round by now
+    assert timeouts == [None]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:  # it never sends a byte
+        assert idle.recv(1) == b""  # closed by the server at its deadline
+    assert any(t is not None and 0 < t <= 1.0 for t in timeouts)
+    assert timeouts[-1] is None  # asleep again, without a timeout
+    server.shutdown()
+    thread.join(5)
+    assert not thread.is_alive()
+    server.server_close()
