@@ -894,19 +894,11 @@ def _has_due_rows(session, campaign_id: int, moment: datetime) -> bool:  # noqa:
 
 
 class AnyEvent:
-    """Set when any of the given events is (all that a dispatch's ``stop`` is asked)."""
+    """Set when any of the given events is: a dispatch's ``stop`` is asked only that, and relays them
+    (:func:`~broadcaster.scheduling.wakeup.relay_stop`)."""
 
     def __init__(self, *events: threading.Event) -> None:
         self.events = events
 
     def is_set(self) -> bool:
         return any(event.is_set() for event in self.events)
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(0.05, left))
-        return True
