@@ -533,7 +533,7 @@ def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_comm
 
     import broadcaster.sms.dispatcher as dispatcher
 
-    app, cid, numbers = start(sms, 128, concurrency=2)
+    app, cid, numbers = start(sms, 256, concurrency=2)
     engine = app.ready_engine()
     commits: list[tuple[int, str]] = []
 
@@ -557,20 +557,21 @@ def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_comm
     result = dispatch_campaign(app, cid, now=lambda: NOON)
     for name, listener in (("begin", _at_begin), ("before_cursor_execute", _statement), ("commit", _at_commit)):
         event.remove(engine, name, listener)
-    assert result.counts["sent"] == 128 and sms.sent_to() == {n: 1 for n in numbers}
-    assert claims == [32] * 4  # 128 rows, two workers, batches of 32
+    assert result.counts["sent"] == 256 and sms.sent_to() == {n: 1 for n in numbers}
+    assert claims == [32] * 8  # 256 rows, two workers, batches of 32
     claim_commits = [s for s, sql in commits if "RETURNING" in sql]
     result_commits = [s for s, sql in commits if "provider_id" in sql and "RETURNING" not in sql]
-    assert len(claim_commits) == 4
+    assert len(claim_commits) == 8
     assert claim_commits and set(claim_commits) == {2}  # FULL
     assert result_commits and set(result_commits) == {1}  # NORMAL
-    assert len(result_commits) < 128  # group commits: fewer transactions than messages
+    assert len(result_commits) < 256  # group commits: fewer transactions than messages
 
 
 def test_claim_batch_size():
     from broadcaster.sms.dispatcher import CLAIM_BATCH, claim_batch_size
 
     assert claim_batch_size(10_000, 4, 0.0) == CLAIM_BATCH == 32
-    assert claim_batch_size(12, 3, 0.0) == 4  # every worker gets rows
+    assert claim_batch_size(12, 3, 0.0) == 1  # every worker gets rows, more than once
+    assert claim_batch_size(240, 3, 0.0) == 20
     assert claim_batch_size(10_000, 4, 10.0) == 2  # about a second of sending per worker
     assert claim_batch_size(10_000, 4, 1.0) == 1
