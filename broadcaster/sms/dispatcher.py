@@ -535,12 +535,13 @@ class _Claimer:
 
 def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, claimer: _Claimer) -> None:
     mine: deque[tuple[int, str]] = deque()
+    row = None  # the row being sent: ours until its outcome is known
     try:
         while (row := claimer.next(mine)) is not None:
             final = _send_claimed(engine, job, sender, bucket, *row)
             if final is None:  # still ours and never handed over: released with the rest
-                mine.appendleft(row)
                 return
+            row = None
             if final != _LEFT:
                 _count(job, final)
     except Exception as exc:  # the database failed us: stop rather than guess
@@ -549,6 +550,8 @@ def _worker(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBucket, c
             job.result.error = job.result.error or f"lỗi cơ sở dữ liệu / database error: {type(exc).__name__}"
         job.stop.set()
     finally:
+        if row is not None:
+            mine.appendleft(row)
         claimer.give_back(mine)
 
 
