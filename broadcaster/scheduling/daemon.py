@@ -201,6 +201,7 @@ class Daemon:
         self._sms_busy = False
         self._fingerprint: tuple | None = None
         self._lock = FileLock(lock_path(app))
+        self._ticking = threading.Lock()
         self._log_handler: logging.Handler | None = None
         self._webhook = None
         self._web_console = None
@@ -516,7 +517,13 @@ class Daemon:
         """One pass of the control loop: heartbeat, reload, claim work. Never blocks on audio or SMS.
 
         ``reload``: re-read schedules and claim render-ahead now, not only when :meth:`seconds_until_due` says.
+        One pass at a time: a pass called from outside the loop (a test) waits for the loop's, so that
+        what that pass claimed has been handed to its thread when this returns.
         """
+        with self._ticking:
+            self._tick(reload)
+
+    def _tick(self, reload: bool) -> None:
         now_mono = time.monotonic()
         self._guard(lambda: self._watch_the_clock(now_mono))
         if reload:
