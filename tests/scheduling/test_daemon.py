@@ -110,9 +110,10 @@ def test_restart_outside_catch_up_logs_missed(station_env):
 def test_sigterm_while_playing_logs_interrupted(station_env):
     app = app_for(station_env)
     use_realtime_player(station_env)
-    slot = utcnow() + timedelta(seconds=6)
-    cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     daemon = DaemonProcess(station_env)
+    # the slot is set once the daemon runs (a loaded machine may take a while to start it), and poked to it
+    slot = utcnow() + timedelta(seconds=8)
+    cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     wait_for(lambda: any(b.status == "playing" for b in bulletins(station_env)), 60, "playing")
     time.sleep(1.0)
     assert daemon.stop(signal.SIGTERM) == 0, daemon.output()
@@ -175,9 +176,10 @@ def _player_processes(audio_path: str) -> list[int]:
 
 def test_kill_9_while_playing_leaves_no_orphan_and_airs_again_once(station_env):
     use_realtime_player(station_env)
-    slot = utcnow() + timedelta(seconds=6)
-    cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     daemon = DaemonProcess(station_env)
+    # the slot is set once the daemon runs (a loaded machine may take a while to start it), and poked to it
+    slot = utcnow() + timedelta(seconds=8)
+    cli(station_env, "schedule", "add", "--station", "XA-01", "--at", local_text(slot), "--length", "2m")
     wait_for(lambda: any(b.status == "playing" and b.player_pid for b in bulletins(station_env)), 60, "playing")
     (playing,) = bulletins(station_env)
     assert _player_processes(playing.audio_path)
