@@ -237,21 +237,23 @@ class TwilioSender:
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.client = make_twilio_client(account_sid, auth_token, api_base_url or None, timeout=timeout)
+        self._messages = self.client.messages  # resolved once: the property chain is walked at every access
+        self._sender: dict[str, str] = {}
+        if messaging_service_sid:
+            self._sender["messaging_service_sid"] = messaging_service_sid
+        if from_number:
+            self._sender["from_"] = from_number
 
     def send(self, to: str, body: str, status_callback: str | None = None, *,
              meta: Mapping[str, Any] | None = None) -> SendResult:
         import requests
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
-        kwargs: dict[str, Any] = {"to": to, "body": body}
-        if self.messaging_service_sid:
-            kwargs["messaging_service_sid"] = self.messaging_service_sid
-        if self.from_number:
-            kwargs["from_"] = self.from_number
+        kwargs: dict[str, Any] = {"to": to, "body": body, **self._sender}
         if status_callback:
             kwargs["status_callback"] = status_callback
         try:
-            message = self.client.messages.create(**kwargs)
+            message = self._messages.create(**kwargs)
         except TwilioRestException as exc:
             status = int(exc.status or 0)
             code = exc.code if exc.code is not None else status

@@ -175,13 +175,15 @@ def jittered(seconds: float) -> float:
     return seconds * (1.0 + random.random() * 0.25)
 
 
-def callback_with_reference(url: str | None, delivery_id: int) -> str | None:
-    """The status-callback URL with ``ref=<delivery id>`` in its query (Twilio signs the whole URL)."""
+def callback_references(url: str | None) -> Callable[[int], str | None]:
+    """A row's status-callback URL: ``url`` with ``ref=<delivery id>`` in its query (Twilio signs the whole
+    URL). ``url`` is taken apart once, not for every message."""
     if not url:
-        return None
+        return lambda delivery_id: None
     parts = urlsplit(url)
-    query = f"{parts.query}&ref={delivery_id}" if parts.query else f"ref={delivery_id}"
-    return urlunsplit(parts._replace(query=query))
+    head = urlunsplit(parts._replace(query="", fragment="")) + "?" + (f"{parts.query}&" if parts.query else "")
+    tail = f"#{parts.fragment}" if parts.fragment else ""
+    return lambda delivery_id: f"{head}ref={delivery_id}{tail}"
 
 
 # --------------------------------------------------------------------------
@@ -279,7 +281,7 @@ class DispatchResult:
 class _Job:
     campaign_id: int
     body: str
-    status_callback: str | None
+    status_callback: Callable[[int], str | None]  # the callback URL of a row (:func:`callback_references`)
     max_retries: int
     backoff: float
     network_backoff: float
@@ -369,8 +371,8 @@ class _ResultWriter:
 
 
 def _finish(job: _Job, delivery_id: int, status: DeliveryStatus, *, opt_out_phone: str | None = None,
-            **fields: object) -> DeliveryStatus:
-    job.writer.put(SmsOutcome(delivery_id, status, job.now(), dict(fields), opt_out_phone))
+            at: datetime | None = None, **fields: object) -> DeliveryStatus:
+    job.writer.put(SmsOutcome(delivery_id, status, at or job.now(), fields, opt_out_phone))
     return status
 
 
@@ -398,7 +400,7 @@ def _send_claimed(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBuc
         if job.stop.is_set() or _held(job) or not bucket.acquire(job.stop):
             return None
         try:
-            result = sender.send(recipient, job.body, callback_with_reference(job.status_callback, delivery_id),
+            result = sender.send(recipient, job.body, job.status_callback(delivery_id),
                                  meta={"campaign": job.campaign_id, "delivery": delivery_id})
         except SmsSendError as exc:
             message = redact_numbers(exc.message)[:500]
@@ -447,8 +449,9 @@ def _send_claimed(engine: Engine, job: _Job, sender: SmsSender, bucket: TokenBuc
                            error_message=redact_numbers(f"{type(exc).__name__}: {exc}")[:500], ended_at=job.now())
         if log.isEnabledFor(logging.DEBUG):  # masking parses the number: not for every message
             log.debug("SMS to %s sent (%s)", mask_phone(recipient), result.provider_id)
+        ended = job.now()
         return _finish(job, delivery_id, DeliveryStatus.SENT, provider_id=result.provider_id, backend=sender.name,
-                       error_code=None, error_message=None, ended_at=job.now())
+                       error_code=None, error_message=None, ended_at=ended, at=ended)
 
 
 def _wait_for_network(engine: Engine, job: _Job, delivery_id: int, exc: SmsSendError, message: str) -> None:
@@ -618,7 +621,8 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         factory = sender_factory or (lambda: make_sender(config))
         workers = max(1, min(int(config.sms.concurrency), len(ids)))
         senders = [factory() for _ in range(workers)]  # config errors surface before anything is claimed
-        job = _Job(campaign_id=campaign_id, body=body, status_callback=config.sms.status_callback_url or None,
+        job = _Job(campaign_id=campaign_id, body=body, status_callback=callback_references(
+                       config.sms.status_callback_url or None),
                    max_retries=max(0, int(config.sms.max_retries)), backoff=max(0.0, float(config.sms.retry_backoff)),
                    network_backoff=max(0.0, float(config.sms.network_retry_seconds)),
                    now=now, stop=threading.Event(), result=result, lock=threading.Lock(),
