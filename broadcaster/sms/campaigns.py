@@ -106,17 +106,19 @@ def held_by_quiet_hours(config: Config, item: ContentItem | None, moment: dateti
 
     An emergency item is never held.
     """
-    return quiet_hold(config, item)(moment)
+    hold = quiet_hold(config, item)
+    return hold(moment) if hold is not None else None
 
 
-def quiet_hold(config: Config, item: ContentItem | None) -> Callable[[datetime], datetime | None]:
-    """:func:`held_by_quiet_hours` for many moments: the config's quiet hours are parsed once."""
+def quiet_hold(config: Config, item: ContentItem | None) -> Callable[[datetime], datetime | None] | None:
+    """:func:`held_by_quiet_hours` for many moments (the config's quiet hours parsed once); None when
+    quiet hours never hold this item (none are set, or it is an emergency)."""
     quiet = None if item is not None and item.priority == Priority.EMERGENCY else quiet_hours_of(config)
+    if quiet is None:
+        return None
 
     def held_until(moment: datetime) -> datetime | None:
-        if quiet is not None and quiet.contains(moment):
-            return quiet.end_after(moment)
-        return None
+        return quiet.end_after(moment) if quiet.contains(moment) else None
 
     return held_until
 

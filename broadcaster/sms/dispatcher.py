@@ -2,12 +2,14 @@
 
 Rows go through three steps:
 
-1. a worker thread with no claimed row left claims the next small batch
-   (:func:`~broadcaster.deliveries.claim_sms`, :func:`claim_batch_size`: up
-   to 32, fewer with a rate limit), each batch in one committed transaction —
+1. a worker thread with no claimed row left takes the next small batch
+   (:func:`claim_batch_size`: up to 32, fewer with a rate limit) that another
+   worker claimed, or claims the next batch of every worker
+   (:func:`~broadcaster.deliveries.claim_sms`) in one committed transaction —
    ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) *before* any of
    their HTTP calls; a recipient who opted out since the campaign was written
-   (or whose contact was deleted) becomes ``skipped`` instead and is not sent;
+   (or whose contact was deleted) becomes ``skipped`` instead and is not sent.
+   At most two batches per worker are claimed and not yet sent;
 2. the worker makes the call of each row of its batch in turn;
 3. it hands the outcome — ``sent`` (``provider_id`` = Twilio SID) or an error
    below — to the dispatch's result writer, which writes every outcome that
@@ -55,7 +57,7 @@ database's one write lock and its transaction commits with
 claim survives a power cut (``NORMAL``, used elsewhere, survives a crash of the
 process but can lose the last commits to a power cut — a lost claim would put
 a sent row back to ``pending``, and it would be sent again). One fsync per
-batch of rows, not per message, is what makes this affordable. Results need no
+claim (a batch for each worker), not per message, is what makes this affordable. Results need no
 such care: an outcome lost with the last group commit leaves its row
 ``sending``, which recovery turns ``uncertain``, and the provider is asked
 before anything is re-sent.
@@ -80,8 +82,8 @@ dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
 :func:`dispatch_due` and it sends every open campaign that has become due. The
 operator's decision holds at the moment of sending: a campaign whose item was
 retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
-rows are ``cancelled`` and never claimed (rows already claimed — a batch or
-two, about a second's worth under a rate limit — go out). Every write goes through
+rows are ``cancelled`` and never claimed (rows already claimed — up to two
+batches per worker, about two seconds' worth under a rate limit — go out). Every write goes through
 :mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
 the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
 once (rows not yet claimed stay pending).
@@ -290,7 +292,7 @@ class _Job:
     result: DispatchResult
     lock: threading.Lock
     on_progress: Progress | None
-    held_until: Callable[[datetime], datetime | None]  # quiet hours, read at each send
+    held_until: Callable[[datetime], datetime | None] | None  # quiet hours, read at each send; None: never
     batch: int = 1  # rows a worker claims at once
     writer: _ResultWriter | None = None
 
@@ -305,10 +307,11 @@ _LEFT = "left"  # the row was not sent by this run and is not this worker's any 
 
 
 def claim_batch_size(rows: int, workers: int, rate: float) -> int:
-    """Rows a worker claims at once: :data:`CLAIM_BATCH`; fewer in a small campaign, so that each worker
-    claims :data:`CLAIMS_PER_WORKER` times or more (work stays to share with a dispatcher on another PC,
-    or a worker that finishes first); with a rate limit about one second of that worker's sending (a
-    claimed row waits for its turn, and a cancellation does not reach it)."""
+    """Rows a worker is handed at once (a claim takes one such batch for each worker):
+    :data:`CLAIM_BATCH`; fewer in a small campaign, so that each worker gets :data:`CLAIMS_PER_WORKER`
+    batches or more (work stays to share with a dispatcher on another PC, or a worker that finishes
+    first); with a rate limit about one second of that worker's sending (a claimed row waits for its
+    turn, and a cancellation does not reach it)."""
     size = CLAIM_BATCH
     if rate > 0:
         size = min(size, max(1, int(rate / workers)))
@@ -378,6 +381,8 @@ def _finish(job: _Job, delivery_id: int, status: DeliveryStatus, *, opt_out_phon
 
 def _held(job: _Job) -> bool:
     """Quiet hours began (read at each send): the dispatch stops, leaving rows pending."""
+    if job.held_until is None:
+        return False
     held_until = job.held_until(job.now())
     if held_until is None:
         return False
@@ -485,34 +490,45 @@ def _count(job: _Job, final: str) -> None:
 
 
 class _Claimer:
-    """Hands the campaign's rows out in batches: a worker with no claimed row left claims the next batch
-    itself (:func:`~broadcaster.deliveries.claim_sms`) and sends it.
+    """Hands the campaign's rows out in batches of ``job.batch``: a worker with no claimed row left takes
+    a batch another worker claimed, or claims the next batch of every worker in one transaction
+    (:func:`~broadcaster.deliveries.claim_sms`), keeps one and leaves the rest for the others.
 
-    The worker waits for its own claim's commit — one fsync per batch, with the interpreter lock let go —
-    which costs less than a claiming thread whose wake-ups compete with the senders for that lock.
+    The worker waits for its own claim's commit — one fsync for every worker's batch, with the
+    interpreter lock let go — which costs less than a claiming thread whose wake-ups compete with the
+    senders for that lock. At most two batches per worker are claimed and not yet sent.
     """
 
-    def __init__(self, engine: Engine, job: _Job, rows: list[tuple[int, str | None]], backend: str) -> None:
-        self.engine, self.job, self.backend = engine, job, backend
+    def __init__(self, engine: Engine, job: _Job, rows: list[tuple[int, str | None]], backend: str,
+                 workers: int) -> None:
+        self.engine, self.job, self.backend, self.workers = engine, job, backend, workers
         self.rows = rows  # to claim, in order
         self.taken = 0
+        self.claimed: deque[tuple[int, str]] = deque()  # claimed for the workers, not yet handed out
         self.given_back: list[int] = []
         self.lock = threading.Lock()
+        self.claiming = threading.Lock()
 
     def _claim(self) -> list[tuple[int, str]]:
         job = self.job
-        while not job.stop.is_set() and not _held(job):
-            with self.lock:
-                batch = self.rows[self.taken:self.taken + job.batch]
-                self.taken += len(batch)
-            if not batch:
-                break
-            recipients = dict(batch)
-            claim = claim_sms(self.engine, list(recipients), self.backend, job.now())
-            for _skipped in claim.skipped:
-                _count(job, DeliveryStatus.SKIPPED)
-            if claim.send:
-                return [(delivery_id, recipients[delivery_id] or "") for delivery_id in claim.send]
+        with self.claiming:  # one claim at a time: a worker that waited finds the batches it made
+            while not job.stop.is_set() and not _held(job):
+                with self.lock:
+                    if self.claimed:
+                        return [self.claimed.popleft() for _ in range(min(job.batch, len(self.claimed)))]
+                    batch = self.rows[self.taken:self.taken + job.batch * self.workers]
+                    self.taken += len(batch)
+                if not batch:
+                    break
+                recipients = dict(batch)
+                claim = claim_sms(self.engine, list(recipients), self.backend, job.now())
+                for _skipped in claim.skipped:
+                    _count(job, DeliveryStatus.SKIPPED)
+                if claim.send:
+                    rows = [(delivery_id, recipients[delivery_id] or "") for delivery_id in claim.send]
+                    with self.lock:
+                        self.claimed.extend(rows[job.batch:])
+                    return rows[:job.batch]
         return []
 
     def next(self, mine: deque[tuple[int, str]]) -> tuple[int, str] | None:
@@ -533,6 +549,8 @@ class _Claimer:
         """Rows claimed and never handed over (call once every worker has stopped)."""
         with self.lock:
             ids, self.given_back = self.given_back, []
+            ids.extend(delivery_id for delivery_id, _ in self.claimed)
+            self.claimed.clear()
         return ids
 
 
@@ -609,11 +627,8 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
         return result
 
     quiet = quiet_hold(config, item)
-
-    def held_until(at: datetime) -> datetime | None:
-        return quiet(as_utc(at))
-
-    quiet_until = held_until(moment)
+    held_until = None if quiet is None else lambda at: quiet(as_utc(at))
+    quiet_until = held_until(moment) if held_until is not None else None
     if ids and quiet_until is not None:
         result.held, result.held_until = "quiet_hours", quiet_until
         return result
@@ -633,7 +648,7 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
 
             relay_stop(stop, job.stop)
         bucket = TokenBucket(float(config.sms.rate_per_second))
-        claimer = _Claimer(engine, job, ids, senders[0].name)
+        claimer = _Claimer(engine, job, ids, senders[0].name, workers)
         threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, claimer),
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,
