@@ -727,6 +727,8 @@ def _claim_sqlite(conn: Any, delivery_ids: Sequence[int], backend: str, moment: 
 def _sqlite_time(conn: Any) -> Any:
     """How SQLAlchemy writes a ``delivery`` time on this connection (the driver statements write the same)."""
     return _TABLE.c.updated_at.type._cached_bind_processor(conn.dialect)
+
+
 _FINISH_FIELDS = frozenset(("status", "updated_at", "error_code", "error_message", "provider_id", "backend",
                             "ended_at", "scheduled_for"))
 _FINISH_CACHE: dict[frozenset[str], Any] = {}

@@ -57,10 +57,10 @@ database's one write lock and its transaction commits with
 claim survives a power cut (``NORMAL``, used elsewhere, survives a crash of the
 process but can lose the last commits to a power cut — a lost claim would put
 a sent row back to ``pending``, and it would be sent again). One fsync per
-claim (a batch for each worker), not per message, is what makes this affordable. Results need no
-such care: an outcome lost with the last group commit leaves its row
-``sending``, which recovery turns ``uncertain``, and the provider is asked
-before anything is re-sent.
+claim (a batch for each worker), not per message, is what makes this
+affordable. Results need no such care: an outcome lost with the last group
+commit leaves its row ``sending``, which recovery turns ``uncertain``, and the
+provider is asked before anything is re-sent.
 
 Concurrency: ``sms.concurrency`` worker threads, each with its *own* sender (a
 Twilio client holds a ``requests.Session``, which is not thread-safe), sharing
@@ -83,8 +83,8 @@ dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
 operator's decision holds at the moment of sending: a campaign whose item was
 retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
 rows are ``cancelled`` and never claimed (rows already claimed — up to two
-batches per worker, about two seconds' worth under a rate limit — go out). Every write goes through
-:mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
+batches per worker, about two seconds' worth under a rate limit — go out).
+Every write goes through :mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
 the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
 once (rows not yet claimed stay pending).
 """
@@ -293,7 +293,7 @@ class _Job:
     lock: threading.Lock
     on_progress: Progress | None
     held_until: Callable[[datetime], datetime | None] | None  # quiet hours, read at each send; None: never
-    batch: int = 1  # rows a worker claims at once
+    batch: int = 1  # rows a worker is handed at once (a claim takes a batch for each worker)
     writer: _ResultWriter | None = None
 
 
