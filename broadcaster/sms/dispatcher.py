@@ -4,8 +4,9 @@ Rows go through three steps:
 
 1. a worker thread with no claimed row left takes the next small batch
    (:func:`claim_batch_size`: up to 32, fewer with a rate limit) that another
-   worker claimed, or claims the next batch of every worker
-   (:func:`~broadcaster.deliveries.claim_sms`) in one committed transaction —
+   worker claimed, or claims the next batch of every worker (its own only,
+   under a rate limit) (:func:`~broadcaster.deliveries.claim_sms`) in one
+   committed transaction —
    ``pending`` → ``sending`` (``attempts`` + 1, ``backend``) *before* any of
    their HTTP calls; a recipient who opted out since the campaign was written
    (or whose contact was deleted) becomes ``skipped`` instead and is not sent.
@@ -82,8 +83,8 @@ dispatcher returns leaving rows ``pending``; the daemon's SMS thread calls
 :func:`dispatch_due` and it sends every open campaign that has become due. The
 operator's decision holds at the moment of sending: a campaign whose item was
 retired or un-approved meanwhile is held (nothing sent), a cancelled campaign's
-rows are ``cancelled`` and never claimed (rows already claimed — up to two
-batches per worker, about two seconds' worth under a rate limit — go out).
+rows are ``cancelled`` and never claimed (rows already claimed — a batch or
+two, about a second's worth under a rate limit — go out).
 Every write goes through :mod:`broadcaster.deliveries`. ``now`` is a callable everywhere, so tests (and
 the daemon) can inject the clock; ``stop`` lets the daemon end a dispatch at
 once (rows not yet claimed stay pending).
@@ -491,17 +492,20 @@ def _count(job: _Job, final: str) -> None:
 
 class _Claimer:
     """Hands the campaign's rows out in batches of ``job.batch``: a worker with no claimed row left takes
-    a batch another worker claimed, or claims the next batch of every worker in one transaction
-    (:func:`~broadcaster.deliveries.claim_sms`), keeps one and leaves the rest for the others.
+    a batch another worker claimed, or claims ``batches_per_claim`` batches (one for every worker, when
+    nothing limits the rate) in one transaction (:func:`~broadcaster.deliveries.claim_sms`), keeps one
+    and leaves the rest for the others.
 
     The worker waits for its own claim's commit — one fsync for every worker's batch, with the
     interpreter lock let go — which costs less than a claiming thread whose wake-ups compete with the
-    senders for that lock. At most two batches per worker are claimed and not yet sent.
+    senders for that lock. Claims are made one at a time, so at most two batches per worker are claimed
+    and not yet sent.
     """
 
     def __init__(self, engine: Engine, job: _Job, rows: list[tuple[int, str | None]], backend: str,
-                 workers: int) -> None:
-        self.engine, self.job, self.backend, self.workers = engine, job, backend, workers
+                 batches_per_claim: int) -> None:
+        self.engine, self.job, self.backend = engine, job, backend
+        self.batches_per_claim = batches_per_claim
         self.rows = rows  # to claim, in order
         self.taken = 0
         self.claimed: deque[tuple[int, str]] = deque()  # claimed for the workers, not yet handed out
@@ -516,7 +520,7 @@ class _Claimer:
                 with self.lock:
                     if self.claimed:
                         return [self.claimed.popleft() for _ in range(min(job.batch, len(self.claimed)))]
-                    batch = self.rows[self.taken:self.taken + job.batch * self.workers]
+                    batch = self.rows[self.taken:self.taken + job.batch * self.batches_per_claim]
                     self.taken += len(batch)
                 if not batch:
                     break
@@ -648,7 +652,10 @@ def _dispatch_locked(app: App, campaign_id: int, *, now: Clock, sender_factory: 
 
             relay_stop(stop, job.stop)
         bucket = TokenBucket(float(config.sms.rate_per_second))
-        claimer = _Claimer(engine, job, ids, senders[0].name, workers)
+        # Under a rate limit the senders wait on the bucket, not on claims: each claims its own batch, and
+        # fewer claimed rows are still to go out when the operator cancels.
+        rate_limited = float(config.sms.rate_per_second) > 0
+        claimer = _Claimer(engine, job, ids, senders[0].name, 1 if rate_limited else workers)
         threads = [threading.Thread(target=_worker, args=(engine, job, sender, bucket, claimer),
                                     name=f"sms-{campaign_id}-{n}") for n, sender in enumerate(senders)]
         log.info("campaign %s: sending %d SMS with %d workers via %s", campaign_id, len(ids), workers,

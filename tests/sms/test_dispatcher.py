@@ -565,6 +565,20 @@ def test_rows_are_claimed_in_batches_committed_durably_and_results_in_group_comm
     assert len(result_commits) < 256  # group commits: fewer transactions than messages
 
 
+def test_under_a_rate_limit_each_worker_claims_its_own_batch(sms, monkeypatch):
+    """The senders wait on the bucket, not on claims: nothing is claimed ahead for the others."""
+    import broadcaster.sms.dispatcher as dispatcher
+
+    app, cid, numbers = start(sms, 128, concurrency=2, rate_per_second=1000.0)
+    claims = []
+    real_claim = dispatcher.claim_sms
+    monkeypatch.setattr(dispatcher, "claim_sms", lambda engine, ids, *a: claims.append(len(ids)) or
+                        real_claim(engine, ids, *a))
+    result = dispatch_campaign(app, cid, now=lambda: NOON)
+    assert result.counts["sent"] == 128 and sms.sent_to() == {n: 1 for n in numbers}
+    assert claims == [16] * 8  # 128 rows, two workers, four batches each, one batch per claim
+
+
 def test_claim_batch_size():
     from broadcaster.sms.dispatcher import CLAIM_BATCH, claim_batch_size
 
