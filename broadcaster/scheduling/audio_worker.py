@@ -14,7 +14,11 @@ The child serves requests concurrently, each in its own thread: an emergency
 never waits behind a routine render. A child that dies (killed, out of memory)
 fails the requests in flight with :class:`AudioWorkerError`, which the caller
 turns into a render failure that is retried like any other; nothing waits on
-a dead child.
+a dead child. Nothing waits forever on a live one either: every request has a
+deadline (:func:`deadline_s`; a render's grows with its airtime). A child that
+overruns one is killed with everything it started (espeak-ng, ffmpeg: it leads
+its own process group), which fails every request in flight the same way, and
+the next request starts a new child.
 
 Wire format (private pipes, never stdin/stdout, which espeak and ffmpeg
 inherit): each message is a 4-byte big-endian length and a pickle. The first
@@ -28,11 +32,13 @@ import itertools
 import logging
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
 import threading
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -43,11 +49,28 @@ log = logging.getLogger("broadcaster.daemon")
 
 # A warm child exits after this long without a request (an idle daemon then holds no audio stack).
 IDLE_EXIT_S = 300.0
+# Deadlines of a request, beyond which the child is taken to be hung and killed. A ping or an estimate
+# takes well under a second. A render takes a few seconds per ten minutes of air (espeak-ng, one encode),
+# more when Google's TTS is slow: its timeout (10 s) and retries cost under a minute before the breaker
+# sends the rest to espeak-ng. An emergency speaks with local backends only, and must not wait long.
+QUICK_DEADLINE_S = 60.0
+RENDER_DEADLINE_FLOOR_S = 300.0
+EMERGENCY_RENDER_DEADLINE_FLOOR_S = 60.0
+RENDER_DEADLINE_PER_AIR_S = 1.0
+_KILL_WAIT_S = 5.0
 _HEADER = struct.Struct(">I")
 
 
 class AudioWorkerError(RuntimeError):
-    """The audio child could not do the work (it died, or could not start)."""
+    """The audio child could not do the work (it died, could not start, or did not answer in time)."""
+
+
+def deadline_s(kind: str, *, air_s: float = 0.0, emergency: bool = False) -> float:
+    """How long a request may take before the child is killed; ``air_s``: a render's planned airtime."""
+    if kind != "render":
+        return QUICK_DEADLINE_S
+    floor = EMERGENCY_RENDER_DEADLINE_FLOOR_S if emergency else RENDER_DEADLINE_FLOOR_S
+    return floor + RENDER_DEADLINE_PER_AIR_S * max(0.0, air_s)
 
 
 def _send(stream: BinaryIO, message: Any) -> None:
@@ -77,14 +100,23 @@ class _Child:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "broadcaster.scheduling.audio_worker", str(to_child_r), str(from_child_w)],
-                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                start_new_session=True)  # its own process group: a kill takes its espeak-ng and ffmpeg too
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
         self.requests = os.fdopen(to_child_w, "wb")
         self.answers = os.fdopen(from_child_r, "rb")
         self.pending: dict[int, Future] = {}
+        self.hung = ""  # why it was killed, when a request overran its deadline
         _send(self.requests, (config, str(log_file) if log_file else None))
+
+    def kill(self) -> None:
+        """The child and everything it started die at once; its answers pipe then ends."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # gone already (its group with it)
+            pass
 
 
 class AudioWorker:
@@ -106,8 +138,14 @@ class AudioWorker:
         child = self._child
         return child.process.pid if child is not None else None
 
-    def call(self, kind: str, *args: Any) -> Any:
-        """Run ``kind(*args)`` in the child and return its value; raises AudioWorkerError if it died."""
+    def call(self, kind: str, *args: Any, deadline: float | None = None) -> Any:
+        """Run ``kind(*args)`` in the child and return its value.
+
+        Raises AudioWorkerError if the child died, or did not answer within
+        ``deadline`` seconds (default :func:`deadline_s` of the kind): then it
+        is killed, and the other requests in flight fail with it.
+        """
+        deadline = deadline_s(kind) if deadline is None else deadline
         future: Future = Future()
         with self._lock:
             if self._closed:
@@ -123,7 +161,17 @@ class AudioWorker:
             except OSError as exc:
                 child.pending.pop(request_id, None)
                 raise AudioWorkerError(f"tiến trình âm thanh đã dừng / the audio process died: {exc}") from exc
-        ok, value = future.result()
+        try:
+            ok, value = future.result(timeout=deadline)
+        except FutureTimeout:
+            child.hung = (f"tiến trình âm thanh không trả lời trong {deadline:.0f} s ({kind}), đã dừng nó / the "
+                          f"audio process did not answer within {deadline:.0f} s ({kind}): killed")
+            log.warning("%s [pid %s]", child.hung, child.process.pid)
+            child.kill()
+            try:  # every request in flight is failed by the answers thread once the pipe ends
+                ok, value = future.result(timeout=_KILL_WAIT_S)
+            except FutureTimeout:
+                ok, value = False, child.hung
         if not ok:
             raise AudioWorkerError(value)
         return value
@@ -146,11 +194,11 @@ class AudioWorker:
         """The child dies at once (what a crash or the OOM killer does): for tests."""
         child = self._child
         if child is not None:
-            child.process.kill()
+            child.kill()
 
     def _running_child(self) -> _Child:
         child = self._child
-        if child is None or child.process.poll() is not None:
+        if child is None or child.hung or child.process.poll() is not None:
             try:
                 child = self._child = _Child(self.config, self.log_file)
             except OSError as exc:
@@ -176,12 +224,12 @@ class AudioWorker:
             lost, child.pending = list(child.pending.values()), {}
             if self._child is child:
                 self._child = None
-        if lost:
-            log.error("Tiến trình âm thanh %s đã dừng (mã %s) / the audio process died (code %s)",
-                      child.process.pid, child.process.returncode, child.process.returncode)
+        code = child.process.returncode
+        reason = child.hung or f"tiến trình âm thanh đã dừng (mã {code}) / the audio process died (code {code})"
+        if lost and not child.hung:  # a hung one was logged when it was killed
+            log.error("%s [pid %s]", reason, child.process.pid)
         for future in lost:
-            future.set_result((False, f"tiến trình âm thanh đã dừng (mã {child.process.returncode}) / the audio "
-                                      f"process died (code {child.process.returncode})"))
+            future.set_result((False, reason))
         child.answers.close()
 
     def _retire_later(self, child: _Child) -> None:
@@ -209,7 +257,7 @@ def _stop(child: _Child, *, wait_s: float) -> None:
     try:
         child.process.wait(timeout=wait_s)
     except subprocess.TimeoutExpired:
-        child.process.kill()
+        child.kill()
         child.process.wait()
 
 

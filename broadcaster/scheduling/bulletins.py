@@ -163,15 +163,19 @@ class Bulletins:
 
         The session is closed during the render: a slow TTS service never holds
         the database. A failure (the disk is full, no backend can speak, the
-        audio child died) is logged in one line and leaves the bulletin STALE
-        to be tried again.
+        audio child died or did not answer in time) is logged in one line and
+        leaves the bulletin STALE to be tried again.
         """
         if self.audio_worker is None:
             return self.render_here(bulletin_id, self.clock())
-        from .audio_worker import AudioWorkerError
+        from .audio_worker import AudioWorkerError, deadline_s
 
+        with self.app.read_session() as session:
+            emergency = session.get(Bulletin, bulletin_id).kind == "announcement"
+            air_s = sum(row.seconds or 0.0 for row in deliveries.bulletin_items(session, bulletin_id))
         try:
-            return self.audio_worker.call("render", bulletin_id, self.clock())
+            return self.audio_worker.call("render", bulletin_id, self.clock(),
+                                          deadline=deadline_s("render", air_s=air_s, emergency=emergency))
         except AudioWorkerError as exc:
             return self._failed(bulletin_id, exc)
 

@@ -79,8 +79,9 @@ from .wakeup import PostgresListener, StopEvent, Wakeup, psycopg_url, render_ahe
 log = logging.getLogger("broadcaster.daemon")
 
 Clock = Callable[[], datetime]
-# A render that failed (full disk, no voice) is tried again after this long.
+# A render that failed (full disk, no voice) is tried again after this long; an emergency's sooner.
 RENDER_RETRY_S = 30.0
+EMERGENCY_RENDER_RETRY_S = 10.0
 # A loudspeaker slot whose player failed is tried again after this long, inside the catch-up window.
 PLAY_RETRY_S = 30.0
 PLAY_ATTEMPTS = 3
@@ -466,7 +467,8 @@ class Daemon:
             if self.stop_event.is_set():
                 stop.set()
             player = StationPlayer(station_id, self.bulletins, stop=stop,
-                                   send_to_renderer=self._to_renderer, on_failed=self._play_failed)
+                                   send_to_renderer=self._to_renderer, on_failed=self._play_failed,
+                                   on_render_failed=self._emergency_render_failed)
             self.players[station_id] = player
             player.start()
         return player
@@ -485,6 +487,10 @@ class Daemon:
 
     def _play_failed(self, bulletin_id: int) -> None:
         self.play_retry_at[bulletin_id] = self.clock() + timedelta(seconds=PLAY_RETRY_S)
+
+    def _emergency_render_failed(self, bulletin_id: int) -> None:
+        """The announcement stays STALE; :meth:`retry_due` hands it to its player again."""
+        self.render_retry_at[bulletin_id] = self.clock() + timedelta(seconds=EMERGENCY_RENDER_RETRY_S)
 
     def air_bulletin(self, bulletin_id: int, *, emergency: bool) -> None:
         with session_scope(self.engine) as session:
@@ -820,7 +826,8 @@ class Daemon:
         return True
 
     def retry_due(self) -> None:
-        """Failed players inside the catch-up window; due slots whose render failed; give up after the window."""
+        """Failed players inside the catch-up window; due slots and announcements whose render failed; give up
+        after the window (an announcement's: its validity when it has one)."""
         now = self.clock()
         with self.app.read_session() as session:  # most of the time there is nothing: no write lock then
             stale_waiting = session.exec(select(Bulletin.id).where(
@@ -831,6 +838,7 @@ class Daemon:
         waiting = self.renderer.waiting_to_air()
         to_air: list[int] = []
         to_render: list[int] = []
+        emergencies: list[int] = []
         with session_scope(self.engine) as session:
             for bulletin_id, at in list(self.play_retry_at.items()):
                 if now < at:
@@ -851,15 +859,22 @@ class Daemon:
                 window_end = as_utc(bulletin.valid_until) or as_utc(bulletin.slot_time) + self.catch_up
                 if now > window_end:
                     self.renderer.forget(bulletin.id)
+                    self.render_retry_at.pop(bulletin.id, None)
                     deliveries.mark_missed(session, station_id=bulletin.station_id, slot_time=bulletin.slot_time,
                                            reason="không dựng được bản tin kịp giờ / the bulletin could not be "
                                                   "rendered in time", schedule_id=bulletin.schedule_id,
                                            kind=bulletin.kind, bulletin=bulletin)
+                elif bulletin.kind == "announcement":
+                    emergencies.append(bulletin.id)
                 elif bulletin.id in waiting:
                     to_render.append(bulletin.id)
         for bulletin_id in to_render:
             if self._retry_allowed(bulletin_id, now):
                 self._to_renderer(bulletin_id, True)
+        for bulletin_id in emergencies:  # its player renders it at once, before anything queued there
+            if self._retry_allowed(bulletin_id, now):
+                log.warning("Thử lại thông báo khẩn %s / retrying announcement %s", bulletin_id, bulletin_id)
+                self.air_bulletin(bulletin_id, emergency=True)
         for bulletin_id in to_air:
             self.air_bulletin(bulletin_id, emergency=False)
 

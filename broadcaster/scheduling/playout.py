@@ -133,7 +133,9 @@ class StationPlayer(threading.Thread):
 
     def __init__(self, station_id: int, bulletins: Bulletins, *, stop: StopEvent,
                  send_to_renderer: Callable[[int, bool], None],
-                 on_failed: Callable[[int], None]) -> None:
+                 on_failed: Callable[[int], None], on_render_failed: Callable[[int], None]) -> None:
+        """``on_failed``: a bulletin's player failed; ``on_render_failed``: an emergency's render (made
+        here, not by the renderer) failed. Both are the daemon's to retry."""
         super().__init__(name=f"player-{station_id}", daemon=True)
         self.station_id = station_id
         self.bulletins = bulletins
@@ -141,6 +143,7 @@ class StationPlayer(threading.Thread):
         self.queue: queue.PriorityQueue[Work] = queue.PriorityQueue()
         self._send_to_renderer = send_to_renderer
         self._on_failed = on_failed
+        self._on_render_failed = on_render_failed
         self._current: Work | None = None
         self._current_stop: threading.Event | None = None
         self._guard = threading.Lock()
@@ -211,6 +214,8 @@ class StationPlayer(threading.Thread):
             self._send_to_renderer(bulletin_id, True)
         elif status == BulletinStatus.FAILED:
             self._on_failed(bulletin_id)
+        elif status == BulletinStatus.STALE and work.emergency:
+            self._on_render_failed(bulletin_id)
         elif status == BulletinStatus.READY and not self.stop_event.is_set():
             # preempted before it went on air: it airs after the emergency
             self._put(Work(work.priority, next(_SEQ), bulletin_id=bulletin_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,3 +127,39 @@ def crash(daemon) -> None:  # noqa: ANN001
     daemon.renderer.join(5)
     daemon.audio_worker.close()  # its requests pipe closes with the process: the child exits
     daemon.release()
+
+
+class HangingEspeak:
+    """An ``espeak-ng`` first on PATH that hangs (sleeps) while :meth:`hang` is on, and is the real one
+    otherwise: a TTS process that never answers, for the audio child's deadlines. Processes started
+    after the PATH change (the audio child and its espeak-ng runs) see it."""
+
+    def __init__(self, folder: Path, monkeypatch) -> None:  # noqa: ANN001
+        real = shutil.which("espeak-ng")
+        assert real, "espeak-ng is needed"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.flag, self.pid_file = folder / "hang", folder / "pids"
+        script = folder / "espeak-ng"
+        script.write_text(f'#!/bin/sh\nif [ -e "{self.flag}" ]; then echo $$ >> "{self.pid_file}"; '
+                          f'exec sleep 3600; fi\nexec "{real}" "$@"\n', encoding="utf-8")
+        script.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+    def hang(self) -> None:
+        self.flag.touch()
+
+    def release(self) -> None:
+        self.flag.unlink(missing_ok=True)
+
+    def hung_pids(self) -> list[int]:
+        """The espeak-ng runs that hung so far."""
+        return [int(line) for line in self.pid_file.read_text().split()] if self.pid_file.exists() else []
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie left for init to reap counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")

@@ -22,7 +22,7 @@ from broadcaster.deliveries import BulletinStatus
 from broadcaster.models import Bulletin, BulletinItem, Delivery, Station, StationLease
 from broadcaster.scheduling.daemon import Daemon
 from broadcaster.timeutil import as_utc, utcnow, zone
-from tests.scheduling.helpers import crash, wait_for
+from tests.scheduling.helpers import HangingEspeak, crash, gone, wait_for
 
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
 
@@ -359,6 +359,60 @@ def test_a_render_child_killed_mid_render_is_a_render_failure_retried(live, monk
     daemon.wait_idle()
     assert live.bulletins()[0].status == "ready"
     assert daemon.audio_worker.pid not in (None, killed[0])
+
+
+def test_a_render_that_hangs_is_killed_with_its_speech_processes_and_retried(live, monkeypatch):
+    """espeak-ng never answers: the render's deadline kills the audio child and the espeak-ng runs it
+    started, the bulletin is stale with the reason, and the retry (espeak-ng answering again) makes it."""
+    from broadcaster.scheduling import audio_worker
+
+    monkeypatch.setattr(audio_worker, "RENDER_DEADLINE_FLOOR_S", 2.0)
+    monkeypatch.setattr(audio_worker, "RENDER_DEADLINE_PER_AIR_S", 0.0)
+    espeak = HangingEspeak(live.root / "fake-bin", monkeypatch)
+    espeak.hang()
+    slot = live.clock.now + timedelta(minutes=10)
+    live.schedule(slot)
+    daemon = live.start()
+    daemon.wait_idle()
+    (bulletin,) = live.bulletins()
+    assert bulletin.status == "stale" and "did not answer within 2 s (render)" in bulletin.reason
+    assert espeak.hung_pids()
+    wait_for(lambda: all(gone(pid) for pid in espeak.hung_pids()), 10, "the hung espeak-ng runs to die")
+    espeak.release()
+    live.clock.advance(seconds=31)
+    daemon.tick(reload=True)
+    daemon.wait_idle()
+    assert live.bulletins()[0].status == "ready"
+    live.clock.now = slot
+    daemon.slot_due_at(bulletin.schedule_id, slot)
+    daemon.wait_idle()
+    assert live.bulletins()[0].status == "played"
+
+
+def test_an_announcement_whose_render_failed_is_retried_while_the_daemon_runs(live, monkeypatch):
+    """An emergency's render hangs once and is killed at its (short) deadline: the announcement is not
+    left stale until a restart; it is rendered again soon after and airs once."""
+    from broadcaster.scheduling import audio_worker
+    from broadcaster.scheduling import daemon as daemon_module
+
+    monkeypatch.setattr(audio_worker, "EMERGENCY_RENDER_DEADLINE_FLOOR_S", 2.0)
+    espeak = HangingEspeak(live.root / "fake-bin", monkeypatch)
+    daemon = live.start()
+    espeak.hang()
+    live.run("announce", "--text", "Khẩn: nước sông dâng cao, bà con di dời ngay.", "--repeat", "1", "--no-wait")
+    daemon.tick(reload=True)
+    wait_for(lambda: [b.status for b in live.bulletins()] == ["stale"], 30, "the hung render to be killed")
+    (announcement,) = live.bulletins()
+    assert "did not answer within 2 s (render)" in announcement.reason
+    espeak.release()
+    daemon.tick()
+    assert live.bulletins()[0].status == "stale"  # not before its retry moment
+    live.clock.advance(seconds=daemon_module.EMERGENCY_RENDER_RETRY_S + 1)
+    daemon.tick()
+    daemon.wait_idle()
+    (announcement,) = live.bulletins()
+    assert announcement.status == "played"
+    assert [d.status for d in live.deliveries()] == ["played"]
 
 
 def test_a_failed_player_is_retried_inside_the_catch_up_window(live):
