@@ -110,13 +110,17 @@ def _masked(recipient: str | None) -> str | None:
 def announce_command(text: str, stations: tuple[str, ...], sms_group: str | None, title: str | None,
                      topic: str | None, repeat: int | None, until_text: str | None, wait: bool) -> None:
     """Phát thông báo khẩn ngay, mỗi đài đúng một lần / air an emergency announcement now, once per station."""
+    from ..scheduling.wakeup import GET_READY, poke
+
+    app = get_app()
+    poke(app.config, GET_READY)  # before the ORM loads: the daemon's audio child starts meanwhile
+
     from sqlmodel import select
 
     from ..announcements import announce
     from ..deliveries import BulletinStatus
     from ..models import Station
 
-    app = get_app()
     until = parse_local_datetime(until_text, app.config.broadcaster.timezone) if until_text else None
     if not stations:
         with app.read_session() as session:

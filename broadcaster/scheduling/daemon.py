@@ -207,7 +207,7 @@ class Daemon:
         self._webhook = None
         self._web_console = None
         self._last_heartbeat = self._last_reload = float("-inf")
-        self.wakeup = Wakeup(self.config)
+        self.wakeup = Wakeup(self.config, on_get_ready=self._get_ready_for_an_announcement)
         self._pg_listener: PostgresListener | None = None
         self._looked_at: datetime | None = None  # the clock when the loop last looked for work
         self._next_render_at: datetime | None = None  # when the next slot enters the render-ahead window
@@ -278,6 +278,11 @@ class Daemon:
                                                  self.stop_event)
             self._pg_listener.start()
         threading.Thread(target=self._wake_all_on_stop, name="stop-relay", daemon=True).start()
+
+    def _get_ready_for_an_announcement(self) -> None:
+        """``announce`` has started: the audio child starts now, while the announcement is being written
+        (a cold start is most of an emergency's way to air after the daemon idled)."""
+        threading.Thread(target=self._guard, args=(self.audio_worker.warm,), name="audio-warm", daemon=True).start()
 
     def _wake_all_on_stop(self) -> None:
         """The threads sleep without a timeout: a stop (a signal, ``shutdown``, a test) reaches them here."""

@@ -8,6 +8,9 @@ announcement, a schedule, content, a campaign). Nobody polls the database for
 changes on SQLite.
 
 A poke is best-effort and carries no data: it only means "look again now".
+One other datagram, :data:`GET_READY`, is sent by ``announce`` as it starts,
+before it has written anything: an emergency is on its way, and the daemon
+starts its audio child meanwhile instead of after the announcement is written.
 No daemon, a stale socket a dead daemon left, a full receive queue: the poke
 is dropped without an error (the daemon then already has a poke waiting, or
 there is no daemon to tell). Only the daemon that holds the data folder's lock
@@ -25,7 +28,7 @@ import os
 import socket
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("broadcaster.daemon")
 
 SOCKET_NAME = "daemon.wake"
+WAKE = b"wake"
+GET_READY = b"ready"
 CHANNEL = "broadcaster_wake"
 # AF_UNIX addresses hold about 108 bytes; a longer path is reached through its directory's descriptor.
 _MAX_ADDRESS = 100
@@ -96,15 +101,16 @@ def _address(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
-def poke(config: Config) -> bool:
-    """Ask a daemon on this data folder (on this PC) to look again now. True: a daemon got it."""
+def poke(config: Config, message: bytes = WAKE) -> bool:
+    """Ask a daemon on this data folder (on this PC) to look again now (or, :data:`GET_READY`, to get its
+    audio ready). True: a daemon got it."""
     path = socket_path(config)
     if not hasattr(socket, "AF_UNIX") or not path.exists():
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, _address(path) as address:
             sock.setblocking(False)
-            sock.sendto(b"wake", address)
+            sock.sendto(message, address)
     except OSError:  # no daemon behind a stale socket, or its queue is full (a poke is waiting already)
         return False
     return True
@@ -134,8 +140,10 @@ def notify_postgres(engine) -> None:  # noqa: ANN001
 class Wakeup:
     """The control loop's sleep: :meth:`wait` returns at the timeout, on a poke, or on :meth:`interrupt`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, on_get_ready: Callable[[], None] | None = None) -> None:
+        """``on_get_ready``: called (on the listening thread: it must not block) for a :data:`GET_READY`."""
         self.path = socket_path(config)
+        self.on_get_ready = on_get_ready
         self.pokes = 0  # pokes received since start (for tests and the benchmark)
         self._event = threading.Event()
         self._guard = threading.Lock()
@@ -167,11 +175,16 @@ class Wakeup:
     def _hear(self, sock: socket.socket) -> None:
         while True:
             try:
-                if not sock.recv(64):
-                    return  # shut down
+                message = sock.recv(64)
             except OSError:
                 return
-            self.poked()
+            if not message:
+                return  # shut down
+            if message == GET_READY:
+                if self.on_get_ready is not None:
+                    self.on_get_ready()
+            else:
+                self.poked()
 
     def poked(self) -> None:
         with self._guard:

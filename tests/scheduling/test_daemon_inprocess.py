@@ -602,6 +602,32 @@ def test_a_schedule_added_or_an_announcement_wakes_the_sleeping_daemon_at_once(l
     assert [b.status for b in announcement] == ["played"]
 
 
+def test_announce_gets_the_audio_child_ready_before_it_writes_anything(live, monkeypatch):
+    """``announce`` tells the daemon first, so the child's cold start runs while the command loads and
+    writes; that datagram starts the child and is not a poke (the daemon does not look again for it)."""
+    from broadcaster import announcements
+    from broadcaster.scheduling import wakeup
+
+    _slow_heartbeat(live)
+    daemon = live.start()
+    daemon.wait_idle()
+    assert daemon.audio_worker.pid is None
+    pokes = daemon.wakeup.pokes
+    assert wakeup.poke(live.app.config, wakeup.GET_READY)
+    wait_for(lambda: daemon.audio_worker.pid is not None, 20, "the audio child to start")
+    assert daemon.wakeup.pokes == pokes and live.bulletins() == []
+
+    events = []
+    real_poke, real_announce = wakeup.poke, announcements.announce
+    monkeypatch.setattr(wakeup, "poke", lambda config, message=wakeup.WAKE: events.append(message)
+                        or real_poke(config, message))
+    monkeypatch.setattr(announcements, "announce", lambda *a, **k: events.append("announce") or real_announce(*a, **k))
+    live.run("announce", "--station", "XA-01", "--no-wait", "--repeat", "1", "--text", "Mất điện lúc 14 giờ.")
+    assert events[:2] == [wakeup.GET_READY, "announce"]
+    daemon.wait_idle()
+    assert [b.status for b in live.bulletins()] == ["played"]
+
+
 def test_a_stopped_daemon_leaves_no_thread_waiting_and_no_socket(live):
     daemon = live.start()
     daemon.wait_idle()

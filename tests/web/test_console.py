@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlmodel import select
 
 from broadcaster import content, users
 from broadcaster.models import Campaign, ContentItem, Schedule, WebUser
+from broadcaster.scheduling import wakeup
 from broadcaster.users import Role
 from broadcaster.web.app import LoginThrottle
 from tests.web.conftest import PASSWORDS, TWILIO_TOKEN, Browserless, csrf_of
@@ -317,7 +319,14 @@ def test_listen_to_the_rendered_speech(signed_in):
 
 def test_announcement_needs_the_confirmation_step(signed_in, console_app, workspace):
     operator = signed_in("oanh")
-    first = operator.post("/announce", {"text": "Lũ quét ở thôn 2, bà con tránh xa bờ suối.", "stations": "XA-01"})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as daemon_socket:  # where a daemon would listen
+        with wakeup._address(wakeup.socket_path(console_app.config)) as address:
+            daemon_socket.bind(address)
+        first = operator.post("/announce", {"text": "Lũ quét ở thôn 2, bà con tránh xa bờ suối.",
+                                            "stations": "XA-01"})
+        daemon_socket.settimeout(5)
+        assert daemon_socket.recv(64) == wakeup.GET_READY  # the audio gets ready while the operator reads
+    wakeup.socket_path(console_app.config).unlink()
     assert first.status_code == 200 and 'name="confirmed" value="1"' in first.get_data(as_text=True)
     with console_app.read_session() as session:
         assert session.exec(select(ContentItem).where(ContentItem.priority == "emergency")).first() is None
