@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from broadcaster.app import App
@@ -17,6 +18,7 @@ from broadcaster.models import Bulletin, Delivery
 from tests.scheduling.helpers import DaemonProcess, app_for, cli, use_realtime_player, wait_for
 
 
+@pytest.mark.sqlite  # the demo keeps its own SQLite file whatever the suite's database: a second run repeats it
 def test_demo_runs_offline_and_reports(tmp_path: Path):
     workspace = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k != "BROADCASTER_CONFIG"}
