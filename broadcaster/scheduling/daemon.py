@@ -350,7 +350,13 @@ class Daemon:
         now that the kernel let go of its lock: its stations need not wait for their leases to expire."""
         deadline = time.monotonic() + wait_s
         previous = self._lock.read_note()
+        told = False
         while not self._lock.try_acquire(self.holder):
+            if not told and wait_s > 0:  # a restart waits for the old daemon to stop; say so, not silence
+                told = True
+                log.warning("Một daemon khác đang giữ thư mục dữ liệu này (%s); chờ nó dừng, tối đa %.0f s / "
+                            "another daemon holds this data folder (%s): waiting up to %.0f s for it to stop",
+                            self._lock.read_note() or "?", wait_s, self._lock.read_note() or "?", wait_s)
             if time.monotonic() >= deadline:
                 other = self._lock.read_note() or "?"
                 raise BroadcasterError(

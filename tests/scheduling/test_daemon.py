@@ -66,6 +66,7 @@ def test_second_daemon_refuses(station_env):
         result = cli(station_env, "daemon", check=False)
         assert result.returncode != 0
         assert "already runs" in result.stderr and str(daemon.proc.pid) in result.stderr
+        assert result.stderr.index("waiting up to 30 s") < result.stderr.index("already runs")  # not 30 s of silence
     finally:
         daemon.stop()
 
