@@ -8,13 +8,14 @@ announcement, a schedule, content, a campaign). Nobody polls the database for
 changes on SQLite.
 
 A poke is best-effort and carries no data: it only means "look again now".
-One other datagram, :data:`GET_READY`, is sent by ``announce`` as it starts,
-before it has written anything: an emergency is on its way, and the daemon
-starts its audio child meanwhile instead of after the announcement is written.
 No daemon, a stale socket a dead daemon left, a full receive queue: the poke
 is dropped without an error (the daemon then already has a poke waiting, or
 there is no daemon to tell). Only the daemon that holds the data folder's lock
 binds the socket, replacing a stale one.
+
+One other datagram, :data:`GET_READY`, is sent by ``announce`` as it starts,
+before it has written anything: an emergency is on its way, and the daemon
+starts its audio child meanwhile instead of after the announcement is written.
 
 On PostgreSQL the poke is also a ``NOTIFY`` on :data:`CHANNEL`, which a daemon
 on another PC hears through ``LISTEN`` (:class:`PostgresListener`).
