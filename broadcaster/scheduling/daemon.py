@@ -155,6 +155,7 @@ class _Renderer(threading.Thread):
                     self.current = None
             if not ok:
                 self.daemon.render_retry_at[bulletin_id] = self.daemon.clock() + timedelta(seconds=RENDER_RETRY_S)
+                self.daemon.wakeup.interrupt()  # the control loop plans its sleep again, with this retry in it
                 continue
             with self._guard:
                 air = bulletin_id in self._air_when_done
@@ -498,10 +499,12 @@ class Daemon:
 
     def _play_failed(self, bulletin_id: int) -> None:
         self.play_retry_at[bulletin_id] = self.clock() + timedelta(seconds=PLAY_RETRY_S)
+        self.wakeup.interrupt()  # the control loop plans its sleep again, with this retry in it
 
     def _emergency_render_failed(self, bulletin_id: int) -> None:
         """The announcement stays STALE; :meth:`retry_due` hands it to its player again."""
         self.render_retry_at[bulletin_id] = self.clock() + timedelta(seconds=EMERGENCY_RENDER_RETRY_S)
+        self.wakeup.interrupt()
 
     def air_bulletin(self, bulletin_id: int, *, emergency: bool) -> None:
         with session_scope(self.engine) as session:

@@ -379,6 +379,7 @@ def test_a_render_that_hangs_is_killed_with_its_speech_processes_and_retried(liv
     assert espeak.hung_pids()
     wait_for(lambda: all(gone(pid) for pid in espeak.hung_pids()), 10, "the hung espeak-ng runs to die")
     espeak.release()
+    monkeypatch.setattr(audio_worker, "RENDER_DEADLINE_FLOOR_S", 60.0)  # a new child starts in seconds
     live.clock.advance(seconds=31)
     daemon.tick(reload=True)
     daemon.wait_idle()
@@ -391,11 +392,14 @@ def test_a_render_that_hangs_is_killed_with_its_speech_processes_and_retried(liv
 
 def test_an_announcement_whose_render_failed_is_retried_while_the_daemon_runs(live, monkeypatch):
     """An emergency's render hangs once and is killed at its (short) deadline: the announcement is not
-    left stale until a restart; it is rendered again soon after and airs once."""
+    left stale until a restart; the control loop, asleep until a heartbeat a minute away, plans the retry
+    at once, and the announcement airs once."""
     from broadcaster.scheduling import audio_worker
     from broadcaster.scheduling import daemon as daemon_module
 
     monkeypatch.setattr(audio_worker, "EMERGENCY_RENDER_DEADLINE_FLOOR_S", 2.0)
+    monkeypatch.setattr(daemon_module, "EMERGENCY_RENDER_RETRY_S", 0.5)
+    _slow_heartbeat(live)
     espeak = HangingEspeak(live.root / "fake-bin", monkeypatch)
     daemon = live.start()
     espeak.hang()
@@ -405,13 +409,13 @@ def test_an_announcement_whose_render_failed_is_retried_while_the_daemon_runs(li
     (announcement,) = live.bulletins()
     assert "did not answer within 2 s (render)" in announcement.reason
     espeak.release()
+    monkeypatch.setattr(audio_worker, "EMERGENCY_RENDER_DEADLINE_FLOOR_S", 60.0)  # a new child starts in seconds
+    wait_for(lambda: announcement.id in daemon.render_retry_at, 10, "the player to report the failure")
     daemon.tick()
     assert live.bulletins()[0].status == "stale"  # not before its retry moment
-    live.clock.advance(seconds=daemon_module.EMERGENCY_RENDER_RETRY_S + 1)
-    daemon.tick()
-    daemon.wait_idle()
-    (announcement,) = live.bulletins()
-    assert announcement.status == "played"
+    # past the retry moment, and past the announcement's own time (the CLI's wall clock, not the test's)
+    live.clock.now = max(live.clock.now, as_utc(announcement.slot_time)) + timedelta(seconds=1)
+    wait_for(lambda: [b.status for b in live.bulletins()] == ["played"], 20, "the retry, by the loop alone")
     assert [d.status for d in live.deliveries()] == ["played"]
 
 
