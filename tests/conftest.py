@@ -69,8 +69,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suite_databas
 class Runner:
     """Invoke the CLI as a user would; fail loudly with its output."""
 
-    def __init__(self) -> None:
-        self.runner = CliRunner()
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        """``env``: variables set while each command runs (e.g. another workspace's BROADCASTER_CONFIG)."""
+        self.runner = CliRunner(env=env)
 
     def __call__(self, *args: str, ok: bool = True, input: str | None = None):
         result = self.runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)

@@ -154,8 +154,7 @@ class _Renderer(threading.Thread):
                 with self._guard:
                     self.current = None
             if not ok:
-                self.daemon.render_retry_at[bulletin_id] = self.daemon.clock() + timedelta(seconds=RENDER_RETRY_S)
-                self.daemon.wakeup.interrupt()  # the control loop plans its sleep again, with this retry in it
+                self.daemon.retry_later(self.daemon.render_retry_at, bulletin_id, RENDER_RETRY_S)
                 continue
             with self._guard:
                 air = bulletin_id in self._air_when_done
@@ -353,13 +352,13 @@ class Daemon:
         previous = self._lock.read_note()
         told = False
         while not self._lock.try_acquire(self.holder):
+            other = self._lock.read_note() or "?"
             if not told and wait_s > 0:  # a restart waits for the old daemon to stop; say so, not silence
                 told = True
                 log.warning("Một daemon khác đang giữ thư mục dữ liệu này (%s); chờ nó dừng, tối đa %.0f s / "
                             "another daemon holds this data folder (%s): waiting up to %.0f s for it to stop",
-                            self._lock.read_note() or "?", wait_s, self._lock.read_note() or "?", wait_s)
+                            other, wait_s, other, wait_s)
             if time.monotonic() >= deadline:
-                other = self._lock.read_note() or "?"
                 raise BroadcasterError(
                     f"Chương trình chạy nền (daemon) đã chạy với thư mục dữ liệu này ({other}) / "
                     f"a daemon already runs on this data folder ({other})"
@@ -497,14 +496,18 @@ class Daemon:
             return
         self.renderer.submit(bulletin_id, slot_time, air_when_done=air_when_done)
 
+    def retry_later(self, retries: dict[int, datetime], bulletin_id: int, seconds: float) -> None:
+        """Note a retry moment (``render_retry_at`` or ``play_retry_at``); the control loop plans its sleep
+        again with it (it may be asleep until a heartbeat a minute away)."""
+        retries[bulletin_id] = self.clock() + timedelta(seconds=seconds)
+        self.wakeup.interrupt()
+
     def _play_failed(self, bulletin_id: int) -> None:
-        self.play_retry_at[bulletin_id] = self.clock() + timedelta(seconds=PLAY_RETRY_S)
-        self.wakeup.interrupt()  # the control loop plans its sleep again, with this retry in it
+        self.retry_later(self.play_retry_at, bulletin_id, PLAY_RETRY_S)
 
     def _emergency_render_failed(self, bulletin_id: int) -> None:
         """The announcement stays STALE; :meth:`retry_due` hands it to its player again."""
-        self.render_retry_at[bulletin_id] = self.clock() + timedelta(seconds=EMERGENCY_RENDER_RETRY_S)
-        self.wakeup.interrupt()
+        self.retry_later(self.render_retry_at, bulletin_id, EMERGENCY_RENDER_RETRY_S)
 
     def air_bulletin(self, bulletin_id: int, *, emergency: bool) -> None:
         with session_scope(self.engine) as session:

@@ -488,11 +488,11 @@ def register(web: Flask, app: App) -> None:  # noqa: C901 - one flat list of rou
                     raise InputError("giờ kết thúc đã qua / 'until' is in the past", field="until")
         except (BroadcasterError, ValueError) as exc:
             error = str(exc)
-        if not error and form.get("confirmed") != "1":
-            from ..scheduling import wakeup
-
-            wakeup.poke(app.config, wakeup.GET_READY)  # the daemon's audio child starts while the operator reads
         if error or form.get("confirmed") != "1":
+            if not error:
+                from ..scheduling import wakeup
+
+                wakeup.poke(app.config, wakeup.GET_READY)  # the daemon's audio child starts while the operator reads
             return render_template("announce.html" if error else "announce_confirm.html", stations=stations,
                                    groups=groups, values=values, error=error), 400 if error else 200
         result = send_announcement(app, text=values["text"], station_codes=values["stations"],

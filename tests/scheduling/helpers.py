@@ -17,6 +17,7 @@ from sqlmodel import select
 from broadcaster.app import App
 from broadcaster.models import Bulletin, DaemonState, Delivery
 from broadcaster.timeutil import as_utc, zone
+from tests.conftest import Runner
 
 TZ = "Asia/Ho_Chi_Minh"
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "ninh-thuan-2023.toml"
@@ -34,34 +35,24 @@ def local_text(moment: datetime) -> str:
     return as_utc(moment).astimezone(zone(TZ)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def cli_here(env: dict, *args: str) -> None:
-    """The CLI in this process (a workspace's setup: not what the test is about, and a process start
-    loads the ORM, a second or more each on a loaded machine)."""
-    from click.testing import CliRunner
-
-    from broadcaster.cli.main import cli as main
-
-    result = CliRunner().invoke(main, list(args), env={"BROADCASTER_CONFIG": env["BROADCASTER_CONFIG"]},
-                                catch_exceptions=False)
-    if result.exit_code != 0:
-        raise AssertionError(f"{args} failed: {result.output}")
-
-
 @pytest.fixture
 def station_env(tmp_path: Path) -> dict:
     """A workspace with offline TTS, a file-drop station, a plan and two approved items."""
     config = tmp_path / "broadcaster.toml"
     env = {**os.environ, "BROADCASTER_CONFIG": str(config)}
-    cli_here(env, "init", "--data-dir", str(tmp_path / "data"))
+    # the setup in this process (a CLI process loads the ORM, a second or more on a loaded machine);
+    # what the tests are about runs in subprocesses, as the user runs it
+    cli_here = Runner(env={"BROADCASTER_CONFIG": str(config)})
+    cli_here("init", "--data-dir", str(tmp_path / "data"))
     text = config.read_text(encoding="utf-8").replace('tts = ["gtts", "espeak"]', 'tts = ["espeak"]')
     text = text.replace("heartbeat_seconds = 5", "heartbeat_seconds = 1").replace("reload_seconds = 3",
                                                                                   "reload_seconds = 1")
     config.write_text(text, encoding="utf-8")
-    cli_here(env, "station", "add", "XA-01", "--name", "Phước Hà", "--drop-dir", str(tmp_path / "drop"))
-    cli_here(env, "plan", "import", str(PLAN))
-    cli_here(env, "content", "add", "--title", "Một cửa", "--topic", "911/KH-UBND:TTHC", "--approve",
+    cli_here("station", "add", "XA-01", "--name", "Phước Hà", "--drop-dir", str(tmp_path / "drop"))
+    cli_here("plan", "import", str(PLAN))
+    cli_here("content", "add", "--title", "Một cửa", "--topic", "911/KH-UBND:TTHC", "--approve",
              "--text", "UBND xã thông báo: bà con làm TTHC tại bộ phận một cửa từ 7h30.")
-    cli_here(env, "content", "add", "--title", "Chuyển đổi số", "--topic", "911/KH-UBND:CDS", "--approve",
+    cli_here("content", "add", "--title", "Chuyển đổi số", "--topic", "911/KH-UBND:CDS", "--approve",
              "--text", "Bà con hãy cài ứng dụng VNeID để nộp hồ sơ trực tuyến.")
     env["_TMP"] = str(tmp_path)
     return env
